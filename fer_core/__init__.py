@@ -1,0 +1,29 @@
+"""fer_core: facial expression recognition library behind the Streamlit app (no Streamlit imports here)."""
+from __future__ import annotations
+
+import importlib
+
+from .labels import EMOTIONS
+
+# Public names -> the module that defines them. Loaded lazily so `import fer_core` stays light
+# (TensorFlow and OpenCV load only when a model or detector is first used).
+_LAZY = {
+    "load_classifier": "classifier",
+    "Classifier": "classifier",
+    "ModelLoadError": "classifier",
+    "detect_faces": "detection",
+    "FaceDetector": "detection",
+    "analyze": "analysis",
+    "FaceResult": "analysis",
+    "list_models": "models",
+    "create_model": "models",
+    "register_model": "models",
+}
+
+__all__ = ["EMOTIONS", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'fer_core' has no attribute {name!r}")

@@ -1,0 +1,66 @@
+"""Augmentation as Keras layers: named policies for the input pipeline, and the crop layer some architectures carry."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="fer_core")
+class FaceCrop(layers.Layer):
+    """Random ``size`` x ``size`` crop per image in training, the centre crop at inference (Pramerdorfer-style)."""
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, x, training=None):
+        h, w = x.shape[1], x.shape[2]
+        s = self.size
+        if training:
+            b = tf.shape(x)[0]
+            oy = tf.random.uniform((b, 1), 0, h - s + 1, dtype=tf.int32)
+            ox = tf.random.uniform((b, 1), 0, w - s + 1, dtype=tf.int32)
+            rows = oy + tf.range(s)[None, :]
+            cols = ox + tf.range(s)[None, :]
+            x = tf.gather(x, rows, axis=1, batch_dims=1)
+            return tf.gather(x, cols, axis=2, batch_dims=1)
+        top, left = (h - s) // 2, (w - s) // 2
+        return x[:, top:top + s, left:left + s, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
+    if name == "none":
+        return []
+    if name == "fer":  # flip, small rotation/zoom, random erasing (shift comes from the model's FaceCrop)
+        return [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(10 / 360, fill_mode="reflect", seed=seed + 1),
+            layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=seed + 2),
+            layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
+            layers.RandomErasing(factor=(0.5, 0.5), scale=(0.02, 0.2), fill_value=None, value_range=(0, 255), seed=seed + 4),
+        ]
+    if name == "rotate_zoom":  # the fer4_cnn article: rotation and zoom 0.1
+        return [layers.RandomRotation(0.1, seed=seed), layers.RandomZoom(0.1, seed=seed + 1)]
+    if name == "vgg7":  # the vgg7 article: rotation, shear, zoom, shift, flip
+        return [
+            layers.RandomRotation(0.05, seed=seed), layers.RandomShear(0.1, 0.1, seed=seed + 1),
+            layers.RandomZoom(0.1, seed=seed + 2), layers.RandomTranslation(0.1, 0.1, seed=seed + 3),
+            layers.RandomFlip("horizontal", seed=seed + 4),
+        ]
+    raise ValueError(f"Unknown augmentation policy. Expected one of {AUGMENTATIONS}. Received: augment={name!r}")
+
+
+AUGMENTATIONS = ("none", "fer", "rotate_zoom", "vgg7")
+
+
+def make_augmenter(name: str, seed: int = 0) -> keras.Sequential | None:
+    """A Sequential of preprocessing layers for batched uint8-valued float images, or ``None`` for ``"none"``."""
+    lays = _policy_layers(name, seed)
+    return keras.Sequential(lays, name=f"augment_{name}") if lays else None

@@ -1,0 +1,242 @@
+"""Subject-wise k-fold training of a clip architecture into one run folder (the standard run schema).
+
+Every fold trains the same recipe for a fixed number of epochs on the other folds' subjects; the held-out fold is
+only scored, never used to pick an epoch or drive the learning rate (ReduceLROnPlateau watches the training loss),
+so the k-fold figure is an honest estimate for unseen people. The shipped ``model.keras`` is then trained the same
+way on all subjects. ``history.csv`` holds the per-epoch mean over the folds (``val_*`` = held-out subjects),
+``metrics.json``/``confusion_matrix.csv`` pool every fold's held-out predictions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import runs
+from .clips import ClipDataset, load_clip_folder, subject_folds
+from .evaluation import confusion_matrix, metrics_from_confusion
+from .models import get_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipTrainConfig:
+    """A k-fold clip run; ``None`` fields take the architecture's recipe default."""
+
+    data: str
+    out: str
+    arch: str = "ck_convlstm"
+    classes: int | str | tuple[str, ...] = 5
+    folds: int = 5
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    label_smoothing: float | None = None
+    augment: bool = True
+    final_model: str = "all"  # "all": retrain on every subject; "none": keep the best fold's model (faster)
+    seed: int = 0
+
+    def resolved(self) -> "ClipTrainConfig":
+        recipe = get_spec(self.arch).recipe
+        if recipe.get("kind") != "clip":
+            raise ValueError(f"{self.arch!r} is not a clip architecture (its recipe lacks kind='clip').")
+        if self.final_model not in ("all", "none"):
+            raise ValueError(f"final_model must be 'all' or 'none'. Received: final_model={self.final_model!r}")
+        defaults = {"epochs": 60, "batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}
+        values = {k: (getattr(self, k) if getattr(self, k) is not None else recipe.get(k, d)) for k, d in defaults.items()}
+        return dataclasses.replace(self, **values)
+
+
+def clip_augmenter(seed: int = 0):
+    """The same random flip, shift, rotation, zoom and brightness/contrast for every frame of a clip."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    spatial = keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 1),
+        layers.RandomRotation(10 / 360, fill_mode="reflect", seed=seed + 2),
+        layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=seed + 3),
+    ], name="clip_augment")
+
+    def apply(x):  # x: float (B, T, H, W, 1) in 0-255
+        frames = tf.transpose(x[..., 0], (0, 2, 3, 1))  # time as channels: one transform per clip
+        frames = spatial(frames, training=True)
+        b = tf.shape(frames)[0]
+        contrast = tf.random.uniform((b, 1, 1, 1), 0.8, 1.2)
+        bright = tf.random.uniform((b, 1, 1, 1), -20.0, 20.0)
+        mean = tf.reduce_mean(frames, axis=(1, 2, 3), keepdims=True)
+        frames = tf.clip_by_value((frames - mean) * contrast + mean + bright, 0.0, 255.0)
+        return tf.transpose(frames, (0, 3, 1, 2))[..., None]
+
+    return apply
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, augment, seed: int, training: bool):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+
+    def prep(xb, yb):
+        xb = tf.cast(xb, tf.float32)[..., None]
+        if augment is not None:
+            xb = augment(xb)
+        return xb, tf.one_hot(yb, n_classes)
+
+    return ds.map(prep).prefetch(2)
+
+
+def _fit(cfg: ClipTrainConfig, train: ClipDataset, test: ClipDataset | None, seed: int, verbose: int):
+    """Train one model on ``train`` (``test`` only scored per epoch); returns (model, keras history dict)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    spec = get_spec(cfg.arch)
+    n = len(train.label_names)
+    input_shape = (*train.clips.shape[1:], 1)
+    model = spec.builder(input_shape, n)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
+    aug = clip_augmenter(seed) if cfg.augment else None
+    fit_train = _dataset(train.clips, train.labels, n, cfg.batch_size, aug, seed, True)
+    fit_val = _dataset(test.clips, test.labels, n, cfg.batch_size, None, seed, False) if test is not None else None
+    recipe = spec.recipe
+    timer = _epoch_timer()
+    callbacks = [timer, keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=recipe.get("plateau_factor", 0.5), patience=recipe.get("plateau_patience", 5),
+        min_lr=recipe.get("min_lr", 1e-5))]
+    hist = model.fit(fit_train, validation_data=fit_val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    h = dict(hist.history)
+    h["seconds"] = timer.seconds
+    return model, h
+
+
+def _epoch_timer():
+    """A Keras callback recording each epoch's wall time and learning rate (built here so imports stay light)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(round(time.time() - self.t0, 2))
+            if logs is not None:
+                logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return EpochTimer()
+
+
+def _mean_history(histories: list[dict], epochs: int) -> list[dict]:
+    rows = []
+    for e in range(epochs):
+        row = {"epoch": e + 1}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+            vals = [h[key][e] for h in histories if key in h and len(h[key]) > e]
+            if vals:
+                row[key] = float(np.mean(vals))
+        row["seconds"] = round(float(sum(h["seconds"][e] for h in histories if len(h["seconds"]) > e)), 2)
+        rows.append(row)
+    return rows
+
+
+def train_clips(cfg: ClipTrainConfig, on_fold: Callable[[dict], None] | None = None, verbose: int = 0) -> Path:
+    """Run subject-wise k-fold cross-validation of ``cfg.arch`` on a CK+-style clip folder; returns the run folder."""
+    import keras
+    import tensorflow as tf
+
+    from .device import describe_device
+    from .training import _versions
+
+    cfg = cfg.resolved()
+    spec = get_spec(cfg.arch)
+    ds = load_clip_folder(cfg.data, cfg.classes, frames=spec.input_shape[0], size=spec.input_shape[1])
+    labels = ds.label_names
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (runs.HISTORY, runs.METRICS, runs.CONFUSION, runs.MODEL):
+        (run_dir / stale).unlink(missing_ok=True)
+    started = time.time()
+    config = {
+        "run_id": run_dir.name, "kind": "clip", "architecture": cfg.arch, "architecture_description": spec.description,
+        "input_shape": [*ds.clips.shape[1:], 1], "labels": list(labels),
+        "dataset": {"path": str(cfg.data), **ds.describe()},
+        "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
+        "evaluation": (f"{cfg.folds}-fold cross-validation by subject (no subject in both training and held-out); "
+                       "fixed epochs, the held-out fold never selects an epoch or drives the learning rate"),
+        "history_note": "history.csv is the per-epoch mean over the folds; val_* are the held-out subjects",
+        "versions": _versions(), "device": describe_device(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "epochs_planned": cfg.epochs,
+        "inference": {"tta": False},
+    }
+    runs.write_json(run_dir / runs.CONFIG, config)
+
+    y_true, y_pred, histories, fold_info = [], [], [], []
+    best_model, best_acc = None, -1.0
+    for f, (tr, te) in enumerate(subject_folds(ds.subjects, cfg.folds, cfg.seed)):
+        t0 = time.time()
+        train, test = ds.subset(tr), ds.subset(te)
+        model, hist = _fit(cfg, train, test, cfg.seed + f, verbose)
+        probs = model.predict(tf.cast(test.clips[..., None], tf.float32), batch_size=64, verbose=0)
+        pred = probs.argmax(1)
+        acc = float((pred == test.labels).mean())
+        y_true.append(test.labels)
+        y_pred.append(pred)
+        histories.append(hist)
+        info = {"fold": f + 1, "accuracy": acc, "n_train": len(train), "n_test": len(test),
+                "test_subjects": sorted(np.unique(test.subjects).tolist()), "seconds": round(time.time() - t0, 1)}
+        fold_info.append(info)
+        log.info("Fold %d/%d: held-out accuracy %.4f on %d clips (%.0fs)", f + 1, cfg.folds, acc, len(test), info["seconds"])
+        if on_fold:
+            on_fold(info)
+        if cfg.final_model == "none" and acc > best_acc:
+            best_model, best_acc = model, acc
+        if cfg.final_model == "all":
+            del model
+            keras.backend.clear_session()
+
+    accs = np.array([i["accuracy"] for i in fold_info])
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    metrics = {"dataset": str(cfg.data), "split": f"{cfg.folds}-fold by subject (pooled held-out predictions)",
+               "labels": list(labels), **metrics_from_confusion(cm, labels),
+               "kfold": {"k": cfg.folds, "fold_accuracies": accs.tolist(), "mean": float(accs.mean()),
+                         "std": float(accs.std())}}
+    runs.write_json(run_dir / runs.METRICS, metrics)
+    runs.write_confusion(run_dir / runs.CONFUSION, labels, cm)
+    for row in _mean_history(histories, cfg.epochs):
+        runs.append_history(run_dir, row)
+
+    if cfg.final_model == "all":
+        t0 = time.time()
+        final, hist = _fit(cfg, ds, None, cfg.seed + cfg.folds, verbose)
+        final_info = {"trained_on": "all subjects", "n_clips": len(ds), "epochs": cfg.epochs,
+                      "final_loss": float(hist["loss"][-1]), "final_accuracy": float(hist["accuracy"][-1]),
+                      "seconds": round(time.time() - t0, 1)}
+    else:
+        final = best_model
+        best = int(np.argmax(accs))
+        final_info = {"trained_on": f"the best fold's training subjects (fold {best + 1})", "epochs": cfg.epochs,
+                      "fold_accuracy": float(accs[best])}
+    final.save(run_dir / runs.MODEL)
+    config.update(folds=fold_info, kfold_accuracy_mean=float(accs.mean()), kfold_accuracy_std=float(accs.std()),
+                  best_val_accuracy=float(accs.mean()), epochs_done=cfg.epochs, final_model=final_info,
+                  n_params=int(final.count_params()), train_seconds=round(time.time() - started, 1),
+                  ended=datetime.now(timezone.utc).isoformat(timespec="seconds"), finished=True)
+    runs.write_json(run_dir / runs.CONFIG, config)
+    return run_dir

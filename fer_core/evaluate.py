@@ -1,0 +1,41 @@
+"""CLI: ``python -m fer_core.evaluate --model RUN_OR_FILE --data CSV_OR_FOLDER [--usage PublicTest] [--tta flip] --out DIR``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .classifier import ModelLoadError, load_classifier
+from .data import DatasetError, load_dataset
+from .evaluation import evaluate, format_table, write_evaluation
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer_core.evaluate", description=__doc__)
+    p.add_argument("--model", help="run folder or .keras file (default: the shipped model)")
+    p.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or a folder of class folders")
+    p.add_argument("--usage", default=None, help="FER2013 rows to use (Training, PublicTest, PrivateTest); default all")
+    p.add_argument("--tta", choices=("none", "flip"), default="none", help="also report flip test-time augmentation")
+    p.add_argument("--out", help="folder for metrics.json and confusion_matrix.csv")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        clf = load_classifier(args.model, tta=False)
+        ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
+    except (ModelLoadError, DatasetError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    metrics, cm = evaluate(clf, ds, tta=args.tta == "flip")
+    metrics["model"] = args.model or "default"
+    print(format_table(metrics))
+    if args.out:
+        print(f"Wrote {write_evaluation(args.out, metrics, cm)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

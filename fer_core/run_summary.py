@@ -1,0 +1,325 @@
+"""Run folders as the app compares them: status, a table row per run, evaluations, and confusion-matrix summaries.
+
+Pure data shaping over ``fer_core.runs`` (no Streamlit): the Training Runs page renders what this returns.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import runs
+
+ENV_RUNS_DIRS = "FER_RUNS_DIRS"  # extra folders of run folders, separated by os.pathsep
+COMPLETE, TRAINING, STOPPED, INCOMPLETE = "complete", "training", "stopped", "incomplete"
+STALE_AFTER_SECONDS = 3600.0  # an unfinished run untouched this long (or 3 epochs' time, if longer) has stopped
+TRAIN_COMMAND = ("python -m fer_core.train --data ../shared/data/fer2013/fer2013.csv.gz "
+                 "--arch fer_vgg --out models/runs/fer_vgg_my_run --epochs 30")
+
+
+# ---------------------------------------------------------------- where runs are
+
+def split_dirs(text: str | None) -> list[str]:
+    """Folder names from a text holding one or several, separated by os.pathsep or new lines."""
+    if not text:
+        return []
+    parts = [p for line in text.splitlines() for p in line.split(os.pathsep)]
+    return [p.strip() for p in parts if p.strip()]
+
+
+def runs_roots(extra: str | None = None, env: str | None = None, base: Path | None = None) -> list[Path]:
+    """``runs.RUNS_DIR`` then the folders of ``env`` (FER_RUNS_DIRS) and ``extra``; relative ones resolve from ``base``."""
+    base = runs.REPO_ROOT if base is None else Path(base)
+    roots = [Path(runs.RUNS_DIR)]
+    for text in (env, extra):
+        for name in split_dirs(text):
+            p = Path(name).expanduser()
+            roots.append(p if p.is_absolute() else base / p)
+    seen, out = set(), []
+    for r in roots:
+        key = os.path.normcase(os.path.abspath(r))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / f).exists() for f in (runs.CONFIG, runs.HISTORY, runs.MODEL, runs.METRICS))
+
+
+def collect_run_dirs(roots: list[Path]) -> list[Path]:
+    """Run folders under each root (a root that is itself a run folder counts as one), without duplicates."""
+    seen, out = set(), []
+    for root in roots:
+        for d in ([root] if is_run_dir(root) else runs.find_runs(root)):
+            key = os.path.normcase(os.path.abspath(d))
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+    return out
+
+
+def run_labels(paths: list[Path]) -> dict[str, str]:
+    """A short label per run path: its id, or ``id (parent)`` where two roots hold the same id."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.name] = counts.get(p.name, 0) + 1
+    return {str(p): p.name if counts[p.name] == 1 else f"{p.name} ({p.parent.name})" for p in paths}
+
+
+# ---------------------------------------------------------------- one run
+
+@dataclass
+class RunSummary:
+    """A loaded run plus what the page needs: status, training state and the problems worth a warning."""
+
+    info: runs.RunInfo
+    status: str
+    state: dict | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (TRAINING, STOPPED)
+
+    @property
+    def epochs_done(self) -> int:
+        if self.state and isinstance(self.state.get("epochs_done"), (int, float)):
+            return int(self.state["epochs_done"])
+        if isinstance(self.info.config.get("epochs_done"), (int, float)):
+            return int(self.info.config["epochs_done"])
+        return len(self.info.history or [])
+
+    @property
+    def epochs_planned(self) -> int | None:
+        planned = self.info.config.get("epochs_planned", (self.info.config.get("hyperparameters") or {}).get("epochs"))
+        return int(planned) if isinstance(planned, (int, float)) else None
+
+
+def _last_activity(run_dir: Path) -> float:
+    times = [run_dir.stat().st_mtime]
+    for f in run_dir.iterdir():
+        try:
+            times.append(f.stat().st_mtime)
+        except OSError:
+            pass
+    return max(times)
+
+
+def summarize(run_dir: str | os.PathLike, now: float | None = None) -> RunSummary:
+    """Load a run folder and classify it: complete, training (unfinished, recently written), stopped or incomplete.
+
+    Files an unfinished run has not written yet (metrics, confusion matrix; history and model before epoch 1)
+    are expected, not problems; a corrupt file is always one.
+    """
+    info = runs.load_run(run_dir)
+    path = info.path
+    problems = list(info.problems)
+    state = None
+    if (path / runs.STATE).exists():
+        try:
+            state = runs.read_json(path / runs.STATE)
+        except runs.RunError as e:
+            problems.append(str(e))
+    unfinished = (state is not None or (path / runs.CHECKPOINT).exists()
+                  or (bool(info.config) and not info.config.get("finished")))
+    if info.metrics is not None:
+        status = COMPLETE
+    elif unfinished:
+        epoch_secs = [r.get("seconds") or 0.0 for r in info.history or []]
+        stale_after = max(STALE_AFTER_SECONDS, 3 * max(epoch_secs, default=0.0))
+        now = time.time() if now is None else now
+        status = TRAINING if now - _last_activity(path) < stale_after else STOPPED
+    else:
+        status = INCOMPLETE
+    summary = RunSummary(info, status, state)
+    if summary.in_progress:
+        expected = [runs.METRICS, runs.CONFUSION]
+        if summary.epochs_done == 0:
+            expected += [runs.HISTORY, runs.MODEL]
+        problems = [p for p in problems if not any(p.startswith(f"{name} is missing") for name in expected)]
+    summary.problems = problems
+    return summary
+
+
+def summarize_all(run_dirs: list[Path], now: float | None = None) -> tuple[list[RunSummary], list[tuple[Path, str]]]:
+    """Summaries of the readable run folders, and (folder, reason) for any that could not be read at all."""
+    good, failed = [], []
+    for d in run_dirs:
+        try:
+            good.append(summarize(d, now))
+        except (runs.RunError, OSError) as e:
+            failed.append((Path(d), str(e)))
+    return good, failed
+
+
+def default_pick(summaries: list[RunSummary], default_dir: Path | None = None) -> list[str]:
+    """Runs picked before the user chooses: the shipped default run if it has something to show, else the first
+    complete run, else the first."""
+    if not summaries:
+        return []
+    if default_dir is not None:
+        for s in summaries:
+            if os.path.abspath(s.path) == os.path.abspath(default_dir) and (s.info.history or s.info.metrics):
+                return [str(s.path)]
+    complete = [s for s in summaries if s.status == COMPLETE]
+    return [str((complete or summaries)[0].path)]
+
+
+def dataset_name(config: dict) -> str | None:
+    """``fer2013`` for ``.../fer2013.csv.gz``, ``CK+48`` for a folder: the training data's short name."""
+    path = (config.get("dataset") or {}).get("path") if isinstance(config.get("dataset"), dict) else None
+    if not path:
+        return None
+    name = Path(str(path).rstrip("/\\")).name
+    for suffix in (".csv.gz", ".csv", ".zip"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def best_val_accuracy(s: RunSummary) -> float | None:
+    best = s.info.config.get("best_val_accuracy")
+    if isinstance(best, (int, float)) and best >= 0:
+        return float(best)
+    vals = [r["val_accuracy"] for r in s.info.history or [] if r.get("val_accuracy") is not None]
+    return max(vals) if vals else None
+
+
+def training_seconds(s: RunSummary) -> float | None:
+    secs = s.info.config.get("train_seconds")
+    if isinstance(secs, (int, float)):
+        return float(secs)
+    vals = [r["seconds"] for r in s.info.history or [] if r.get("seconds") is not None]
+    return float(sum(vals)) if vals else None
+
+
+def status_text(s: RunSummary) -> str:
+    if s.in_progress:
+        planned = s.epochs_planned
+        return f"{s.status} {s.epochs_done}/{planned}" if planned else f"{s.status} {s.epochs_done}"
+    return s.status
+
+
+def table_row(s: RunSummary, label: str | None = None) -> dict:
+    """One row of the runs table (keys are the column headers); missing values are None."""
+    cfg, m = s.info.config, s.info.metrics or {}
+    tta = m.get("tta") if isinstance(m.get("tta"), dict) else {}
+    secs = training_seconds(s)
+    labels = cfg.get("labels") or m.get("labels") or (s.info.confusion[0] if s.info.confusion else None)
+    return {
+        "run": label or s.run_id,
+        "status": status_text(s),
+        "dataset": dataset_name(cfg),
+        "classes": len(labels) if labels else None,
+        "class names": ", ".join(labels) if labels else None,
+        "architecture": cfg.get("architecture"),
+        "parameters": cfg.get("n_params"),
+        "epochs": s.epochs_done,
+        "best val acc": best_val_accuracy(s),
+        "test split": m.get("split"),
+        "test acc": m.get("accuracy"),
+        "test acc (TTA)": tta.get("accuracy"),
+        "macro-F1": m.get("macro_f1"),
+        "macro-F1 (TTA)": tta.get("macro_f1"),
+        "training time (min)": None if secs is None else round(secs / 60, 1),
+        "device": cfg.get("device"),
+        "issues": len(s.problems),
+        "folder": str(s.path),
+    }
+
+
+# ---------------------------------------------------------------- evaluations
+
+OWN_EVALUATION = "(training evaluation)"
+
+
+@dataclass
+class Evaluation:
+    """One set of metrics + confusion matrix of a run: its own (written at the end of training) or a later one."""
+
+    name: str
+    path: Path
+    metrics: dict | None = None
+    labels: list[str] | None = None
+    matrix: np.ndarray | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.matrix is not None or self.metrics is not None
+
+
+def load_evaluation(path: str | os.PathLike, name: str | None = None) -> Evaluation:
+    """Read ``metrics.json`` and ``confusion_matrix.csv`` of a folder, collecting problems instead of failing."""
+    path = Path(path)
+    ev = Evaluation(name or path.name, path)
+    try:
+        ev.metrics = runs.read_json(path / runs.METRICS)
+    except (runs.RunError, OSError) as e:
+        ev.problems.append(str(e))
+    try:
+        ev.labels, ev.matrix = runs.read_confusion(path / runs.CONFUSION)
+    except (runs.RunError, OSError) as e:
+        ev.problems.append(str(e))
+    return ev
+
+
+def run_evaluations(s: RunSummary) -> list[Evaluation]:
+    """The run's own evaluation (if any) first, then ``evaluations/<name>/`` newest first."""
+    out = []
+    if s.info.metrics is not None or s.info.confusion is not None:
+        labels, matrix = s.info.confusion if s.info.confusion else (None, None)
+        out.append(Evaluation(OWN_EVALUATION, s.path, s.info.metrics, labels, matrix))
+    out += [load_evaluation(d) for d in reversed(runs.find_evaluations(s.path))]
+    return out
+
+
+def evaluation_caption(ev: Evaluation) -> str:
+    """``PublicTest of fer2013.csv.gz (n=3589)``: where the figures of an evaluation come from."""
+    m = ev.metrics or {}
+    source = Path(str(m["dataset"])).name if m.get("dataset") else ""
+    text = " of ".join(str(p) for p in (m.get("split"), source) if p)
+    if m.get("n") is not None:
+        text += f" (n={m['n']})"
+    return text.strip()
+
+
+# ---------------------------------------------------------------- confusion matrices
+
+def row_normalise(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (recall per true class on the diagonal); empty rows stay zero."""
+    cm = np.asarray(cm, dtype=np.float64)
+    sums = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, sums, out=np.zeros_like(cm), where=sums > 0)
+
+
+def most_confused(labels: list[str], cm: np.ndarray, k: int = 5) -> list[dict]:
+    """The ``k`` largest off-diagonal cells: true class, predicted class, count and share of the true class."""
+    cm = np.asarray(cm)
+    shares = row_normalise(cm)
+    cells = [(int(cm[i, j]), i, j) for i in range(len(labels)) for j in range(len(labels)) if i != j and cm[i, j] > 0]
+    cells.sort(key=lambda c: (-c[0], -shares[c[1], c[2]], c[1], c[2]))
+    return [{"true": labels[i], "predicted as": labels[j], "count": n, "share of true class": float(shares[i, j])}
+            for n, i, j in cells[:k]]
+
+
+def per_class_rows(metrics: dict) -> list[dict]:
+    """Per-class precision, recall, F1 and support as rows (class order of the metrics)."""
+    out = []
+    for name, m in (metrics.get("per_class") or {}).items():
+        if isinstance(m, dict):
+            out.append({"class": name, **{k: m.get(k) for k in ("precision", "recall", "f1", "support")}})
+    return out

@@ -1,0 +1,201 @@
+"""The run folder: one training (or evaluation) run as plain files that the CLI writes and the app reads.
+
+Schema (``models/runs/<run_id>/``):
+  config.json            everything to reproduce the run (data, classes, architecture, hyper-parameters, versions, device, times)
+  history.csv            epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds (one row per epoch)
+  metrics.json           dataset, split, n, labels, accuracy, macro_f1, per_class {label: precision, recall, f1, support}
+                         (+ "tta": the same with flip test-time augmentation)
+  confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
+  model.keras            the selected (best validation) model
+  checkpoint.keras, state.json   the latest epoch, for resuming (removed when training finishes)
+  evaluations/<name>/    later evaluations: metrics.json + confusion_matrix.csv in the same schema
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CONFIG, HISTORY, METRICS, CONFUSION, MODEL = "config.json", "history.csv", "metrics.json", "confusion_matrix.csv", "model.keras"
+CHECKPOINT, STATE, EVALUATIONS = "checkpoint.keras", "state.json", "evaluations"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNS_DIR = REPO_ROOT / "models" / "runs"
+DEFAULT_FILE = REPO_ROOT / "models" / "default.json"
+
+
+class RunError(ValueError):
+    """A run folder or one of its files is missing or malformed; the message says which."""
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"Not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path.name} is missing in {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
+    return data
+
+
+def append_history(run_dir: Path, row: dict) -> None:
+    path = Path(run_dir) / HISTORY
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / HISTORY
+    if not path.exists():
+        raise RunError(f"{HISTORY} is missing in {run_dir}")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("epoch", "loss", "accuracy") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RunError(f"{path} lacks columns {missing}. Received: columns={reader.fieldnames}")
+        rows = []
+        for i, r in enumerate(reader, start=2):
+            try:
+                rows.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items() if k in HISTORY_COLUMNS})
+            except ValueError:
+                raise RunError(f"{path}, row {i}: expected numbers. Received: {dict(r)}") from None
+    return rows
+
+
+def write_confusion(path: Path, labels: list[str] | tuple[str, ...], matrix: np.ndarray) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["true", *labels])
+        for name, row in zip(labels, np.asarray(matrix)):
+            w.writerow([name, *[int(v) for v in row]])
+
+
+def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path.name} is missing in {path.parent}")
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2:
+        raise RunError(f"{path} is empty or has no rows.")
+    labels = rows[0][1:]
+    try:
+        matrix = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.int64)
+    except ValueError:
+        raise RunError(f"{path}: counts must be integers.") from None
+    if matrix.shape != (len(labels), len(labels)) or [r[0] for r in rows[1:]] != labels:
+        raise RunError(f"{path}: expected a square matrix labelled {labels}. Received: shape={matrix.shape}")
+    return labels, matrix
+
+
+@dataclass
+class RunInfo:
+    """What the app lists for a run: its files as far as they could be read, and what is wrong with the rest."""
+
+    path: Path
+    config: dict = field(default_factory=dict)
+    metrics: dict | None = None
+    history: list[dict] | None = None
+    confusion: tuple[list[str], np.ndarray] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL).is_file()
+
+
+def load_run(run_dir: str | os.PathLike) -> RunInfo:
+    """Read every file of a run folder, collecting problems instead of failing on the first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"Run folder not found. Received: path={str(run_dir)!r}")
+    info = RunInfo(run_dir)
+    for attr, loader in (
+        ("config", lambda: read_json(run_dir / CONFIG)),
+        ("metrics", lambda: read_json(run_dir / METRICS)),
+        ("history", lambda: read_history(run_dir)),
+        ("confusion", lambda: read_confusion(run_dir / CONFUSION)),
+    ):
+        try:
+            setattr(info, attr, loader())
+        except (RunError, OSError) as e:
+            info.problems.append(str(e))
+    if not info.has_model:
+        info.problems.append(f"{MODEL} is missing in {run_dir}")
+    return info
+
+
+def find_runs(*roots: str | os.PathLike) -> list[Path]:
+    """Run folders (sub-folders holding a config.json, history.csv or model.keras) under each root, sorted."""
+    found = []
+    for root in roots or (RUNS_DIR,):
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if any((d / f).exists() for f in (CONFIG, HISTORY, MODEL, METRICS)):
+                found.append(d)
+    return found
+
+
+def default_run_dir() -> Path:
+    """The run declared as the shipped default in ``models/default.json`` (``{"run": "runs/<id>"}``)."""
+    data = read_json(DEFAULT_FILE)
+    if "run" not in data:
+        raise RunError(f"{DEFAULT_FILE} must name the default run as {{\"run\": \"runs/<id>\"}}. Received: {data}")
+    return (DEFAULT_FILE.parent / data["run"]).resolve()
+
+
+def find_evaluations(run_dir: str | os.PathLike) -> list[Path]:
+    """Sub-folders of ``<run>/evaluations/`` holding a metrics.json or confusion_matrix.csv, oldest name first."""
+    root = Path(run_dir) / EVALUATIONS
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir()
+                  if d.is_dir() and not d.name.startswith(".") and any((d / f).exists() for f in (METRICS, CONFUSION)))
+
+
+def new_evaluation_dir(run_dir: str | os.PathLike, dataset_name: str, when=None) -> Path:
+    """A fresh ``<run>/evaluations/<dataset-name>-<YYYYmmdd-HHMMSS>/`` path (not created; suffixed if taken)."""
+    import re
+    from datetime import datetime
+
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", dataset_name).strip("._-") or "dataset"
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(run_dir) / EVALUATIONS / f"{slug}-{stamp}"
+    path, i = base, 2
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path

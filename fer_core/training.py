@@ -1,0 +1,252 @@
+"""Training a registered architecture on a face dataset into a run folder, with per-epoch checkpoints and resume."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from . import runs
+from .data import FaceDataset, load_dataset, select_classes, stratified_split
+from .models import get_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; ``None`` fields take the architecture's recipe default."""
+
+    data: str
+    arch: str
+    out: str
+    classes: tuple[str, ...] | None = None
+    remap: dict[str, str] = field(default_factory=dict)
+    train_usage: str = "Training"
+    val_usage: str = "PublicTest"
+    val_fraction: float = 0.2
+    split_by_subject: bool = False
+    input_size: int | None = None
+    epochs: int = 30
+    batch_size: int | None = None
+    augment: str | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    warmup_epochs: int | None = None
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    patience: int | None = None  # early stopping on val_accuracy; None = off
+    seed: int = 0
+    tta: bool = True
+    max_train: int | None = None  # cap on training images (quick trials, tests)
+
+    def resolved(self) -> "TrainConfig":
+        recipe = get_spec(self.arch).recipe
+        defaults = {"batch_size": 64, "augment": "none", "optimizer": "adam", "lr": 1e-3, "schedule": "constant",
+                    "warmup_epochs": 0, "weight_decay": 0.0, "label_smoothing": 0.0}
+        values = {k: (getattr(self, k) if getattr(self, k) is not None else recipe.get(k, d)) for k, d in defaults.items()}
+        return dataclasses.replace(self, **values)
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "opencv": cv2.__version__}
+
+
+def prepare_images(images: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """Grayscale uint8 ``(N, H, W)`` -> uint8 ``(N, h, w, 1)`` at the model's input size (channels added in the pipeline)."""
+    h, w, _ = input_shape
+    if images.shape[1:3] != (h, w):
+        interp = cv2.INTER_AREA if images.shape[1] > h else cv2.INTER_LINEAR
+        images = np.stack([cv2.resize(im, (w, h), interpolation=interp) for im in images]) if len(images) else np.zeros((0, h, w), np.uint8)
+    return images[..., None]
+
+
+def load_splits(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
+    """Training and validation sets: FER2013 by Usage, folders by a seeded stratified (or by-subject) split."""
+    if Path(cfg.data).is_dir():
+        full = select_classes(load_dataset(cfg.data), cfg.classes, cfg.remap)
+        train, val = stratified_split(full, cfg.val_fraction, cfg.seed, by_group=cfg.split_by_subject)
+    else:
+        train = select_classes(load_dataset(cfg.data, usage=cfg.train_usage), cfg.classes, cfg.remap)
+        val = select_classes(load_dataset(cfg.data, usage=cfg.val_usage), train.label_names, cfg.remap)
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"Training and validation sets must be non-empty. Received: train={len(train)}, val={len(val)}")
+    if cfg.max_train and len(train) > cfg.max_train:
+        idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.max_train]
+        train = train.subset(np.sort(idx))
+    return train, val
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate for a 0-based epoch under a warmup + cosine (or constant) schedule."""
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.epochs - cfg.warmup_epochs)
+        t = (epoch - cfg.warmup_epochs) / span
+        return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+    return cfg.lr
+
+
+def _make_optimizer(cfg: TrainConfig):
+    import keras
+
+    wd = cfg.weight_decay or None
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(cfg.lr, momentum=0.9, nesterov=True, weight_decay=wd)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay or 1e-4)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(cfg.lr, weight_decay=wd)
+    raise ValueError(f"optimizer must be sgd, adam or adamw. Received: optimizer={cfg.optimizer!r}")
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool):
+    import tensorflow as tf
+
+    from .augmentation import make_augmenter
+
+    aug = make_augmenter(cfg.augment, cfg.seed) if training else None
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        ds = ds.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(cfg.batch_size)
+
+    def prep(xb, yb):
+        xb = tf.cast(xb, tf.float32)
+        if aug is not None:
+            xb = aug(xb, training=True)
+        if channels == 3:
+            xb = tf.repeat(xb, 3, axis=-1)
+        return xb, tf.one_hot(yb, n_classes)
+
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verbose: int = 1) -> Path:
+    """Train (or resume) a run into ``cfg.out``; returns the run folder. Evaluates the best epoch at the end."""
+    import keras
+    import tensorflow as tf
+
+    from . import augmentation  # noqa: F401  (custom layers for checkpoint loading)
+    from .classifier import Classifier
+    from .device import describe_device
+    from .evaluation import evaluate, write_evaluation
+
+    cfg = cfg.resolved()
+    spec = get_spec(cfg.arch)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+
+    train_ds, val_ds = load_splits(cfg)
+    labels = train_ds.label_names
+    side = cfg.input_size or spec.input_shape[0]
+    input_shape = (side, side, spec.input_shape[2])
+    x_train, x_val = prepare_images(train_ds.images, input_shape), prepare_images(val_ds.images, input_shape)
+
+    state_path, ckpt_path = run_dir / runs.STATE, run_dir / runs.CHECKPOINT
+    state = runs.read_json(state_path) if state_path.exists() and ckpt_path.exists() else None
+    if state:
+        config = runs.read_json(run_dir / runs.CONFIG)
+        if config.get("architecture") != cfg.arch or config.get("labels") != list(labels):
+            raise ValueError(f"{run_dir} holds a different run ({config.get('architecture')}, {config.get('labels')}); choose another --out.")
+        model = keras.models.load_model(ckpt_path)
+        log.info("Resuming %s after epoch %d", run_dir, state["epochs_done"])
+        config.setdefault("resumes", []).append({
+            "after_epoch": state["epochs_done"], "epochs_planned": cfg.epochs, "device": describe_device(),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        config["epochs_planned"] = cfg.epochs
+        config["hyperparameters"]["epochs"] = cfg.epochs
+    else:
+        state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "train_seconds": 0.0}
+        for stale in (runs.HISTORY, runs.METRICS, runs.CONFUSION):
+            (run_dir / stale).unlink(missing_ok=True)
+        model = spec.builder(input_shape, len(labels))
+        model.compile(optimizer=_make_optimizer(cfg),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                      metrics=["accuracy"])
+        config = {
+            "run_id": run_dir.name, "architecture": cfg.arch, "architecture_description": spec.description,
+            "input_shape": list(input_shape), "labels": list(labels), "n_params": int(model.count_params()),
+            "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe()},
+            "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
+            "versions": _versions(), "device": describe_device(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "epochs_planned": cfg.epochs, "epochs_done": 0, "inference": {"tta": bool(cfg.tta)},
+        }
+        runs.write_json(run_dir / runs.CONFIG, config)
+
+    channels = input_shape[2]
+    fit_train = _dataset(x_train, train_ds.labels, len(labels), cfg, channels, True)
+    fit_val = _dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
+
+    class RunRecorder(keras.callbacks.Callback):
+        """Writes history, the checkpoint, the best model and state after every epoch; applies the LR schedule."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+            if cfg.schedule in ("cosine", "constant") or (cfg.warmup_epochs and epoch < cfg.warmup_epochs):
+                self.model.optimizer.learning_rate.assign(lr_at(cfg, epoch))
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            seconds = time.time() - self.t0
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 2),
+                   **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}}
+            runs.append_history(run_dir, row)
+            val_acc = float(logs.get("val_accuracy", 0.0))
+            if val_acc > state["best_val_accuracy"]:
+                state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
+                self.model.save(run_dir / runs.MODEL)
+            else:
+                state["wait"] += 1
+            state["epochs_done"] = epoch + 1
+            state["train_seconds"] += seconds
+            self.model.save(ckpt_path)
+            runs.write_json(state_path, state)
+            config.update(epochs_done=epoch + 1, best_epoch=state["best_epoch"],
+                          best_val_accuracy=state["best_val_accuracy"], train_seconds=round(state["train_seconds"], 1),
+                          ended=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            runs.write_json(run_dir / runs.CONFIG, config)
+            if on_epoch:
+                on_epoch(row)
+            if cfg.patience and state["wait"] >= cfg.patience:
+                log.info("Early stopping: no val_accuracy gain for %d epochs", cfg.patience)
+                self.model.stop_training = True
+                config["early_stopped"] = True
+
+    callbacks = [RunRecorder()]
+    if cfg.schedule == "plateau":
+        recipe = spec.recipe
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", factor=recipe.get("plateau_factor", 0.2), patience=recipe.get("plateau_patience", 5),
+            min_lr=recipe.get("min_lr", 1e-5)))
+    stopped_early = cfg.patience and state["wait"] >= cfg.patience
+    if state["epochs_done"] < cfg.epochs and not stopped_early:
+        model.fit(fit_train, validation_data=fit_val, epochs=cfg.epochs, initial_epoch=state["epochs_done"],
+                  callbacks=callbacks, verbose=verbose)
+
+    best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
+    clf = Classifier(best, labels, name=run_dir.name, config=config)
+    metrics, cm = evaluate(clf, val_ds, tta=cfg.tta)
+    metrics["model_epoch"] = state["best_epoch"]
+    write_evaluation(run_dir, metrics, cm)
+    config["finished"] = True
+    runs.write_json(run_dir / runs.CONFIG, config)
+    ckpt_path.unlink(missing_ok=True)
+    return run_dir

@@ -1,0 +1,1 @@
+"""UI helpers for the Streamlit pages (the only place besides pages/ that imports streamlit)."""

@@ -1,0 +1,27 @@
+"""The loaded model, cached across reruns and sessions with st.cache_resource."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from fer_core import runs
+from fer_core.classifier import Classifier, load_classifier
+
+from . import keys
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def cached_classifier(path: str | None) -> Classifier:
+    """Load (once per path) the classifier of a run folder; ``None`` = the shipped default."""
+    return load_classifier(path)
+
+
+def selected_run_path() -> str | None:
+    """The run folder the user chose in a sidebar, or None for the shipped default."""
+    return st.session_state.get(keys.MODEL_CHOICE)
+
+
+def available_model_runs() -> list[Path]:
+    """Run folders under models/runs/ that hold a model file."""
+    return [p for p in runs.find_runs() if (p / runs.MODEL).is_file()]

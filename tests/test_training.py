@@ -1,0 +1,91 @@
+"""End to end: a tiny training run on generated data writes a complete run folder; resume; the evaluate CLI reads it."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from fer_core import load_classifier, runs
+from fer_core.evaluate import main as evaluate_main
+from fer_core.train import main as train_main
+from fer_core.training import TrainConfig, lr_at, train
+
+
+def test_tiny_run_folder_is_complete(tiny_run):
+    for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.CONFUSION, runs.MODEL):
+        assert (tiny_run / name).is_file(), name
+    assert not (tiny_run / runs.CHECKPOINT).exists()
+    config = runs.read_json(tiny_run / runs.CONFIG)
+    assert config["architecture"] == "fer_vgg" and config["epochs_done"] == 2 and config["finished"]
+    assert config["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert config["dataset"]["train"]["class_counts"]["happy"] == 4
+    assert {"tensorflow", "keras", "numpy"} <= set(config["versions"]) and config["device"]
+    history = runs.read_history(tiny_run)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(r["lr"] > 0 and r["seconds"] > 0 and r["val_accuracy"] is not None for r in history)
+    metrics = runs.read_json(tiny_run / runs.METRICS)
+    assert metrics["n"] == 28 and set(metrics["per_class"]) == set(config["labels"])
+    assert 0 <= metrics["tta"]["accuracy"] <= 1
+    labels, cm = runs.read_confusion(tiny_run / runs.CONFUSION)
+    assert labels == config["labels"] and cm.sum() == 28
+    assert np.isclose(np.trace(cm) / cm.sum(), metrics["accuracy"])
+
+
+def test_training_resumes_after_interruption(tmp_path, fer_csv):
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False)
+
+    def interrupt(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_epoch=interrupt, verbose=0)
+    assert (out / runs.CHECKPOINT).is_file()
+    assert runs.read_json(out / runs.STATE)["epochs_done"] == 1
+    train(cfg, verbose=0)
+    assert [r["epoch"] for r in runs.read_history(out)] == [1, 2, 3]
+    assert runs.read_json(out / runs.CONFIG)["epochs_done"] == 3
+
+
+def test_early_stopping_and_class_subset(tmp_path, fer_csv):
+    out = tmp_path / "run4"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=6, batch_size=16, patience=1,
+                      lr=0.0, schedule="constant", classes=("angry", "happy", "sad", "surprise"))
+    train(cfg, verbose=0)
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["labels"] == ["angry", "happy", "sad", "surprise"]
+    assert config.get("early_stopped") and config["epochs_done"] < 6
+    assert load_classifier(out).labels == ("angry", "happy", "sad", "surprise")
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    cfg = TrainConfig(data="x", arch="fer_vgg", out="x", epochs=10, warmup_epochs=2, lr=0.1, schedule="cosine")
+    lrs = [lr_at(cfg, e) for e in range(10)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and lrs[-1] < 0.02
+
+
+def test_train_cli_and_evaluate_cli_read_back(tmp_path, fer_csv, capsys):
+    out = tmp_path / "cli_run"
+    assert train_main(["--data", str(fer_csv), "--arch", "fer2013_cnn", "--out", str(out), "--epochs", "1",
+                       "--batch-size", "16", "--classes", "angry,happy,sad,surprise"]) == 0
+    assert "Run written to" in capsys.readouterr().out
+    eval_dir = tmp_path / "eval"
+    assert evaluate_main(["--model", str(out), "--data", str(fer_csv), "--usage", "PublicTest", "--tta", "flip",
+                          "--out", str(eval_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "macro-F1" in printed and "with flip TTA" in printed and "happy" in printed
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert metrics["labels"] == ["angry", "happy", "sad", "surprise"] and metrics["n"] == 16  # 4 classes x 4 rows
+    assert "tta" in metrics
+    with open(eval_dir / "confusion_matrix.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["true", "angry", "happy", "sad", "surprise"] and len(rows) == 5
+
+
+def test_evaluate_cli_reports_bad_inputs(tmp_path, fer_csv, capsys):
+    assert evaluate_main(["--model", str(tmp_path / "missing"), "--data", str(fer_csv)]) == 2
+    assert "error:" in capsys.readouterr().err
