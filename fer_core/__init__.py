@@ -18,6 +18,11 @@ _LAZY = {
     "list_models": "models",
     "create_model": "models",
     "register_model": "models",
+    "FaceTracker": "tracking",
+    "EngagementRecorder": "engagement", "concentration_index": "engagement",
+    "LiveProcessor": "live", "LiveSettings": "live",
+    "ClipClassifier": "clips", "load_clip_classifier": "clips", "load_clip_folder": "clips",
+    "analyze_video": "video", "VideoAnalysis": "video", "VideoSettings": "video", "VideoError": "video",
 }
 
 __all__ = ["EMOTIONS", *_LAZY]

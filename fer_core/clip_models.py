@@ -7,34 +7,32 @@ from keras import layers
 from .models import register_model
 
 
-def _td_conv(x, filters: int, dropout: float, pool: bool = True):
-    """Two time-distributed 3x3 convs (he_normal, BatchNorm, ELU), then pooling and dropout, frame by frame."""
-    for _ in range(2):
-        x = layers.TimeDistributed(layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                                 kernel_initializer="he_normal"))(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("elu")(x)
-    if pool:
-        x = layers.TimeDistributed(layers.MaxPooling2D())(x)
-    return layers.Dropout(dropout)(x)
+def _frame_cnn(frame_shape: tuple[int, int, int]) -> keras.Sequential:
+    """The per-frame feature extractor: each frame standardised (zero mean, unit variance: lighting varies between
+    subjects), then conv blocks 16-32-64-128 (he_normal, BatchNorm, ELU, max-pooling, dropout)."""
+    cnn = keras.Sequential([keras.Input(frame_shape), layers.Rescaling(1.0 / 255.0),
+                            layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)], name="frame_cnn")
+    for filters, dropout in ((16, 0.05), (32, 0.1), (64, 0.2), (128, 0.3)):
+        cnn.add(layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal"))
+        cnn.add(layers.BatchNormalization())
+        cnn.add(layers.Activation("elu"))
+        cnn.add(layers.MaxPooling2D())
+        cnn.add(layers.Dropout(dropout))
+    cnn.add(layers.Flatten())
+    return cnn
 
 
 @register_model(
     "ck_convlstm", (3, 48, 48, 1),
-    "Clip model (CK+48 article, ours tuned): time-distributed CNN 32-64-128 (ELU, he_normal, BN, dropout) "
-    "-> BiLSTM 64 -> BiLSTM 32 -> dense 64 -> softmax, on 3-frame clips.",
-    kind="clip", optimizer="adam", lr=1e-3, schedule="plateau", plateau_patience=5, plateau_factor=0.5,
-    min_lr=1e-5, batch_size=32, epochs=60, augment="clip", label_smoothing=0.1, weight_decay=0.0,
+    "Clip model (CK+48 article, ours tuned): per-frame standardisation, time-distributed CNN 16-32-64-128 (ELU, "
+    "he_normal, BN, dropout) -> BiLSTM 64 -> BiLSTM 32 -> dense 64 -> softmax, on 3-frame clips of raw 0-255 pixels.",
+    kind="clip", optimizer="adam", lr=3e-3, schedule="plateau", plateau_patience=5, plateau_factor=0.5,
+    min_lr=1e-5, batch_size=32, epochs=80, label_smoothing=0.1,
 )
 def ck_convlstm(input_shape, n_classes):
     inp = keras.Input(shape=input_shape, name="clip")
-    x = layers.Rescaling(1.0 / 255.0)(inp)  # raw 0-255 pixels in, like every registered model
-    x = _td_conv(x, 32, 0.1)
-    x = _td_conv(x, 64, 0.2)
-    x = _td_conv(x, 128, 0.3)
-    x = layers.TimeDistributed(layers.Conv2D(64, 1, kernel_initializer="he_normal", activation="elu"))(x)
-    x = layers.TimeDistributed(layers.Flatten())(x)
-    x = layers.Dropout(0.4)(x)
+    # One CNN applied to every frame (a single TimeDistributed wrapper: 4x faster on CPU than wrapping each layer).
+    x = layers.TimeDistributed(_frame_cnn(tuple(input_shape[1:])), name="frames")(inp)
     x = layers.Bidirectional(layers.LSTM(64, return_sequences=True))(x)
     x = layers.Bidirectional(layers.LSTM(32))(x)
     x = layers.Dense(64, kernel_initializer="he_normal", use_bias=False)(x)

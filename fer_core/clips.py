@@ -169,7 +169,7 @@ def resample_frames(n_in: int, n_out: int) -> np.ndarray:
 class ClipClassifier:
     """A clip model with its label names: ``predict_proba(clips)`` on uint8 crops ``(N, T, H, W)`` of any size."""
 
-    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None):
+    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool = False):
         from .classifier import ModelLoadError
 
         shape = tuple(int(v) if v is not None else None for v in model.input_shape[1:])
@@ -182,6 +182,7 @@ class ClipClassifier:
         self.labels: tuple[str, ...] = tuple(labels)
         self.name = name or model.name
         self.config = config or {}
+        self.tta = tta
         self.input_shape: tuple[int, int, int, int] = shape  # (T, H, W, C)
         import tensorflow as tf
 
@@ -211,13 +212,19 @@ class ClipClassifier:
                 out[i, j] = _frame_to_input(np.asarray(frames[src]), h, w, c)
         return out
 
-    def predict_proba(self, clips, batch_size: int = 64) -> np.ndarray:
-        """Probabilities ``(N, len(labels))`` for raw uint8 clips; each row sums to 1."""
+    def predict_proba(self, clips, tta: bool | None = None, batch_size: int = 64) -> np.ndarray:
+        """Probabilities ``(N, len(labels))`` for raw uint8 clips; ``tta`` averages with the mirrored clip."""
         x = self.preprocess(clips)
-        if len(x) == 0:
+        n = len(x)
+        if n == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        use_tta = self.tta if tta is None else tta
+        if use_tta:
+            x = np.concatenate([x, x[:, :, :, ::-1]])
         probs = np.concatenate([self._forward(x[i:i + batch_size]).numpy()
                                 for i in range(0, len(x), batch_size)]).astype(np.float32)
+        if use_tta:
+            probs = (probs[:n] + probs[n:]) / 2
         return probs / probs.sum(axis=1, keepdims=True)
 
 
@@ -265,4 +272,5 @@ def load_clip_classifier(path: str | os.PathLike) -> ClipClassifier:
     if labels is None:
         raise ModelLoadError(f"{model_file} has no config.json naming its labels.")
     name = config.get("run_id") or (p.name if p.is_dir() else model_file.stem)
-    return ClipClassifier(model, labels, name=name, config=config)
+    tta = bool(config.get("inference", {}).get("tta", False))
+    return ClipClassifier(model, labels, name=name, config=config, tta=tta)

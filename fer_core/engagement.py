@@ -159,15 +159,20 @@ class EngagementRecorder:
         self.labels = tuple(labels)
         self._weights = np.array([emotion_weight(label) for label in self.labels], dtype=np.float64)
         self.disengaged_threshold = float(disengaged_threshold)
-        self._lock = threading.Lock()
+        self._columns = ("second", "time", "face", "present", "frames", "frames_seen", "dominant_emotion", "engagement",
+                         "level", "both_eyes_share", *[f"p_{label}" for label in self.labels])
+        self._lock = threading.RLock()  # summary() holds it while calling rows()
         self.reset()
 
     def reset(self) -> None:
         """Forget the whole session (the next observation starts second 0 again)."""
         with self._lock:
             self._t0: float | None = None
-            self._seconds: dict[int, _Second] = {}
+            self._last_t: float | None = None
+            self._seconds: dict[int, _Second] = {}  # in increasing order: observations never go back in time
             self._first_seen: dict[str, int] = {}
+            self._final_rows: list[dict] = []  # rows of the seconds before the latest one (they cannot change)
+            self._final_upto = -1
 
     @property
     def empty(self) -> bool:
@@ -184,11 +189,12 @@ class EngagementRecorder:
         rows = [(f.face, self._check(f.probabilities), self.frame_index(f.probabilities, f.eyes, f.frontal), f.eyes)
                 for f in faces]
         with self._lock:
+            if self._last_t is not None and t < self._last_t:
+                raise EngagementError(f"Observations must not go back in time. Received: t={t} after t={self._last_t}")
             if self._t0 is None:
                 self._t0 = t
+            self._last_t = t
             sec = int(math.floor(t - self._t0))
-            if sec < 0:
-                raise EngagementError(f"Observations must not go back in time. Received: t={t}, session start={self._t0}")
             bucket = self._seconds.get(sec)
             if bucket is None:
                 wall = wall_time if wall_time is not None else datetime.now(timezone.utc).timestamp()
@@ -211,36 +217,43 @@ class EngagementRecorder:
 
     @property
     def columns(self) -> list[str]:
-        return ["second", "time", "face", "present", "frames", "frames_seen", "dominant_emotion", "engagement",
-                "level", "both_eyes_share", *[f"p_{label}" for label in self.labels]]
+        """Columns of the timeline (``rows()``, ``timeline()``, CSV)."""
+        return list(self._columns)
 
     def rows(self) -> list[dict]:
         """One row per recorded second and per face seen by then (absent seconds included, ``present=False``)."""
         with self._lock:
-            seconds = sorted(self._seconds.items())
-            first_seen = dict(self._first_seen)
-        faces = sorted(first_seen, key=lambda n: (first_seen[n], _face_sort_key(n)))
+            if not self._seconds:
+                return []
+            latest = next(reversed(self._seconds))
+            faces = sorted(self._first_seen, key=lambda n: (self._first_seen[n], _face_sort_key(n)))
+            for sec, bucket in self._seconds.items():
+                if self._final_upto < sec < latest:
+                    self._final_rows.extend(self._second_rows(sec, bucket, faces))
+                    self._final_upto = sec
+            return self._final_rows + self._second_rows(latest, self._seconds[latest], faces)
+
+    def _second_rows(self, sec: int, bucket: _Second, faces: list[str]) -> list[dict]:
+        time_text = datetime.fromtimestamp(bucket.wall, timezone.utc).isoformat(timespec="seconds")
         out = []
-        for sec, bucket in seconds:
-            time_text = datetime.fromtimestamp(bucket.wall, timezone.utc).isoformat(timespec="seconds")
-            for name in faces:
-                if first_seen[name] > sec:
-                    continue
-                acc = bucket.faces.get(name)
-                row = {"second": sec, "time": time_text, "face": name, "frames": bucket.frames,
-                       "frames_seen": acc.seen if acc else 0}
-                row["present"] = bool(acc and acc.seen * 2 >= bucket.frames)
-                if acc and acc.seen:
-                    mean_p = acc.prob_sum / acc.seen
-                    row["dominant_emotion"] = self.labels[int(np.argmax(mean_p))]
-                    row["engagement"] = acc.ci_sum / acc.seen
-                    row["both_eyes_share"] = acc.both_eyes / acc.seen
-                    row.update({f"p_{label}": float(v) for label, v in zip(self.labels, mean_p)})
-                else:
-                    row.update({"dominant_emotion": "", "engagement": float("nan"), "both_eyes_share": float("nan")})
-                    row.update({f"p_{label}": float("nan") for label in self.labels})
-                row["level"] = engagement_level(row["engagement"])
-                out.append({c: row[c] for c in self.columns})
+        for name in faces:
+            if self._first_seen[name] > sec:
+                continue
+            acc = bucket.faces.get(name)
+            row = {"second": sec, "time": time_text, "face": name, "frames": bucket.frames,
+                   "frames_seen": acc.seen if acc else 0}
+            row["present"] = bool(acc and acc.seen * 2 >= bucket.frames)
+            if acc and acc.seen:
+                mean_p = acc.prob_sum / acc.seen
+                row["dominant_emotion"] = self.labels[int(np.argmax(mean_p))]
+                row["engagement"] = acc.ci_sum / acc.seen
+                row["both_eyes_share"] = acc.both_eyes / acc.seen
+                row.update({f"p_{label}": float(v) for label, v in zip(self.labels, mean_p)})
+            else:
+                row.update({"dominant_emotion": "", "engagement": float("nan"), "both_eyes_share": float("nan")})
+                row.update({f"p_{label}": float("nan") for label in self.labels})
+            row["level"] = engagement_level(row["engagement"])
+            out.append({c: row[c] for c in self._columns})
         return out
 
     def timeline(self) -> pd.DataFrame:
@@ -250,13 +263,15 @@ class EngagementRecorder:
     def summary(self) -> dict:
         """Session summary: recorded seconds and, per face, time present, mean engagement, emotion shares, the longest
         disengaged stretch (seconds)."""
-        rows = self.rows()
         with self._lock:
+            rows = self.rows()
             n_seconds = len(self._seconds)
-            start = min((b.wall for b in self._seconds.values()), default=None)
+            start = next(iter(self._seconds.values())).wall if self._seconds else None
+        by_face: dict[str, list[dict]] = {}
+        for r in rows:
+            by_face.setdefault(r["face"], []).append(r)
         faces: dict[str, dict] = {}
-        for name in dict.fromkeys(r["face"] for r in rows):
-            mine = [r for r in rows if r["face"] == name]
+        for name, mine in by_face.items():
             present = [r for r in mine if r["present"]]
             counts = {label: 0 for label in self.labels}
             for r in present:
@@ -287,9 +302,9 @@ class EngagementRecorder:
             "faces": faces,
         }
 
-    def summary_table(self) -> pd.DataFrame:
-        """The per-face summary as a table (one row per face), for display."""
-        s = self.summary()
+    def summary_table(self, summary: dict | None = None) -> pd.DataFrame:
+        """The per-face summary (``summary()`` unless given) as a table, one row per face, for display."""
+        s = self.summary() if summary is None else summary
         records = []
         for name, f in s["faces"].items():
             rec = {"face": name, "time present (s)": f["seconds_present"], "present (%)": 100 * f["share_present"],
@@ -314,7 +329,8 @@ class EngagementRecorder:
         doc = {
             "index": {"name": "concentration index (Sharma et al., 2019)", "formula": FORMULA,
                       "emotion_weights": {k: EMOTION_WEIGHTS[k] for k in self.labels},
-                      "gaze_weights": {"both_eyes": GAZE_WEIGHTS[2], "one_eye": GAZE_WEIGHTS[1], "no_eye": GAZE_WEIGHTS[0]},
+                      "gaze_weights": {"both_eyes": GAZE_WEIGHTS[2], "one_eye": GAZE_WEIGHTS[1],
+                                       "no_eye": GAZE_WEIGHTS[0]},
                       "disengaged_threshold": self.disengaged_threshold},
             "summary": self.summary(),
             "timeline": self.rows(),

@@ -224,7 +224,6 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
         "status": status_text(s),
         "dataset": dataset_name(cfg),
         "classes": len(labels) if labels else None,
-        "class names": ", ".join(labels) if labels else None,
         "architecture": cfg.get("architecture"),
         "parameters": cfg.get("n_params"),
         "epochs": s.epochs_done,
@@ -237,6 +236,7 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
         "training time (min)": None if secs is None else round(secs / 60, 1),
         "device": cfg.get("device"),
         "issues": len(s.problems),
+        "class names": ", ".join(labels) if labels else None,
         "folder": str(s.path),
     }
 

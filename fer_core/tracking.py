@@ -86,7 +86,8 @@ class FaceTracker:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1]. Received: iou_threshold={iou_threshold}")
         if max_missed < 0 or min_hits < 1:
-            raise ValueError(f"max_missed must be >= 0 and min_hits >= 1. Received: max_missed={max_missed}, min_hits={min_hits}")
+            raise ValueError(f"max_missed must be >= 0 and min_hits >= 1. "
+                             f"Received: max_missed={max_missed}, min_hits={min_hits}")
         ema(None, np.zeros(1), smoothing)  # validates the strength
         ema(None, np.zeros(1), box_smoothing)
         self.iou_threshold = iou_threshold
@@ -107,6 +108,11 @@ class FaceTracker:
         """Confirmed tracks matched by the latest detection pass, by id."""
         return [t for t in self.tracks if t.present]
 
+    def active(self, hold: int = 0) -> list[Track]:
+        """Confirmed tracks missed by at most ``hold`` latest detection passes (their last box is carried), by id:
+        Haar detectors miss a face now and then, and a face should not blink off for that."""
+        return [t for t in self.tracks if t.missed <= hold]
+
     def reset(self) -> None:
         """Forget every track and start ids again at 1."""
         self._tracks = []
@@ -119,7 +125,8 @@ class FaceTracker:
         free_tracks = list(self._tracks)
         free_boxes = list(range(len(boxes)))
 
-        pairs = sorted(((iou(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks) for j in free_boxes), reverse=True)
+        pairs = sorted(((iou(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks) for j in free_boxes),
+                       reverse=True)
         used_t, used_b = set(), set()
         for score, ti, j in pairs:
             if score < self.iou_threshold:
@@ -129,8 +136,8 @@ class FaceTracker:
             used_t.add(ti)
             used_b.add(j)
             assigned[j] = free_tracks[ti]
-        pairs = sorted((centroid_distance(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks) if ti not in used_t
-                       for j in free_boxes if j not in used_b)
+        pairs = sorted((centroid_distance(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks)
+                       if ti not in used_t for j in free_boxes if j not in used_b)
         for dist, ti, j in pairs:
             if dist > self.max_distance:
                 break

@@ -1,6 +1,19 @@
 """Every st.session_state key the app uses, named in one place."""
 
 MODEL_CHOICE = "model_choice"  # run folder (str) of the model the user picked; None = shipped default
+MODEL_PICKER = "model_picker"  # the sidebar model select box (sample_utils/model_picker.py); its value is copied to MODEL_CHOICE
+
+# Upload Photo page (pages/1_Upload_photo.py); per-file keys are f"{PREFIX}:{file id}"
+PHOTO_UPLOADS = "photo_uploads"  # the file uploader (several images)
+PHOTO_MIN_NEIGHBORS = "photo_min_neighbors"  # sidebar: detector strictness (FaceDetector.min_neighbors)
+PHOTO_SCALE_FACTOR = "photo_scale_factor"  # sidebar: detector pyramid step (FaceDetector.scale_factor)
+PHOTO_MIN_SIZE = "photo_min_size"  # sidebar: smallest face in pixels (FaceDetector.min_size)
+PHOTO_VERIFY = "photo_verify"  # sidebar: re-check faces with a second cascade (FaceDetector.verify_neighbors)
+PHOTO_RESULTS = "photo_results"  # {(content digest, settings, model): PhotoAnalysis} of this session's uploads
+PHOTO_WHOLE_IMAGE = "photo_whole_image"  # prefix: "treat the whole image as one face" checkbox of a file
+PHOTO_FACE = "photo_face"  # prefix: which face's chart is shown when a photo has many faces
+PHOTO_DOWNLOAD = "photo_download"  # prefix: JSON / CSV / PNG download buttons of a file
+PHOTO_CHART = "photo_chart"  # prefix: Plotly chart keys of a file
 
 # Training Runs page (pages/3_Training_runs.py); per-run keys are f"{PREFIX}:{run folder}"
 RUNS_EXTRA_DIRS = "runs_extra_dirs"  # sidebar text: extra folders of run folders (os.pathsep-separated)
@@ -24,3 +37,18 @@ WEBCAM_DETECT_EVERY = "webcam_detect_every"  # sidebar: run face detection every
 WEBCAM_MIRROR = "webcam_mirror"  # sidebar: mirror (selfie) view
 WEBCAM_RESET = "webcam_reset"  # the engagement monitor's Reset button
 WEBCAM_DOWNLOAD = "webcam_download"  # prefix of the CSV/JSON download buttons
+
+# Video Analysis page (pages/4_Video_analysis.py)
+VIDEO_UPLOAD = "video_upload"  # the uploaded video file
+VIDEO_EVERY = "video_every"  # sidebar: analyse every k-th frame
+VIDEO_SENSITIVITY = "video_sensitivity"  # sidebar: face detector sensitivity, 0..1
+VIDEO_SMOOTHING = "video_smoothing"  # sidebar: EMA strength of the per-face probabilities
+VIDEO_DETECT_EVERY = "video_detect_every"  # sidebar: face detection every k-th analysed frame
+VIDEO_CLIP_MODEL = "video_clip_model"  # sidebar: run folder (str) of the clip model, or None
+VIDEO_CLIP_EVERY = "video_clip_every"  # sidebar: classify each face's clip window every k-th analysed frame
+VIDEO_START = "video_start"  # the Analyse button
+VIDEO_STOP = "video_stop"  # the Stop button
+VIDEO_JOB = "video_job"  # fer_core.video.VideoAnalysis running (kept so a stopped run still yields its partial result)
+VIDEO_RESULT = "video_result"  # {"name": file name, "result": fer_core.video.VideoResult} of the latest analysis
+VIDEO_FACE = "video_face"  # which face's emotion timeline is shown
+VIDEO_DOWNLOAD = "video_download"  # prefix of the download buttons

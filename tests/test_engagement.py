@@ -141,8 +141,24 @@ def test_wrong_probability_length_and_time_going_back():
     with pytest.raises(EngagementError, match="Expected 7 probabilities"):
         rec.observe(0.0, [FaceObservation("Face 1", np.ones(3) / 3)])
     rec.observe(10.0, [])
+    rec.observe(12.0, [])
     with pytest.raises(EngagementError, match="back in time"):
-        rec.observe(5.0, [])
+        rec.observe(11.0, [])
+
+
+def test_rows_read_while_recording_match_rows_read_at_the_end():
+    live, batch = EngagementRecorder(EMOTIONS), EngagementRecorder(EMOTIONS)
+    seen = []
+    for i in range(50):
+        faces = [FaceObservation("Face 1", onehot("happy" if i % 7 else "sad"), eyes=i % 3)]
+        if i > 23:
+            faces.append(FaceObservation("Face 2", onehot("neutral")))
+        for rec in (live, batch):
+            rec.observe(i / 8, faces, wall_time=1e9 + i / 8)
+        seen.append(len(live.rows()))  # rows of finished seconds are cached between reads
+    assert seen == sorted(seen)
+    a, b = live.timeline(), batch.timeline()
+    assert a.fillna(-1).equals(b.fillna(-1)) and len(a) == 7 + 4
 
 
 def test_subset_labels_and_contempt():

@@ -176,7 +176,9 @@ def test_evaluate_on_an_uploaded_csv_writes_and_shows_a_new_evaluation(tiny_copy
     assert cm.sum() == 28 and labels == metrics["labels"]
     assert at.selectbox(key=f"{keys.RUNS_EVAL_CHOICE}:{base}").value == out.name
     assert any(out.name in s.value for s in at.success)
-    assert any("PublicTest of my faces.csv (n=28)" in c.value for c in at.caption)
+    choice = at.selectbox(key=f"{keys.RUNS_EVAL_CHOICE}:{base}")
+    assert f"{out.name} · PublicTest of my faces.csv (n=28)" in choice.options
+    assert at.metric[0].value == f"{metrics['accuracy']:.1%}"
 
 
 def test_evaluate_reports_a_bad_upload_without_a_traceback(tiny_copy):

@@ -67,6 +67,16 @@ def test_track_expires_after_max_missed_and_ids_are_not_reused():
     assert t.name == "Face 1"
 
 
+def test_active_tracks_hold_through_a_few_missed_detections():
+    tr = FaceTracker(min_hits=1, max_missed=5)
+    tr.update([(0, 0, 40, 40)])
+    tr.update([])
+    tr.update([])
+    assert tr.present() == [] and [t.name for t in tr.active(hold=2)] == ["Face 1"]
+    tr.update([])
+    assert tr.active(hold=2) == [] and [t.name for t in tr.tracks] == ["Face 1"]
+
+
 def test_ema_and_per_track_smoothing():
     p1, p2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     np.testing.assert_allclose(ema(None, p1, 0.8), p1)

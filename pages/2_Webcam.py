@@ -1,0 +1,54 @@
+"""Webcam: live emotion recognition over WebRTC, and an engagement monitor for online classes."""
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from fer_core import engagement as eng
+from fer_core.classifier import ModelLoadError
+from fer_core.runs import RunError
+from sample_utils import keys, webcam_ui, webrtc_ui
+from sample_utils.model_cache import cached_classifier, selected_run_path
+
+st.set_page_config(page_title="Webcam", page_icon=":material/videocam:", layout="wide")
+st.title("Webcam: live emotions and engagement")
+st.caption("Press START and allow the camera: faces come back boxed and labelled live, and the engagement monitor "
+           "below builds a per-second timeline of this session that you can export.")
+st.info(webcam_ui.PRIVACY_NOTE, icon=":material/lock:")
+
+with st.sidebar:
+    st.header("Live video")
+    sensitivity = st.slider("Detector sensitivity", 0.0, 1.0, 0.5, 0.1, key=keys.WEBCAM_SENSITIVITY,
+                            help="Higher finds smaller and harder faces, but also more false ones.")
+    smoothing = st.slider("Smoothing strength", 0.0, 0.95, 0.6, 0.05, key=keys.WEBCAM_SMOOTHING,
+                          help="Weight of the past in each face's moving average of probabilities: higher = calmer "
+                               "labels, slower to follow a change of expression.")
+    detect_every = st.slider("Detection interval (frames)", 1, 10, 3, key=keys.WEBCAM_DETECT_EVERY,
+                             help="Find faces every k-th processed frame and carry the boxes in between "
+                                  "(faster; the model still runs on every processed frame).")
+    mirror = st.toggle("Mirror view", value=True, key=keys.WEBCAM_MIRROR, help="Show the video as in a mirror.")
+
+try:
+    classifier = cached_classifier(selected_run_path())
+except (ModelLoadError, RunError) as e:
+    st.error(f"The emotion model could not be loaded, so the webcam cannot be analysed: {e}")
+    st.stop()
+
+processor = webcam_ui.session_processor(classifier)
+processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
+rtc_configuration, ice_source = webrtc_ui.rtc_configuration()
+
+video_col, live_col = st.columns([3, 2])
+with video_col:
+    ctx = webrtc_streamer(key=keys.WEBCAM_STREAM, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc_configuration,
+                          media_stream_constraints=webrtc_ui.MEDIA_CONSTRAINTS,
+                          video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
+                          async_processing=True)
+    st.caption(f"Model **{classifier.name}** runs on **{webcam_ui.cached_device()}** · ICE servers: {ice_source}")
+playing = bool(ctx.state.playing)
+with live_col:
+    webcam_ui.show_live_panel(processor, playing)
+
+st.header("Engagement monitor")
+st.markdown(f"**Engagement index** (concentration index, Sharma et al. 2019): {eng.FORMULA} "
+            f"Levels: above {eng.HIGHLY_ENGAGED_ABOVE} highly engaged, above {eng.DISENGAGED_THRESHOLD} nominally "
+            "engaged, else not engaged. A face is present in a second when tracked in at least half of its frames.")
+webcam_ui.show_engagement_monitor(processor, playing)

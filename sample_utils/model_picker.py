@@ -1,0 +1,65 @@
+"""Sidebar choice of the emotion model among the stored runs; the choice is kept under ``keys.MODEL_CHOICE``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from fer_core import runs
+
+from . import keys
+from .model_cache import available_model_runs
+
+
+def image_model_runs() -> list[Path]:
+    """Run folders with a model file that classifies single face images (clip models are left out)."""
+    out = []
+    for p in available_model_runs():
+        try:
+            kind = runs.read_json(p / runs.CONFIG).get("kind", "image")
+        except runs.RunError:
+            kind = "image"
+        if kind != "clip":
+            out.append(p)
+    return out
+
+
+def default_run_name() -> str:
+    try:
+        return runs.default_run_dir().name
+    except runs.RunError:
+        return "not configured"
+
+
+def _same_run(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def model_picker(label: str = "Emotion model") -> str | None:
+    """A select box of the stored image models (None = the shipped default); returns the chosen run folder.
+
+    The choice is copied to ``keys.MODEL_CHOICE`` (a plain session value, not the widget's own key) so it survives
+    moving to pages that do not show the picker.
+    """
+    try:
+        default_dir = runs.default_run_dir()
+    except runs.RunError:
+        default_dir = None
+    others = [str(p) for p in image_model_runs() if default_dir is None or not _same_run(p, default_dir)]
+    options: list[str | None] = [None, *others]
+    current = st.session_state.get(keys.MODEL_CHOICE)
+    if current not in options:
+        current = None
+        st.session_state[keys.MODEL_CHOICE] = None
+    st.session_state[keys.MODEL_PICKER] = current
+
+    def remember() -> None:
+        st.session_state[keys.MODEL_CHOICE] = st.session_state[keys.MODEL_PICKER]
+
+    st.selectbox(label, options, key=keys.MODEL_PICKER, on_change=remember,
+                 format_func=lambda p: f"Default ({default_run_name()})" if p is None else Path(p).name,
+                 help="Models with a model file under models/runs/. The default is the one models/default.json names.")
+    return st.session_state.get(keys.MODEL_CHOICE)

@@ -1,0 +1,192 @@
+"""UI of the Upload Photo page: detector settings, one uploaded file analysed in memory and rendered, downloads."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fer_core.analysis import FaceResult, analyze, distribution, to_records
+from fer_core.annotate import draw_results
+from fer_core.detection import FaceDetector
+from fer_core.preprocessing import ImageDecodeError, crop_face, decode_image, encode_png, resize_max_side
+
+from . import charts, keys
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+DISPLAY_SIDE = 1600  # larger images are downscaled for display (results and downloads keep full resolution)
+MAX_CHARTS = 6  # photos with more faces show one face's chart at a time (picked in a select box)
+THUMB = 96
+PRIVACY_NOTE = ("**Privacy:** photos are decoded and analysed in this server's memory, never written to disk or sent "
+                "anywhere, and forgotten when you close the tab.")
+
+
+@dataclass
+class PhotoAnalysis:
+    """One uploaded photo, decoded (BGR, full size), its faces and the annotated copy."""
+
+    name: str
+    image: np.ndarray
+    results: list[FaceResult]
+    labels: tuple[str, ...]
+    whole_image: bool
+    annotated: np.ndarray
+
+    def to_json(self) -> str:
+        """The faces in DeepFace's shape, as a JSON list."""
+        return json.dumps([r.to_dict() for r in self.results], indent=2)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(to_records(self.results, file=self.name))
+
+    def to_csv(self) -> str:
+        return self.table().to_csv(index=False)
+
+
+def analyze_upload(name: str, data: bytes, classifier, detector: FaceDetector, whole_image: bool = False) -> PhotoAnalysis:
+    """Decode ``data`` in memory and analyse it; ``ImageDecodeError`` (naming ``name``) for unreadable files."""
+    image = decode_image(data, name=name)
+    results = analyze(image, classifier, detector, whole_image=whole_image)
+    annotated = draw_results(image, results, numbers=len(results) > 1)
+    return PhotoAnalysis(name, image, results, tuple(classifier.labels), whole_image, annotated)
+
+
+def detector_sidebar() -> FaceDetector:
+    """Sidebar widgets for the face detector; returns the configured detector."""
+    st.subheader("Face detector")
+    strict = st.slider("Strictness (min neighbours)", 1, 10, FaceDetector.min_neighbors, key=keys.PHOTO_MIN_NEIGHBORS,
+                       help="How many overlapping detections a face needs. Lower finds more (and harder) faces, "
+                            "but also more false ones.")
+    scale = st.select_slider("Search step (scale factor)", [1.05, 1.1, 1.15, 1.2, 1.3], FaceDetector.scale_factor,
+                             key=keys.PHOTO_SCALE_FACTOR, help="Smaller steps search more face sizes: slower, finds more.")
+    min_size = st.slider("Minimum face size (px)", 16, 200, FaceDetector.min_size, 4, key=keys.PHOTO_MIN_SIZE,
+                         help="Faces smaller than this (in the photo's pixels) are ignored. Lower it for group photos.")
+    verify = st.checkbox("Double-check faces (fewer false faces)", value=True, key=keys.PHOTO_VERIFY,
+                         help="Re-check each face with a second Haar cascade; turn off if a face you can see is missed.")
+    return FaceDetector(scale_factor=scale, min_neighbors=strict, min_size=min_size,
+                        verify_neighbors=FaceDetector.verify_neighbors if verify else 0)
+
+
+def _cached_analysis(file_key: str, name: str, data: bytes, classifier, detector: FaceDetector,
+                     whole_image: bool) -> PhotoAnalysis:
+    """Analyses are kept in this session only, so toggling a widget does not redo every photo."""
+    key = (file_key, repr(detector), classifier.name, id(classifier), whole_image)
+    store = st.session_state.setdefault(keys.PHOTO_RESULTS, {})
+    if key not in store:
+        store[key] = analyze_upload(name, data, classifier, detector, whole_image)
+    return store[key]
+
+
+def forget_other_files(file_keys: set[str]) -> None:
+    """Drop analyses of files no longer uploaded (so nothing outlives its upload)."""
+    store = st.session_state.get(keys.PHOTO_RESULTS, {})
+    for k in [k for k in store if k[0] not in file_keys]:
+        del store[k]
+
+
+def file_key(name: str, data: bytes) -> str:
+    return f"{name}:{hashlib.sha1(data).hexdigest()[:12]}"
+
+
+def show_upload(name: str, data: bytes, classifier, detector: FaceDetector) -> PhotoAnalysis | None:
+    """Analyse and render one uploaded file; an unreadable file shows an error naming it (and returns None)."""
+    fk = file_key(name, data)
+    st.subheader(name, divider="gray")
+    whole = bool(st.session_state.get(f"{keys.PHOTO_WHOLE_IMAGE}:{fk}", False))
+    try:
+        pa = _cached_analysis(fk, name, data, classifier, detector, whole)
+    except ImageDecodeError as e:
+        st.error(f"Could not read **{name}**: {e}")
+        return None
+    except ValueError as e:  # e.g. an image shape the model cannot take
+        st.error(f"Could not analyse **{name}**: {e}")
+        return None
+    render_analysis(pa, fk)
+    return pa
+
+
+def render_analysis(pa: PhotoAnalysis, fk: str) -> None:
+    h, w = pa.image.shape[:2]
+    n = len(pa.results)
+    shown, scale = resize_max_side(pa.annotated, DISPLAY_SIDE)
+    note = f" · shown at {shown.shape[1]}x{shown.shape[0]}" if scale < 1 else ""
+    what = "treated as one face" if pa.whole_image else f"{n} face{'s' if n != 1 else ''} found"
+    st.caption(f"{w}x{h} px{note} · {what}")
+
+    if n == 0 or pa.whole_image:
+        if n == 0:
+            st.warning(f"No face found in **{pa.name}**. Try a lower strictness or minimum face size in the sidebar, "
+                       "or, if the image already is a face crop (like a dataset sample), treat it as one face.")
+        st.checkbox("Treat the whole image as one face", key=f"{keys.PHOTO_WHOLE_IMAGE}:{fk}")
+    left, right = st.columns([3, 2]) if n else (st.container(), None)
+    with left:
+        st.image(shown, channels="BGR", width="stretch" if scale < 1 or w > 700 else "content")
+    if n:
+        with right:
+            _face_charts(pa, fk)
+    if n > 1:
+        _group_view(pa, fk)
+    if n:
+        st.dataframe(_styled_table(pa), hide_index=True, key=f"{keys.PHOTO_CHART}:table:{fk}")
+    _downloads(pa, fk)
+
+
+def _face_charts(pa: PhotoAnalysis, fk: str) -> None:
+    n = len(pa.results)
+    if n <= MAX_CHARTS:
+        picks = range(n)
+    else:
+        i = st.selectbox("Face", range(n), format_func=lambda i: f"#{i + 1} {pa.results[i].dominant_emotion}",
+                         key=f"{keys.PHOTO_FACE}:{fk}")
+        picks = [i]
+    for i in picks:
+        r = pa.results[i]
+        title = f"Face #{i + 1}: {r.dominant_emotion} ({100 * r.confidence:.0f}%)" if n > 1 else \
+            f"{r.dominant_emotion} ({100 * r.confidence:.0f}%)"
+        st.plotly_chart(charts.probability_bar(pa.labels, r.probabilities, title=title),
+                        key=f"{keys.PHOTO_CHART}:face{i}:{fk}")
+
+
+def face_thumbnails(pa: PhotoAnalysis) -> list[np.ndarray]:
+    """A small RGB crop of every face (a bit of context around the box)."""
+    import cv2
+
+    thumbs = []
+    for r in pa.results:
+        crop = crop_face(pa.image, r.box, margin=0.1)
+        thumbs.append(cv2.cvtColor(cv2.resize(crop, (THUMB, THUMB), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+    return thumbs
+
+
+def _group_view(pa: PhotoAnalysis, fk: str) -> None:
+    st.markdown("**Every face**")
+    st.image(face_thumbnails(pa), caption=[f"#{i} {r.dominant_emotion} {100 * r.confidence:.0f}%"
+                                           for i, r in enumerate(pa.results, start=1)], width=THUMB)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.plotly_chart(charts.emotion_distribution(distribution(pa.results, pa.labels)),
+                        key=f"{keys.PHOTO_CHART}:group:{fk}")
+    with c2:
+        st.plotly_chart(charts.mean_probabilities(pa.labels, [r.probabilities for r in pa.results]),
+                        key=f"{keys.PHOTO_CHART}:mean:{fk}")
+
+
+def _styled_table(pa: PhotoAnalysis) -> pd.DataFrame:
+    df = pa.table().drop(columns=["file"])
+    for k in pa.labels + ("confidence",):
+        df[k] = (100 * df[k]).round(1)
+    return df.rename(columns={k: f"{k} %" for k in pa.labels + ("confidence",)})
+
+
+def _downloads(pa: PhotoAnalysis, fk: str) -> None:
+    stem = pa.name.rsplit(".", 1)[0] or "photo"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Results (JSON)", pa.to_json(), f"{stem}_emotions.json", "application/json",
+                       key=f"{keys.PHOTO_DOWNLOAD}:json:{fk}", on_click="ignore", icon=":material/download:")
+    c2.download_button("Results (CSV)", pa.to_csv(), f"{stem}_emotions.csv", "text/csv",
+                       key=f"{keys.PHOTO_DOWNLOAD}:csv:{fk}", on_click="ignore", icon=":material/download:")
+    c3.download_button("Annotated image (PNG)", lambda: encode_png(pa.annotated), f"{stem}_annotated.png", "image/png",
+                       key=f"{keys.PHOTO_DOWNLOAD}:png:{fk}", on_click="ignore", icon=":material/download:")

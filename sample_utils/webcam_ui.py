@@ -1,0 +1,182 @@
+"""UI pieces of the Webcam page: the per-session live processor, the live panel and the engagement monitor.
+
+Both panels are fragments that re-run on a timer while the stream plays, polling the processor's thread-safe holder
+(streamlit-webrtc's "pull values from the callback" pattern); the WebRTC callback itself never calls Streamlit.
+Each run is not free for the video: Streamlit ends every run with ``keras.backend.clear_session()``, which clears
+TensorFlow's kernel cache, so the next prediction re-instantiates the model (~60 ms of CPU); hence the live panel
+refreshes at the ~2/s asked for and the slower timeline only every 3 s.
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import replace
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from fer_core import engagement as eng
+from fer_core.live import LiveProcessor, LiveSnapshot
+
+from . import keys
+
+LIVE_REFRESH_S = 0.5  # the live panel (probabilities of the main face) refreshes about twice a second
+MONITOR_REFRESH_S = 3.0  # the engagement timeline and summary
+PRIVACY_NOTE = ("**Privacy:** no video frame or face image is stored or sent anywhere: frames are analysed in memory "
+                "and dropped. Only per-second aggregates (presence, emotion, engagement index) are kept, in this "
+                "server's memory and for this browser session only, until you press Reset or close the tab.")
+
+
+@st.cache_resource(show_spinner=False)
+def cached_device() -> str:
+    """Where TensorFlow runs the model ("GPU: ..." or "CPU: ..."), looked up once per server."""
+    from fer_core.device import describe_device
+
+    return describe_device()
+
+
+def session_processor(classifier) -> LiveProcessor:
+    """This browser session's processor (created once; given the newly selected model when it changed)."""
+    proc = st.session_state.get(keys.WEBCAM_PROCESSOR)
+    if proc is None:
+        proc = st.session_state[keys.WEBCAM_PROCESSOR] = LiveProcessor(classifier)
+        freeze_long_lived_objects()
+    elif proc.classifier is not classifier:
+        proc.set_classifier(classifier)
+    return proc
+
+
+def freeze_long_lived_objects() -> None:
+    """Keep Streamlit's per-run garbage collections from stalling the video callback.
+
+    After every script *and fragment* run Streamlit calls ``gc.collect(2)`` (``runner.postScriptGC``) and, since Keras
+    is imported, ``keras.backend.clear_session()``, which collects again. With TensorFlow loaded that walks ~0.4 M
+    objects, 0.2-0.6 s per collection holding the GIL, and the live panels re-run 2-3 times a second. Moving the
+    objects alive now (modules, the model) into the permanent generation makes those collections nearly free.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def emotion_colours(labels) -> dict[str, str]:
+    """Chart colours matching the boxes drawn on the video (``fer_core.annotate``'s per-emotion colours)."""
+    from fer_core.annotate import emotion_color
+
+    return {label: emotion_color(label) for label in labels}
+
+
+def probability_figure(labels, probabilities, title: str) -> go.Figure:
+    """Horizontal bars of one face's smoothed probabilities."""
+    colours = emotion_colours(labels)
+    fig = go.Figure(go.Bar(x=list(probabilities), y=list(labels), orientation="h",
+                           marker_color=[colours[k] for k in labels],
+                           text=[f"{p:.0%}" for p in probabilities], textposition="auto"))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(range=[0, 1],
+                      tickformat=".0%"), yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
+    """Engagement index per face over the session (top) and the share of each dominant emotion (bottom).
+
+    Long sessions are shown in bins of several seconds so that the chart stays light to redraw every few seconds.
+    """
+    n_seconds = int(timeline["second"].max()) + 1 if len(timeline) else 1
+    step = max(1, -(-n_seconds // max_points))
+    binned = timeline.assign(second=timeline["second"] // step * step)
+    colours = emotion_colours(labels)
+    traces = []
+    for face, rows in binned.groupby("face", sort=False):
+        curve = rows.groupby("second")["engagement"].mean()
+        traces.append(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=face, legendgroup="faces",
+                                 yaxis="y", connectgaps=False))
+    shares = eng.emotion_shares(timeline, labels, window=10)
+    if step > 1 and len(shares):
+        shares = shares.groupby(shares.index // step * step).mean()
+    for label in labels:
+        if label in shares and shares[label].any():
+            traces.append(go.Scatter(x=shares.index, y=shares[label].to_numpy(), name=label, stackgroup="emotions",
+                                     mode="lines", yaxis="y2", line=dict(width=0.5, color=colours[label])))
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y")
+    layout = dict(
+        height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
+        xaxis=dict(anchor="y2", range=[0, max(n_seconds - 1, 1)],
+                   title="seconds since start" + (f" ({step} s bins)" if step > 1 else "")),
+        yaxis=dict(domain=[0.5, 1.0], range=[0, 1.02], title="engagement"),
+        yaxis2=dict(domain=[0.0, 0.4], range=[0, 1], tickformat=".0%", title="emotions"),
+        shapes=[{**line, "y0": eng.DISENGAGED_THRESHOLD, "y1": eng.DISENGAGED_THRESHOLD,
+                 "line": dict(dash="dot", color="grey")},
+                {**line, "y0": eng.HIGHLY_ENGAGED_ABOVE, "y1": eng.HIGHLY_ENGAGED_ABOVE,
+                 "line": dict(dash="dot", color="green")}],
+        annotations=[dict(text="Engagement index per face (dotted: disengaged at or below / highly engaged above)",
+                          xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left"),
+                     dict(text="Emotion shares of present faces (10 s window)", xref="paper", yref="paper", x=0,
+                          y=0.45, showarrow=False, xanchor="left")])
+    return go.Figure(data=traces, layout=layout)
+
+
+def status_text(summary: dict) -> str:
+    """One line the teacher (and the browser test) reads: recorded time and each face's time present."""
+    faces = ", ".join(f"{name} present {f['seconds_present']} s" for name, f in summary["faces"].items())
+    return f"Recorded {summary['recorded_seconds']} s" + (f" · {faces}" if faces else " · no face seen yet")
+
+
+def show_live_panel(processor: LiveProcessor, playing: bool) -> None:
+    """Metrics and the main face's probabilities, refreshed ~2x/s while the stream plays."""
+
+    @st.fragment(run_every=LIVE_REFRESH_S if playing else None)
+    def live_panel():
+        snap: LiveSnapshot = processor.snapshot()
+        if not playing:  # the stream may have ended after its last processed frame: nothing is live now
+            snap = replace(snap, faces=(), fps=0.0, lag_ms=None, error="")
+        c1, c2 = st.columns(2)
+        c1.metric("Faces present", len(snap.faces))
+        c2.metric("Processing", f"{snap.fps:.1f} fps", help=f"{snap.processing_ms:.0f} ms per processed frame; frames "
+                  "arriving while one is processed are dropped, so the delay does not build up.")
+        main = snap.main_face
+        c3, c4 = st.columns(2)
+        c3.metric(f"Main face ({main.name})" if main else "Main face",
+                  f"{main.emotion} {main.confidence:.0%}" if main else "—")
+        c4.metric("Engagement index", f"{main.engagement:.2f}" if main else "—",
+                  help=eng.engagement_level(main.engagement) if main else None)
+        if snap.error:
+            st.warning(f"Processing failed on the latest frame (the video passes through unprocessed): {snap.error}")
+        if main:
+            st.plotly_chart(probability_figure(snap.labels, main.probabilities, f"{main.name} (largest face)"),
+                            key=f"{keys.WEBCAM_STREAM}_probabilities")
+        elif playing:
+            st.caption("No face tracked right now: face the camera, with light on your face.")
+        if playing and snap.frames:
+            lag = "" if snap.lag_ms is None else f" · frames arrive {snap.lag_ms:.0f} ms later than at best"
+            st.caption(f"{snap.frames} frames processed · {snap.processing_ms:.0f} ms each{lag}")
+
+    live_panel()
+
+
+def show_engagement_monitor(processor: LiveProcessor, playing: bool) -> None:
+    """Timeline chart, session summary, CSV/JSON export and reset, refreshed every 3 s while the stream plays."""
+
+    @st.fragment(run_every=MONITOR_REFRESH_S if playing else None)
+    def monitor():
+        if st.button("Reset", key=keys.WEBCAM_RESET, icon=":material/restart_alt:",
+                     help="Forget this session's engagement record; face ids restart at Face 1."):
+            processor.reset()
+        rec = processor.recorder
+        summary = rec.summary()
+        st.markdown(status_text(summary))
+        if rec.empty:
+            st.info("Nothing recorded yet: press START above and the timeline builds up second by second.")
+            return
+        st.plotly_chart(timeline_figure(rec.timeline(), rec.labels), key=f"{keys.WEBCAM_STREAM}_timeline")
+        st.subheader("Session summary")
+        st.dataframe(rec.summary_table(summary), hide_index=True, column_config={
+            "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
+            "mean engagement": st.column_config.NumberColumn(format="%.2f"),
+            **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in rec.labels}})
+        c1, c2 = st.columns(2)
+        # the exports are built only when a button is clicked (deferred), not at every refresh
+        c1.download_button("Download timeline (CSV)", rec.to_csv, "engagement_timeline.csv", "text/csv",
+                           key=f"{keys.WEBCAM_DOWNLOAD}_csv", on_click="ignore", icon=":material/download:")
+        c2.download_button("Download session (JSON)", rec.to_json, "engagement_session.json", "application/json",
+                           key=f"{keys.WEBCAM_DOWNLOAD}_json", on_click="ignore", icon=":material/download:")
+
+    monitor()

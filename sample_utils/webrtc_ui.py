@@ -1,0 +1,66 @@
+"""WebRTC settings for the Webcam page: the ICE servers, from configuration, and the stream's media constraints.
+
+ICE servers come from the environment variable ``FER_ICE_SERVERS`` (a JSON list of RTCIceServer objects), else from
+Streamlit secrets (``ice_servers = [...]`` in ``.streamlit/secrets.toml``), else ``[]``. An empty list means host
+candidates only: that works on localhost and on a LAN with no STUN/TURN server reachable, and avoids the long ICE
+gathering wait that unreachable servers cause. A server behind NAT (cloud hosting) needs a TURN server, e.g.
+``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``
+(see streamlit-webrtc issues #1213 and #1226).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import streamlit as st
+
+ENV_ICE_SERVERS = "FER_ICE_SERVERS"
+SECRETS_KEY = "ice_servers"
+MEDIA_CONSTRAINTS = {"video": {"width": 640, "height": 480}, "audio": False}
+
+
+class IceConfigError(ValueError):
+    """The configured ICE servers are not a list of ``{"urls": ...}`` objects."""
+
+
+def parse_ice_servers(value, source: str) -> list[dict]:
+    """Validate ICE servers given as JSON text or an already parsed list; ``source`` names where they came from."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise IceConfigError(f"{source} must be a JSON list of ICE servers. "
+                                 f"Received: {value[:80]!r} ({e.msg})") from None
+    if not isinstance(value, (list, tuple)):
+        raise IceConfigError(f"{source} must be a list of ICE servers. Received: {type(value).__name__}")
+    servers = []
+    for i, server in enumerate(value):
+        server = dict(server) if hasattr(server, "keys") else server
+        if not isinstance(server, dict) or not server.get("urls"):
+            raise IceConfigError(f"{source}[{i}] must be an object with \"urls\". Received: {server!r}")
+        servers.append(server)
+    return servers
+
+
+def ice_servers() -> tuple[list[dict], str]:
+    """The ICE servers to use and where they came from (env variable, secrets, or the localhost/LAN default)."""
+    text = os.environ.get(ENV_ICE_SERVERS, "").strip()
+    if text:
+        return parse_ice_servers(text, f"${ENV_ICE_SERVERS}"), f"${ENV_ICE_SERVERS}"
+    try:
+        secret = st.secrets.get(SECRETS_KEY)
+    except Exception:  # no secrets.toml at all (or an unreadable one) is the common local case
+        secret = None
+    if secret is not None:
+        return parse_ice_servers(list(secret), f"secrets {SECRETS_KEY}"), f"secrets `{SECRETS_KEY}`"
+    return [], "none configured (localhost / LAN only)"
+
+
+def rtc_configuration() -> tuple[dict, str]:
+    """``{"iceServers": [...]}`` for ``webrtc_streamer``; a bad configuration warns and falls back to ``[]``."""
+    try:
+        servers, source = ice_servers()
+    except IceConfigError as e:
+        st.warning(f"Ignoring the ICE server configuration: {e}")
+        servers, source = [], "invalid configuration ignored (localhost / LAN only)"
+    return {"iceServers": servers}, source

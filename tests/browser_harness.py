@@ -1,0 +1,223 @@
+"""Helpers for end-to-end tests in headless Chromium: a fake-camera clip, the app server, the browser, frame grabs.
+
+The clip is a real face (skimage's astronaut) moving slightly on a grey background, with its frame index written as
+a black/white code in the bottom strip: 8 bits left to right, then mirrored, so it reads the same in a mirrored view.
+Chromium plays it in a loop as the camera (``--use-file-for-fake-video-capture``).
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT, FPS = 640, 480, 30
+CODE_BITS, CODE_ROWS = 8, 40  # the frame-index code: 16 blocks of 40 px in the bottom 40 rows
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+# Keeps the camera stream in window.__ferLocalStream (every frame, so also inside the component's iframe).
+KEEP_LOCAL_STREAM_JS = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) return;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    window.__ferLocalStream = stream;
+    return stream;
+  };
+})();
+"""
+
+# Draws the component's (processed) video into a canvas and returns it as a PNG data URL.
+GRAB_JS = """
+() => {
+  const v = document.querySelector('video');
+  if (!v || !v.videoWidth || v.readyState < 2) return null;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  c.getContext('2d').drawImage(v, 0, 0);
+  return c.toDataURL('image/png');
+}
+"""
+
+# Samples the camera stream and the processed video side by side for `ms` milliseconds and decodes the frame index
+# of each (in relative coordinates, so any resolution the stream adapted to is fine).
+DELAY_JS = """
+async ({ms, bits}) => {
+  const remote = document.querySelector('video');
+  const local = document.createElement('video');
+  local.muted = true; local.playsInline = true; local.style.display = 'none';
+  local.srcObject = window.__ferLocalStream;
+  document.body.appendChild(local);
+  await local.play();
+  const c = document.createElement('canvas'); c.width = 160; c.height = 120;
+  const g = c.getContext('2d', {willReadFrequently: true});
+  const decode = (v) => {
+    if (!v.videoWidth || v.readyState < 2) return null;
+    g.drawImage(v, 0, 0, 160, 120);
+    const px = g.getImageData(0, 110, 160, 10).data;
+    const bit = (j) => { let s = 0;
+      for (let y = 3; y < 7; y++) for (let x = j * 10 + 3; x < j * 10 + 7; x++) s += px[(y * 160 + x) * 4 + 1];
+      return s / 16 > 128 ? 1 : 0; };
+    let idx = 0;
+    for (let j = 0; j < bits; j++) { const b = bit(j); if (b !== bit(2 * bits - 1 - j)) return null; idx |= b << j; }
+    return idx;
+  };
+  const samples = [];
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const tick = () => {
+      const l = decode(local), r = decode(remote);
+      if (l !== null && r !== null) samples.push([performance.now() - t0, l, r]);
+      if (performance.now() - t0 < ms) requestAnimationFrame(tick); else resolve();
+    };
+    requestAnimationFrame(tick);
+  });
+  local.remove();
+  return samples;
+}
+"""
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _astronaut_patch() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()[:300, 60:360, ::-1].copy()  # head and shoulders, BGR, 300x300
+
+
+def clip_frame(i: int, patch: np.ndarray | None = None, n_frames: int = 120) -> np.ndarray:
+    """Frame ``i`` of the clip (BGR): the face drifts a few pixels on a slow circle; the code strip holds ``i``."""
+    patch = _astronaut_patch() if patch is None else patch
+    img = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+    a = 2 * np.pi * i / n_frames
+    dx, dy = int(round(8 * np.cos(a))), int(round(5 * np.sin(a)))
+    y0, x0 = 80 + dy, (WIDTH - patch.shape[1]) // 2 + dx
+    img[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
+    img[HEIGHT - CODE_ROWS:] = 0
+    block = WIDTH // (2 * CODE_BITS)
+    for j in range(CODE_BITS):
+        if (i >> j) & 1:
+            img[HEIGHT - CODE_ROWS:, j * block:(j + 1) * block] = 255
+            img[HEIGHT - CODE_ROWS:, (2 * CODE_BITS - 1 - j) * block:(2 * CODE_BITS - j) * block] = 255
+    return img
+
+
+def decode_index(img: np.ndarray) -> int | None:
+    """The frame index coded in a (possibly mirrored, rescaled) frame, or None when the code does not read."""
+    h, w = img.shape[:2]
+    strip = cv2.resize(img[h - h * CODE_ROWS // HEIGHT:], (2 * CODE_BITS * 10, 10), interpolation=cv2.INTER_AREA)
+    bits = [int(strip[3:7, j * 10 + 3:j * 10 + 7].mean() > 128) for j in range(2 * CODE_BITS)]
+    if bits[:CODE_BITS] != bits[CODE_BITS:][::-1]:
+        return None
+    return sum(b << j for j, b in enumerate(bits[:CODE_BITS]))
+
+
+def write_clip(path: Path, n_frames: int = 120) -> Path:
+    """Write the clip as Y4M (I420), the format Chromium's fake camera reads."""
+    patch = _astronaut_patch()
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(n_frames):
+            fh.write(b"FRAME\n")
+            fh.write(cv2.cvtColor(clip_frame(i, patch, n_frames), cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+def annotation_pixels(grabbed: np.ndarray, n_frames: int = 120) -> int | None:
+    """Pixels of a grabbed output frame that differ strongly from the clip frame it shows (boxes, labels drawn)."""
+    idx = decode_index(grabbed)
+    if idx is None:
+        return None
+    src = clip_frame(idx % n_frames, n_frames=n_frames)
+    if grabbed.shape[:2] != src.shape[:2]:
+        grabbed = cv2.resize(grabbed, (WIDTH, HEIGHT))
+    counts = []
+    for candidate in (src, cv2.flip(src, 1)):  # the view may be mirrored
+        diff = np.abs(grabbed.astype(np.int16) - candidate.astype(np.int16)).max(axis=2)
+        counts.append((np.median(diff), int((diff[:HEIGHT - CODE_ROWS] > 90).sum())))
+    return min(counts)[1]
+
+
+def data_url_to_image(url: str) -> np.ndarray:
+    raw = base64.b64decode(url.split(",", 1)[1])
+    return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+
+
+@contextlib.contextmanager
+def app_server(entry: Path = REPO / "streamlit_app.py", timeout: float = 120.0, env: dict | None = None):
+    """Run ``streamlit run <entry>`` on a free port; yields the base URL and stops the server afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.port", str(port), "--server.headless",
+           "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    full_env.pop("FER_ICE_SERVERS", None)
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit_{port}.log", "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streamlit did not answer on {url} within {timeout} s; see {log.name}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def launch(playwright, clip: Path):
+    """Headless Debian Chromium with a fake camera playing ``clip`` and camera permission granted."""
+    return playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                      args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"])
+
+
+def webrtc_frame(page):
+    """The streamlit-webrtc component's iframe (as a Frame, for evaluate)."""
+    for f in page.frames:
+        if "webrtc" in (f.url or "") or "streamlit_webrtc" in (f.name or ""):
+            return f
+    handle = page.locator("iframe").first.element_handle()
+    return handle.content_frame()
+
+
+def grab_output(page) -> np.ndarray | None:
+    """The frame the processed video shows right now (BGR), or None while it does not play yet."""
+    url = webrtc_frame(page).evaluate(GRAB_JS)
+    return None if url is None else data_url_to_image(url)

@@ -1,0 +1,152 @@
+"""analyze(): faces of a real portrait classified in one batch, DeepFace-shaped results, crops like the training faces."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import fer_core
+from fer_core import analysis
+from fer_core.analysis import FaceResult, analyze, distribution, to_records
+from fer_core.preprocessing import FACE_MARGIN
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_run):
+    return fer_core.load_classifier(tiny_run)
+
+
+class Spy:
+    """A classifier stand-in recording each predict_proba call (its crops) and returning fixed probabilities."""
+
+    labels = ("angry", "happy", "neutral")
+    name = "spy"
+
+    def __init__(self):
+        self.calls: list[list[np.ndarray]] = []
+
+    def predict_proba(self, faces):
+        self.calls.append(list(faces))
+        return np.tile(np.array([[0.1, 0.7, 0.2]], np.float32), (len(faces), 1))
+
+
+def test_analyze_the_astronaut(astronaut, clf):
+    results = analyze(astronaut, clf)
+    assert len(results) == 1
+    r = results[0]
+    assert isinstance(r, FaceResult)
+    assert r.probabilities.shape == (len(clf.labels),) and abs(float(r.probabilities.sum()) - 1) < 1e-4
+    assert r.labels == clf.labels
+    assert r.dominant_emotion == clf.labels[int(np.argmax(r.probabilities))]
+    x, y, w, h = r.box
+    assert 150 < x < 200 and 40 < y < 90 and 80 < w < 130
+
+
+def test_to_dict_has_the_deepface_shape(astronaut, clf):
+    d = analyze(astronaut, clf)[0].to_dict()
+    assert set(d) == {"region", "emotion", "dominant_emotion"}
+    assert set(d["region"]) == {"x", "y", "w", "h"} and all(isinstance(v, int) for v in d["region"].values())
+    assert list(d["emotion"]) == list(clf.labels)
+    assert abs(sum(d["emotion"].values()) - 100) < 0.05
+    assert all(0 <= v <= 100 for v in d["emotion"].values())
+    assert d["dominant_emotion"] == max(d["emotion"], key=d["emotion"].get)
+    import json
+
+    json.dumps(d)  # plain Python types only
+
+
+def test_all_faces_of_an_image_go_to_the_model_in_one_batch(astronaut):
+    spy = Spy()
+    results = analyze(np.tile(astronaut, (2, 2, 1)), spy)
+    assert len(results) == 4 and len(spy.calls) == 1 and len(spy.calls[0]) == 4
+    assert [r.dominant_emotion for r in results] == ["happy"] * 4
+    xs = [(r.box[1] // 512, r.box[0] // 512) for r in results]
+    assert xs == [(0, 0), (0, 1), (1, 0), (1, 1)]  # reading order
+
+
+def test_crops_are_the_haar_box_with_the_fer2013_margin(astronaut):
+    spy = Spy()
+    r = analyze(astronaut, spy)[0]
+    crop = spy.calls[0][0]
+    side = round(max(r.box[2], r.box[3]) * (1 + 2 * FACE_MARGIN))
+    assert crop.shape == (side, side, 3)
+    x, y, w, h = r.box
+    pad = (side - w) // 2
+    assert np.array_equal(crop[pad:pad + h, pad:pad + w], astronaut[y:y + h, x:x + w])
+
+
+def test_grayscale_bgra_and_16_bit_inputs(astronaut, clf):
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)
+    ref = analyze(astronaut, clf)
+    for img in (gray, bgra, gray[..., None], astronaut.astype(np.uint16) * 257):
+        res = analyze(img, clf)
+        assert [r.box for r in res] == [r.box for r in ref]
+    # the model is grey: a colour and a grey copy of the same photo give the same probabilities
+    assert np.allclose(analyze(gray, clf)[0].probabilities, ref[0].probabilities, atol=1e-3)
+
+
+def test_no_face_returns_an_empty_list_without_calling_the_model():
+    spy = Spy()
+    assert analyze(np.full((480, 640, 3), 200, np.uint8), spy) == []
+    assert spy.calls == []
+
+
+def test_whole_image_treats_the_image_as_one_face(clf):
+    crop = np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)
+    res = analyze(crop, clf, whole_image=True)
+    assert len(res) == 1 and res[0].box == (0, 0, 48, 48)
+    direct = clf.predict_proba(crop[None])[0]
+    assert np.allclose(res[0].probabilities, direct, atol=1e-5)  # exactly the crop, no margin
+
+
+def test_given_boxes_skip_detection(astronaut):
+    spy = Spy()
+    res = analyze(astronaut, spy, boxes=[(10, 10, 50, 50), (100, 100, 60, 60)])
+    assert [r.box for r in res] == [(10, 10, 50, 50), (100, 100, 60, 60)]
+
+
+def test_default_classifier_is_loaded_once(monkeypatch, astronaut, clf):
+    import fer_core.classifier as classifier_module
+
+    calls = []
+
+    def fake_load(path=None, tta=None):
+        calls.append(path)
+        return clf
+
+    monkeypatch.setattr(classifier_module, "load_classifier", fake_load)
+    monkeypatch.setattr(analysis, "_classifier", None)
+    analyze(astronaut)
+    analyze(astronaut)
+    assert calls == [None]
+
+
+def test_invalid_images_raise_value_errors(clf):
+    for bad in (np.zeros((5,)), np.zeros((4, 4, 2)), np.zeros((0, 10, 3))):
+        with pytest.raises(ValueError, match="Received: shape="):
+            analyze(bad, clf)
+
+
+def test_face_result_checks_and_helpers():
+    r = FaceResult((1, 2, 3, 4), [0.2, 0.8], ("sad", "happy"))
+    assert r.dominant_emotion == "happy" and r.confidence == pytest.approx(0.8)
+    assert r.emotions == pytest.approx({"sad": 0.2, "happy": 0.8})
+    with pytest.raises(ValueError, match="one probability per label"):
+        FaceResult((0, 0, 1, 1), [1.0], ("sad", "happy"))
+    rows = to_records([r, FaceResult((5, 5, 5, 5), [0.9, 0.1], ("sad", "happy"))], file="a.jpg")
+    assert rows[0] == {"file": "a.jpg", "face": 1, "x": 1, "y": 2, "w": 3, "h": 4, "dominant_emotion": "happy",
+                       "confidence": 0.8, "sad": 0.2, "happy": 0.8}
+    assert distribution([r, r], ("sad", "happy", "neutral")) == {"sad": 0, "happy": 2, "neutral": 0}
+
+
+def test_public_names_are_exported():
+    assert fer_core.analyze is analyze and fer_core.FaceResult is FaceResult
+    assert callable(fer_core.detect_faces) and fer_core.FaceDetector.__name__ == "FaceDetector"

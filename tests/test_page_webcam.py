@@ -1,0 +1,155 @@
+"""Webcam page (AppTest): renders without a camera, states privacy, device and formula; the engagement monitor shows a
+recorded session, exports it and resets; model and ICE configuration problems are shown, not raised."""
+from __future__ import annotations
+
+import enum
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer_core.classifier import ModelLoadError
+from fer_core.engagement import FaceObservation
+from fer_core.labels import EMOTIONS
+from fer_core.live import LiveProcessor
+from sample_utils import keys, webrtc_ui
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Webcam.py")
+
+
+class FakeClassifier:
+    labels = EMOTIONS
+    name = "fake_run"
+
+    def predict_proba(self, faces):
+        return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
+
+
+@pytest.fixture
+def streamer():
+    """A stand-in for streamlit_webrtc: webrtc_streamer needs a live server (it registers with the session manager),
+    which AppTest has not. The real module is not imported here: aiortc's libsrtp crashes the process when it loads
+    after TensorFlow, which other tests load."""
+    fake = mock.Mock(return_value=SimpleNamespace(state=SimpleNamespace(playing=False)))
+    module = types.ModuleType("streamlit_webrtc")
+    module.webrtc_streamer = fake
+    module.WebRtcMode = enum.Enum("WebRtcMode", "RECVONLY SENDONLY SENDRECV")
+    with mock.patch.dict(sys.modules, {"streamlit_webrtc": module}):
+        yield fake
+
+
+@pytest.fixture
+def fake(streamer):
+    clf = FakeClassifier()
+    with mock.patch("sample_utils.model_cache.cached_classifier", return_value=clf), \
+            mock.patch("sample_utils.webcam_ui.cached_device", return_value="CPU: Test CPU (2 cores)"):
+        yield clf
+
+
+def texts(at) -> str:
+    parts = [e.value for e in (*at.markdown, *at.caption, *at.info, *at.warning, *at.error)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_page_renders_privacy_device_formula_and_controls(fake, streamer, monkeypatch):
+    monkeypatch.delenv(webrtc_ui.ENV_ICE_SERVERS, raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    kwargs = streamer.call_args.kwargs
+    assert kwargs["rtc_configuration"] == {"iceServers": []} and kwargs["async_processing"] is True
+    assert kwargs["media_stream_constraints"] == {"video": {"width": 640, "height": 480}, "audio": False}
+    proc = at.session_state[keys.WEBCAM_PROCESSOR]
+    assert kwargs["video_frame_callback"] == proc.callback and kwargs["on_video_ended"] == proc.stream_ended
+    shown = texts(at)
+    assert "no video frame or face image is stored" in shown
+    assert "CPU: Test CPU (2 cores)" in shown and "fake_run" in shown
+    assert "CI = EW(dominant emotion) × GW(gaze) / 4.5" in shown and "Sharma et al" in shown
+    assert "Nothing recorded yet" in shown and "localhost / LAN" in shown
+    assert not at.error and not at.warning
+    assert {s.label for s in at.sidebar.slider} == {"Detector sensitivity", "Smoothing strength",
+                                                   "Detection interval (frames)"}
+    assert at.sidebar.toggle[0].label == "Mirror view" and at.sidebar.toggle[0].value is True
+    assert at.metric[0].label == "Faces present" and at.metric[0].value == "0"
+
+
+def test_sidebar_settings_reach_the_processor(fake):
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.sidebar.slider(key=keys.WEBCAM_DETECT_EVERY).set_value(5)
+    at.sidebar.slider(key=keys.WEBCAM_SMOOTHING).set_value(0.8)
+    at.sidebar.toggle(key=keys.WEBCAM_MIRROR).set_value(False)
+    at.run()
+    assert not at.exception
+    s = at.session_state[keys.WEBCAM_PROCESSOR].settings
+    assert (s.detect_every, s.smoothing, s.mirror) == (5, 0.8, False)
+
+
+def test_engagement_monitor_shows_summary_exports_and_resets(fake):
+    proc = LiveProcessor(fake, warm_up=False)
+    p = np.full(len(EMOTIONS), 0.05)
+    p[EMOTIONS.index("neutral")] = 0.7
+    for i in range(30):  # 3 s at 10 frames/s, one frontal face with both eyes
+        proc.recorder.observe(i / 10, [FaceObservation("Face 1", p, eyes=2)])
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state[keys.WEBCAM_PROCESSOR] = proc
+    at.run()
+    assert not at.exception
+    assert "Recorded 3 s · Face 1 present 3 s" in texts(at)
+    table = at.dataframe[0].value
+    assert table.loc[0, "face"] == "Face 1" and table.loc[0, "mean engagement"] == pytest.approx(1.0)
+    assert table.loc[0, "neutral (%)"] == pytest.approx(100.0)
+    downloads = [e for e in at.get("download_button")]
+    assert len(downloads) == 2
+    at.button(key=keys.WEBCAM_RESET).click().run()
+    assert not at.exception
+    assert proc.recorder.empty and "Nothing recorded yet" in texts(at)
+
+
+def test_live_panel_while_playing_shows_the_main_face(fake, streamer):
+    streamer.return_value = SimpleNamespace(state=SimpleNamespace(playing=True))
+    box = (200, 100, 120, 120)
+    proc = LiveProcessor(fake, warm_up=False, detector_factory=lambda settings: (lambda gray: [box]))
+    for _ in range(3):
+        proc.process(np.full((480, 640, 3), 90, np.uint8))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state[keys.WEBCAM_PROCESSOR] = proc
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Faces present"] == "1" and "Main face (Face 1)" in metrics
+    assert metrics["Processing"].endswith("fps")
+    assert len(at.get("plotly_chart")) == 2  # the main face's probabilities and the engagement timeline
+
+
+def test_model_that_cannot_load_is_an_error_message(streamer):
+    err = ModelLoadError("Model file not found. Received: path='models/runs/x/model.keras'")
+    with mock.patch("sample_utils.model_cache.cached_classifier", side_effect=err):
+        at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert "could not be loaded" in at.error[0].value and "Model file not found" in at.error[0].value
+
+
+def test_ice_servers_from_streamlit_secrets(fake, streamer, monkeypatch):
+    monkeypatch.delenv(webrtc_ui.ENV_ICE_SERVERS, raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.secrets["ice_servers"] = [{"urls": ["stun:stun.example.org:3478"]}]
+    at.run()
+    assert not at.exception
+    assert streamer.call_args.kwargs["rtc_configuration"] == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}
+    assert "secrets `ice_servers`" in texts(at)
+
+
+def test_ice_servers_from_env_and_bad_configuration(fake, monkeypatch):
+    monkeypatch.setenv(webrtc_ui.ENV_ICE_SERVERS, '[{"urls": ["turn:turn.example.org:3478"], "username": "u"}]')
+    servers, source = webrtc_ui.ice_servers()
+    assert servers[0]["urls"] == ["turn:turn.example.org:3478"] and source == "$FER_ICE_SERVERS"
+    monkeypatch.setenv(webrtc_ui.ENV_ICE_SERVERS, "stun:not-json")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert "Ignoring the ICE server configuration" in at.warning[0].value
+    with pytest.raises(webrtc_ui.IceConfigError, match=r"\[0\] must be an object"):
+        webrtc_ui.parse_ice_servers('[{"url": "stun:x"}]', "test")

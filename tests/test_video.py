@@ -1,0 +1,229 @@
+"""Video analysis on a short video made from a real face (skimage's astronaut), moving then still: decoding from
+memory, tracks, the per-second timeline, exports, the annotated output, clip windows, limits and bad files."""
+from __future__ import annotations
+
+import io
+import json
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from fer_core.labels import EMOTIONS
+from fer_core.video import VideoAnalysis, VideoError, VideoSettings, analyze_video, output_codec, probe
+
+FPS = 10
+
+
+class FakeClassifier:
+    """'happy' for every face, without TensorFlow."""
+
+    name = "fake"
+
+    def __init__(self, labels=EMOTIONS, label="happy"):
+        self.labels = tuple(labels)
+        self.label = label
+
+    def predict_proba(self, faces):
+        out = np.full((len(faces), len(self.labels)), 0.02, np.float32)
+        out[:, self.labels.index(self.label)] = 1.0
+        return out / out.sum(axis=1, keepdims=True)
+
+
+class FakeClipClassifier:
+    """A clip model stand-in: 3-frame windows of 48x48 crops, always 'surprise'; records what it was given."""
+
+    labels = ("happy", "surprise")
+    input_shape = (3, 48, 48, 1)
+
+    def __init__(self):
+        self.batches = []
+
+    def predict_proba(self, clips):
+        self.batches.append(np.asarray(clips))
+        return np.tile(np.array([[0.1, 0.9]], np.float32), (len(clips), 1))
+
+
+def face_frames(n_moving: int = 15, n_still: int = 15, size=(320, 480)) -> list[np.ndarray]:
+    """The astronaut's head pasted on a grey canvas: it slides right for ``n_moving`` frames, then stays still."""
+    from skimage import data
+
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    patch = astronaut[10:230, 120:330]  # the face (Haar finds it at about x=174, y=66, 98x97 in the full image)
+    frames = []
+    for i in range(n_moving + n_still):
+        canvas = np.full((*size, 3), 128, np.uint8)
+        x = 20 + 10 * min(i, n_moving)
+        canvas[50:50 + patch.shape[0], x:x + patch.shape[1]] = patch
+        frames.append(canvas)
+    return frames
+
+
+def encode(frames: list[np.ndarray], fps: int = FPS, codec: str = "libx264", fmt: str = "mp4") -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for i, img in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def face_video() -> bytes:
+    return encode(face_frames())  # 30 frames at 10 fps = 3 s
+
+
+def decode_count(data: bytes) -> int:
+    with av.open(io.BytesIO(data)) as c:
+        return sum(1 for _ in c.decode(c.streams.video[0]))
+
+
+def test_probe_reads_the_stream(face_video):
+    info = probe(face_video)
+    assert (info.width, info.height) == (480, 320)
+    assert info.fps == pytest.approx(FPS)
+    assert info.duration == pytest.approx(3.0, abs=0.15)
+    assert info.container.startswith("mov") and info.codec == "h264"
+    assert "480×320" in info.describe()
+
+
+def test_moving_then_still_face_is_one_track(face_video):
+    progress = []
+    res = analyze_video(face_video, FakeClassifier(), VideoSettings(detect_every=2),
+                        progress=lambda f, text: progress.append((f, text)))
+    assert res.frames_decoded == 30 and res.frames_analysed == 30
+    assert not res.stopped and not res.truncated and res.warnings == []
+    assert res.faces == ["Face 1"]  # one stable id while it moves and while it stays
+    frames = res.frames_table()
+    assert len(frames) >= 27  # tracked from the second detection on
+    xs = frames["x"].to_numpy()
+    assert xs[10] > xs[0] + 50  # the box followed the moving face
+    assert abs(int(xs[-1]) - int(xs[-5])) <= 6  # and stays put when it is still
+    assert set(frames["emotion"]) == {"happy"}
+    assert progress[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in progress)
+
+    timeline = res.timeline()
+    assert sorted(timeline["second"].unique()) == [0, 1, 2]  # one row per second of video per face
+    assert list(timeline["face"].unique()) == ["Face 1"]
+    assert timeline["present"].all() and set(timeline["dominant_emotion"]) == {"happy"}
+
+    # the annotated copy has every decoded frame and plays as H.264 (or the fallback codec)
+    assert res.video is not None and decode_count(res.video) == 30
+    assert res.video_mime == output_codec()[2]
+    with av.open(io.BytesIO(res.video)) as c:
+        first = next(c.decode(c.streams.video[0])).to_ndarray(format="bgr24")
+        assert first.shape == (320, 480, 3)
+
+
+def test_exports_hold_timeline_summary_and_frames(face_video):
+    res = analyze_video(face_video, FakeClassifier(), VideoSettings(every=2, annotate=False))
+    assert res.frames_analysed == 15 and res.video is None
+    csv_lines = res.to_csv().strip().splitlines()
+    assert csv_lines[0].startswith("second,time,face,present") and len(csv_lines) == 1 + 3
+    assert all(",Face 1,True," in line for line in csv_lines[1:])
+    doc = json.loads(res.to_json())
+    assert doc["video"]["frames_decoded"] == 30 and doc["video"]["analysed_every"] == 2
+    assert doc["labels"] == list(EMOTIONS)
+    assert [r["second"] for r in doc["timeline"]] == [0, 1, 2]
+    face = doc["summary"]["faces"]["Face 1"]
+    assert face["seconds_present"] == 3 and face["top_emotion"] == "happy"
+    assert face["frames_analysed"] == len(doc["frames"]) and all(r["frame"] % 2 == 0 for r in doc["frames"])
+    assert "concentration index" in doc["index"]["name"]
+    frames_csv = res.frames_csv().splitlines()
+    assert frames_csv[0].startswith("frame,time,face,x,y,w,h,emotion") and len(frames_csv) == 1 + len(doc["frames"])
+    table = res.summary_table()
+    assert list(table["face"]) == ["Face 1"] and table["top emotion"].iat[0] == "happy"
+
+
+def test_clip_model_classifies_sliding_windows(face_video):
+    clip = FakeClipClassifier()
+    res = analyze_video(face_video, FakeClassifier(), VideoSettings(clip_every=3), clip_classifier=clip)
+    clips = res.clips_table()
+    assert len(clips) >= 8 and set(clips["face"]) == {"Face 1"}
+    assert set(clips["clip_emotion"]) == {"surprise"}
+    assert all(b.shape[1:] == (3, 48, 48) for b in clip.batches)
+    assert (np.diff(clips["frame"]) == 3).all()  # a window every 3 analysed frames
+    assert (clips["frame"] - clips["window_start"] == 2).all()  # of the last 3 analysed frames
+    assert res.summary()["faces"]["Face 1"]["top_clip_emotion"] == "surprise"
+    assert "top clip emotion" in res.summary_table()
+    assert json.loads(res.to_json())["clip_labels"] == ["happy", "surprise"]
+
+
+def test_stop_keeps_a_partial_result(face_video):
+    job = VideoAnalysis(face_video, FakeClassifier())
+    res = job.run(should_stop=lambda: job.decoded >= 12)
+    assert res.stopped and res.frames_decoded == 12
+    assert decode_count(res.video) == 12
+    assert sorted(res.timeline()["second"].unique()) == [0, 1]
+
+
+def test_interrupted_run_still_gives_a_result(face_video):
+    """Streamlit stops a script by raising inside a callback: the state so far must stay usable."""
+
+    class Interrupt(BaseException):
+        pass
+
+    def progress(frac, text):
+        if job.decoded >= 10:
+            raise Interrupt
+
+    job = VideoAnalysis(face_video, FakeClassifier())
+    with pytest.raises(Interrupt):
+        job.run(progress=progress)
+    res = job.result()
+    assert res.stopped and res.frames_decoded == 10 and decode_count(res.video) == 10
+
+
+def test_webm_and_downscaling(face_video):
+    data = encode(face_frames(3, 3), codec="libvpx-vp9", fmt="webm")
+    res = analyze_video(data, FakeClassifier(), VideoSettings(max_side=240))
+    assert res.frames_decoded == 6 and res.info.container.startswith("matroska")
+    with av.open(io.BytesIO(res.video)) as c:
+        assert next(c.decode(c.streams.video[0])).width == 240
+
+
+def test_limits_and_bad_files(face_video):
+    with pytest.raises(VideoError, match="too large"):
+        probe(face_video, VideoSettings(max_mb=len(face_video) / 2e6))
+    with pytest.raises(VideoError, match="too long.*Received: 3"):
+        probe(face_video, VideoSettings(max_seconds=2))
+    with pytest.raises(VideoError, match="Could not read the file as a video"):
+        probe(b"this is not a video at all" * 100)
+    with pytest.raises(VideoError, match="empty"):
+        probe(b"")
+    with pytest.raises(VideoError, match="no video stream.*audio"):
+        probe(audio_only())
+
+
+def audio_only() -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=16000)
+        samples = (np.sin(np.arange(16000) / 10) * 0.3).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_real_models_on_the_video(face_video, tiny_run):
+    """The trained frame classifier and an (untrained) clip model run end to end."""
+    from fer_core.classifier import load_classifier
+    from fer_core.clips import ClipClassifier
+    from fer_core.models import create_model
+
+    clip = ClipClassifier(create_model("ck_convlstm", 5), ("happy", "surprise", "angry", "sad", "fear"))
+    res = analyze_video(face_video, load_classifier(tiny_run), VideoSettings(every=3), clip_classifier=clip)
+    assert res.faces == ["Face 1"] and res.frames_decoded == 30
+    assert len(res.clips) >= 1 and set(res.clips_table()["clip_emotion"]) <= set(clip.labels)
