@@ -3,9 +3,10 @@
     python benchmarks/calibrate_detector.py [--fer ../shared/data/fer2013/fer2013.csv.gz] [--n 800]
 
 Positives: every 20th FER2013 image (48x48, many partly covered by hands), upscaled 4x with a reflected border so
-the cascade sees the whole face. Negatives: scikit-image's face-free sample pictures at 3 scales. Also: the
-3x3-tiled astronaut (9 faces). Prints recall / false positives for the classic setting (min_neighbors=5, no
-verification) and for a grid of (min_neighbors, verify_neighbors).
+the cascade sees the whole face. Negatives: scikit-image's face-free sample pictures at 3 scales. Scenes: the
+astronaut alone, tiled 3x3, tiled 2x3 as a JPEG, letterboxed in a 4000x3000 frame, under-exposed. Prints recall,
+false positives and faces found/extra per scene for each setting (the first is the classic one: histogram
+equalisation, min_neighbors=5, no verification).
 """
 from __future__ import annotations
 
@@ -57,8 +58,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fer", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/fer2013/fer2013.csv.gz"))
     ap.add_argument("--n", type=int, default=800)
-    ap.add_argument("--equalize", default="hist,clahe", help="comma-separated FaceDetector.equalize modes to compare")
-    ap.add_argument("--grid", default="5:0,3:3,3:5,3:6,4:5,4:6", help="min_neighbors:verify_neighbors pairs")
+    ap.add_argument("--grid", default="hist:5:0:0,clahe:3:0:0,clahe:3:5:0,clahe:2:5:1",
+                    help="settings to compare, each equalize:min_neighbors:verify_neighbors:eye_check")
     args = ap.parse_args()
     from skimage import data
 
@@ -72,23 +73,25 @@ def main() -> None:
         "3x3 tiles": (np.tile(portrait, (3, 3, 1)), [_shift(face, dx, dy) for dy in (0, 512, 1024) for dx in (0, 512, 1024)]),
         "letterboxed 4000x3000": (letterboxed, [_shift(face, 2000, 1000, 3)]),
         "dim": ((portrait * 0.35).astype(np.uint8), [face]),
+        "2x3 JPEG": (cv2.imdecode(cv2.imencode(".jpg", np.tile(portrait, (2, 3, 1)))[1], cv2.IMREAD_COLOR),
+                     [_shift(face, dx, dy) for dy in (0, 512) for dx in (0, 512, 1024)]),
     }
     print(f"{len(pos)} FER2013 faces, {len(neg)} face-free pictures; scenes: " + ", ".join(scenes))
-    print(f"{'equalize':>8} {'min_nb':>6} {'verify':>6} {'FER recall':>10} {'false pos.':>10}  " +
+    print(f"{'equalize':>8} {'min_nb':>6} {'verify':>6} {'eyes':>4} {'FER recall':>10} {'false pos.':>10}  " +
           "  ".join(f"{k} found/extra" for k in scenes))
-    for eq in args.equalize.split(","):
-        for pair in args.grid.split(","):
-            mn, verify = (int(v) for v in pair.split(":"))
-            det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq)
-            hits = sum(any(abs(x + w / 2 - 144) < 30 and abs(y + h / 2 - 144) < 30 and w > 120 for x, y, w, h in det(img))
-                       for img in pos)
-            fps = sum(len(det(img)) for img in neg)
-            cells = []
-            for img, want in scenes.values():
-                boxes = det(img)
-                found = sum(any(_iou(b, wb) > 0.5 for b in boxes) for wb in want)
-                cells.append(f"{found}/{len(want)} +{len(boxes) - found}")
-            print(f"{eq:>8} {mn:>6} {verify:>6} {hits / len(pos):>10.3f} {fps:>10d}  " + "  ".join(cells))
+    for setting in args.grid.split(","):
+        eq, mn, verify, eyes = setting.split(":")
+        mn, verify, eyes = int(mn), int(verify), bool(int(eyes))
+        det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes)
+        hits = sum(any(abs(x + w / 2 - 144) < 30 and abs(y + h / 2 - 144) < 30 and w > 120 for x, y, w, h in det(img))
+                   for img in pos)
+        fps = sum(len(det(img)) for img in neg)
+        cells = []
+        for img, want in scenes.values():
+            boxes = det(img)
+            found = sum(any(_iou(b, wb) > 0.5 for b in boxes) for wb in want)
+            cells.append(f"{found}/{len(want)} +{len(boxes) - found}")
+        print(f"{eq:>8} {mn:>6} {verify:>6} {eyes:>4d} {hits / len(pos):>10.3f} {fps:>10d}  " + "  ".join(cells))
 
 
 def _shift(box, dx, dy, scale=1):
@@ -100,6 +103,7 @@ def _iou(a, b) -> float:
     iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     return iw * ih / (a[2] * a[3] + b[2] * b[3] - iw * ih)
+
 
 if __name__ == "__main__":
     main()

@@ -53,7 +53,7 @@ def draw_faces(image: np.ndarray, boxes: Sequence[Sequence[int]], labels: Sequen
     for i, (box, label) in enumerate(zip(boxes, labels)):
         x, y, w, h = (int(v) for v in box)
         color = emotion_color_bgr(label)
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
         text = f"#{i + 1} {label}" if numbers else label
         if scores is not None:
             text += f" {100 * float(scores[i]):.0f}%"
@@ -62,9 +62,11 @@ def draw_faces(image: np.ndarray, boxes: Sequence[Sequence[int]], labels: Sequen
         top = y - th - base - 2 * pad
         if top < 0:  # no room above the box: put the tag just inside its top edge
             top = y
-        cv2.rectangle(out, (x, top), (x + tw + 2 * pad, top + th + base + 2 * pad), color, -1)
+        left = max(0, min(x, out.shape[1] - tw - 2 * pad))  # keep the tag inside the image
+        cv2.rectangle(out, (left, top), (left + tw + 2 * pad, top + th + base + 2 * pad), color, -1)
         text_color = (0, 0, 0) if _luminance(color) > 140 else (255, 255, 255)
-        cv2.putText(out, text, (x + pad, top + pad + th), font, font_scale, text_color, max(1, thick // 2), cv2.LINE_AA)
+        cv2.putText(out, text, (left + pad, top + pad + th), font, font_scale, text_color, max(1, thick // 2),
+                    cv2.LINE_AA)
     return out
 
 

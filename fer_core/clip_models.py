@@ -9,14 +9,16 @@ from .models import register_model
 
 def _frame_cnn(frame_shape: tuple[int, int, int]) -> keras.Sequential:
     """The per-frame feature extractor: each frame standardised (zero mean, unit variance: lighting varies between
-    subjects), then conv blocks 16-32-64-128 (he_normal, BatchNorm, ELU, max-pooling, dropout)."""
+    subjects), then conv blocks 16-32-64-128 (he_normal, BatchNorm, ELU, dropout), max-pooling after the first three
+    so the last block keeps a 6x6 map (the brow and mouth detail that tells sad from angry)."""
     cnn = keras.Sequential([keras.Input(frame_shape), layers.Rescaling(1.0 / 255.0),
                             layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)], name="frame_cnn")
-    for filters, dropout in ((16, 0.05), (32, 0.1), (64, 0.2), (128, 0.3)):
+    for filters, dropout, pool in ((16, 0.05, True), (32, 0.1, True), (64, 0.2, True), (128, 0.3, False)):
         cnn.add(layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal"))
         cnn.add(layers.BatchNormalization())
         cnn.add(layers.Activation("elu"))
-        cnn.add(layers.MaxPooling2D())
+        if pool:
+            cnn.add(layers.MaxPooling2D())
         cnn.add(layers.Dropout(dropout))
     cnn.add(layers.Flatten())
     return cnn

@@ -41,6 +41,7 @@ class ClipTrainConfig:
     lr: float | None = None
     label_smoothing: float | None = None
     augment: bool = True
+    class_weight: bool = False  # weight the loss by inverse class frequency (small classes count as much)
     final_model: str = "all"  # "all": retrain on every subject; "none": keep the best fold's model (faster)
     seed: int = 0
 
@@ -116,8 +117,12 @@ def _fit(cfg: ClipTrainConfig, train: ClipDataset, test: ClipDataset | None, see
     callbacks = [timer, keras.callbacks.ReduceLROnPlateau(
         monitor="loss", factor=recipe.get("plateau_factor", 0.5), patience=recipe.get("plateau_patience", 5),
         min_lr=recipe.get("min_lr", 1e-5))]
+    weights = None
+    if cfg.class_weight:
+        counts = np.bincount(train.labels, minlength=n)
+        weights = {c: float(len(train.labels) / (n * max(k, 1))) for c, k in enumerate(counts)}
     hist = model.fit(fit_train, validation_data=fit_val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose,
-                     validation_batch_size=64)
+                     validation_batch_size=64, class_weight=weights)
     h = dict(hist.history)
     h["seconds"] = timer.seconds
     return model, h

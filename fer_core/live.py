@@ -7,8 +7,8 @@ never touches Streamlit, and hands its results out through a lock-guarded holder
 Keeping up with the camera: the page runs streamlit-webrtc with ``async_processing=True``, whose worker thread hands
 the callback only the newest frame that arrived while the previous one was being processed; the other frames are
 dropped and the last annotated frame is sent in their place, so slow processing never queues frames. Within the
-callback, face detection (the costly step) runs only every ``detect_every``-th processed frame, on a frame downscaled
-to ``detect_width`` pixels; between detections the tracked boxes are carried over and only the classifier runs.
+callback, face detection (the costly step) runs only every ``detect_every``-th processed frame, on a downscaled frame;
+between detections the tracked boxes are carried over and only the classifier runs.
 (What this cannot fix: when the whole server is starved of CPU, aiortc's own receive path, which decodes every
 frame, falls behind; ``LiveSnapshot.lag_ms`` shows that delay.)
 """
@@ -36,7 +36,7 @@ class LiveSettings:
     smoothing: float = 0.6  # EMA strength of the per-track probabilities, in [0, 1)
     detect_every: int = 3  # run the face detector on every k-th processed frame, carry boxes between
     mirror: bool = True  # flip the video horizontally (selfie view) before processing
-    detect_width: int = 320  # frames are downscaled to this longest side for face detection
+    detect_width: int = 480  # face detection never searches a frame larger than this (longest side)
     hold_missed: int = 2  # a face missed by up to this many detection passes stays shown at its last box
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
 
@@ -54,12 +54,13 @@ class LiveSettings:
             raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
 
     def detector_params(self) -> dict:
-        """``FaceDetector`` settings for this sensitivity: fewer required neighbours and smaller faces when more
-        sensitive (``min_size`` in frame pixels), searched on the frame downscaled to ``detect_width``, after CLAHE
-        (on dim, low-contrast and over-bright versions of the test clip it missed the face in 0-3 % of frames where
-        global histogram equalisation missed 5-20 %)."""
-        return {"scale_factor": 1.15, "min_neighbors": int(round(8 - 5 * self.sensitivity)),
-                "min_size": int(round(80 - 40 * self.sensitivity)), "max_side": self.detect_width, "equalize": "clahe"}
+        """``FaceDetector`` settings for this sensitivity, centred on its calibrated defaults (sensitivity 0.5 =
+        3 neighbours, 48 px faces): fewer required neighbours and smaller faces when more sensitive. The detector
+        searches the frame downscaled so a ``min_size`` face spans 24 px (240, 320 or 480 px wide at sensitivity 0,
+        0.5, 1, capped by ``detect_width``). CLAHE, because on dim, low-contrast and over-bright versions of the
+        test clip it found the face in every frame where global equalisation missed a few."""
+        return {"scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
+                "min_size": int(round(64 - 32 * self.sensitivity)), "max_side": self.detect_width, "equalize": "clahe"}
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ class LiveProcessor:
 
 def haar_face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:
     """The default detector for live video: ``fer_core.detection.FaceDetector`` tuned by the sensitivity setting
-    (it searches a frame downscaled to ``detect_width``, which is where the speed comes from)."""
+    (it searches a downscaled frame, which is where the speed comes from)."""
     from .detection import FaceDetector
 
     return FaceDetector(**settings.detector_params()).detect

@@ -9,6 +9,7 @@ model sees the Haar box plus about 1 % per side, i.e. essentially the box itself
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from typing import Sequence
 
@@ -18,6 +19,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 FACE_MARGIN = 0.01  # fraction of the box side added on every side of a face crop (see module docstring)
 MAX_PIXELS = 50_000_000  # larger images are refused before their pixels are decoded (decompression bombs)
+
+
+# What Pillow raises on broken data besides UnidentifiedImageError (it varies by format plugin).
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 
 
 class ImageDecodeError(ValueError):
@@ -41,6 +46,9 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = MAX_PIXE
                                f"Received: {len(data)} bytes starting {data[:8]!r}") from None
     except Image.DecompressionBombError as e:  # Pillow's own limit (2x Image.MAX_IMAGE_PIXELS)
         raise ImageDecodeError(f"{name}: image too large; the limit is {max_pixels / 1e6:.0f} MP. Received: {e}") from None
+    except _PIL_ERRORS as e:  # a known format whose header is broken
+        raise ImageDecodeError(f"{name}: the image data is corrupt or truncated ({e}). "
+                               f"Received: {len(data)} bytes starting {data[:8]!r}") from None
     w, h = img.size
     if w * h > max_pixels:
         raise ImageDecodeError(f"{name}: image too large ({w}x{h} = {w * h / 1e6:.1f} MP); the limit is "
@@ -50,7 +58,7 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = MAX_PIXE
     try:
         img.load()
         img = ImageOps.exif_transpose(img)
-    except (OSError, SyntaxError, ValueError) as e:  # truncated / corrupt data
+    except _PIL_ERRORS as e:  # truncated / corrupt data
         raise ImageDecodeError(f"{name}: the image data is corrupt or truncated ({e}). "
                                f"Received: format={img.format}, size={w}x{h}") from None
     return pil_to_array(img, gray=gray)

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--no-augment", action="store_true", help="train without flip/shift/rotation/zoom/brightness")
+    p.add_argument("--class-weight", action="store_true", help="weight the loss by inverse class frequency")
     p.add_argument("--final-model", choices=("all", "none"), default="all",
                    help="all: ship a model retrained on every subject; none: ship the best fold's model")
     p.add_argument("--seed", type=int, default=0)
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = ClipTrainConfig(data=args.data, out=args.out, arch=args.arch, classes=args.classes, folds=args.folds,
                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, label_smoothing=args.label_smoothing,
-                          augment=not args.no_augment, final_model=args.final_model, seed=args.seed)
+                          augment=not args.no_augment, class_weight=args.class_weight, final_model=args.final_model,
+                          seed=args.seed)
     run_dir = train_clips(cfg, verbose=0)
     from . import runs
     from .evaluation import format_table

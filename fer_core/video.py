@@ -137,6 +137,26 @@ def probe(data: bytes, settings: VideoSettings | None = None) -> VideoInfo:
         container.close()
 
 
+def upright(image: np.ndarray, rotation: float) -> np.ndarray:
+    """The frame as it should be displayed: phone videos carry a rotation (PyAV's ``frame.rotation``, degrees
+    counter-clockwise of the display matrix) that players apply; FFmpeg's rule is to turn the frame clockwise by
+    ``-rotation``."""
+    turn = int(round(-float(rotation or 0))) % 360
+    if turn == 90:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if turn == 180:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if turn == 270:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is at most ``max_side``, both even (H.264's 4:2:0 needs it)."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
 def output_codec() -> tuple[str, str, str]:
     """(encoder, container format, mime type) for the annotated video: the first of OUTPUT_CODECS PyAV can encode."""
     import av
@@ -295,8 +315,7 @@ class VideoAnalysis:
         self._windows: dict[str, deque] = {}
         self._since_clip: dict[str, int] = {}
         self._clip_now: dict[str, tuple[str, float]] = {}
-        scale = min(1.0, self.settings.max_side / max(self.info.width, self.info.height))
-        self.size = (max(2, int(self.info.width * scale) // 2 * 2), max(2, int(self.info.height * scale) // 2 * 2))
+        self.size: tuple[int, int] | None = None  # (width, height) analysed and written; set by the first frame
         self._encoder: _Encoder | None = None
         self._video: bytes | None = None
         self._frames: list[dict] = []
@@ -316,8 +335,6 @@ class VideoAnalysis:
         if self.decoded:
             raise RuntimeError("This VideoAnalysis has already run; create a new one.")
         self._t_start = time.monotonic()
-        if self.settings.annotate:
-            self._encoder = _Encoder(*self.size, self.info.fps)
         container = _open(self._data)
         expected = self.info.frames or 0
         t0 = None
@@ -328,10 +345,11 @@ class VideoAnalysis:
                 for frame in container.decode(stream):
                     t = frame.time if frame.time is not None else self.decoded / self.info.fps
                     t0 = t if t0 is None else t0
+                    t = max(t, t0 + self._now)  # never back in time (damaged timestamps), as the recorder requires
                     if t - t0 >= self.settings.max_seconds:
                         self.truncated = True
                         break
-                    self._frame(frame.to_ndarray(format="bgr24"), t - t0)
+                    self._frame(upright(frame.to_ndarray(format="bgr24"), getattr(frame, "rotation", 0)), t - t0)
                     if progress and (self.decoded % 5 == 0 or self.decoded == expected):
                         frac = min(1.0, self.decoded / expected) if expected else 0.0
                         progress(frac, f"Frame {self.decoded}" + (f" of ~{expected}" if expected else "")
@@ -362,6 +380,10 @@ class VideoAnalysis:
             self._seconds = time.monotonic() - self._t_start
 
     def _frame(self, bgr: np.ndarray, t: float) -> None:
+        if self.size is None:
+            self.size = output_size(bgr.shape[1], bgr.shape[0], self.settings.max_side)
+            if self.settings.annotate:
+                self._encoder = _Encoder(*self.size, self.info.fps)
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         index = self.decoded

@@ -43,12 +43,14 @@ with video_col:
                           video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
                           async_processing=True)
     st.caption(f"Model **{classifier.name}** runs on **{webcam_ui.cached_device()}** · ICE servers: {ice_source}")
-playing = bool(ctx.state.playing)
 with live_col:
-    webcam_ui.show_live_panel(processor, playing)
+    live = webcam_ui.LivePanel()
 
 st.header("Engagement monitor")
 st.markdown(f"**Engagement index** (concentration index, Sharma et al. 2019): {eng.FORMULA} "
             f"Levels: above {eng.HIGHLY_ENGAGED_ABOVE} highly engaged, above {eng.DISENGAGED_THRESHOLD} nominally "
             "engaged, else not engaged. A face is present in a second when tracked in at least half of its frames.")
-webcam_ui.show_engagement_monitor(processor, playing)
+monitor = webcam_ui.EngagementMonitor(processor)
+live.render(processor.snapshot(), ctx.state.playing)
+monitor.render()
+webcam_ui.poll_while_playing(ctx, processor, live, monitor)

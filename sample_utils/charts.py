@@ -17,8 +17,9 @@ def probability_bar(labels: Sequence[str], probabilities: Sequence[float], title
         raise ValueError(f"Need one probability per label. Received: {len(pct)} probabilities for {len(labels)} labels")
     fig = go.Figure(go.Bar(
         x=pct, y=labels, orientation="h", marker_color=[emotion_color(k) for k in labels],
-        text=[f"{v:.1f}%" for v in pct], textposition="auto", hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        text=[f"{v:.1f}%" for v in pct], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=40, t=40 if title else 10, b=10),
                       xaxis=dict(range=[0, 100], title="probability (%)"),
                       yaxis=dict(autorange="reversed"), showlegend=False)
     return fig
@@ -32,11 +33,12 @@ def emotion_distribution(counts: Mapping[str, int | float], title: str | None = 
     total = sum(values) or 1
     fig = go.Figure(go.Bar(
         x=labels, y=values, marker_color=[emotion_color(k) for k in labels],
-        text=[f"{v:g} ({100 * v / total:.0f}%)" if v else "" for v in values], textposition="auto",
-        hovertemplate="%{x}: %{y} faces<extra></extra>"))
+        text=[f"{v:g} ({100 * v / total:.0f}%)" if v else "" for v in values], textposition="outside",
+        cliponaxis=False, hovertemplate="%{x}: %{y} faces<extra></extra>"))
+    top = max(values or [0]) or 1
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      yaxis=dict(title="faces", rangemode="tozero", dtick=1 if max(values or [0]) <= 10 else None),
-                      showlegend=False)
+                      yaxis=dict(title="faces", range=[0, top * 1.2], dtick=1 if top <= 10 else None),
+                      uniformtext=dict(minsize=12, mode="show"), showlegend=False)
     return fig
 
 

@@ -38,8 +38,11 @@ def _same_run(a: Path, b: Path) -> bool:
         return False
 
 
+DEFAULT = "__default__"  # the select box's value for the shipped default (None would read as "nothing chosen")
+
+
 def model_picker(label: str = "Emotion model") -> str | None:
-    """A select box of the stored image models (None = the shipped default); returns the chosen run folder.
+    """A select box of the stored image models (first: the shipped default); returns the chosen run folder or None.
 
     The choice is copied to ``keys.MODEL_CHOICE`` (a plain session value, not the widget's own key) so it survives
     moving to pages that do not show the picker.
@@ -49,17 +52,18 @@ def model_picker(label: str = "Emotion model") -> str | None:
     except runs.RunError:
         default_dir = None
     others = [str(p) for p in image_model_runs() if default_dir is None or not _same_run(p, default_dir)]
-    options: list[str | None] = [None, *others]
+    options = [DEFAULT, *others]
     current = st.session_state.get(keys.MODEL_CHOICE)
-    if current not in options:
+    if current not in others:
         current = None
         st.session_state[keys.MODEL_CHOICE] = None
-    st.session_state[keys.MODEL_PICKER] = current
+    st.session_state[keys.MODEL_PICKER] = current or DEFAULT
 
     def remember() -> None:
-        st.session_state[keys.MODEL_CHOICE] = st.session_state[keys.MODEL_PICKER]
+        picked = st.session_state[keys.MODEL_PICKER]
+        st.session_state[keys.MODEL_CHOICE] = None if picked == DEFAULT else picked
 
     st.selectbox(label, options, key=keys.MODEL_PICKER, on_change=remember,
-                 format_func=lambda p: f"Default ({default_run_name()})" if p is None else Path(p).name,
+                 format_func=lambda p: f"Default ({default_run_name()})" if p == DEFAULT else Path(p).name,
                  help="Models with a model file under models/runs/. The default is the one models/default.json names.")
     return st.session_state.get(keys.MODEL_CHOICE)

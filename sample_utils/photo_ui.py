@@ -98,56 +98,64 @@ def show_upload(name: str, data: bytes, classifier, detector: FaceDetector) -> P
     whole = bool(st.session_state.get(f"{keys.PHOTO_WHOLE_IMAGE}:{fk}", False))
     try:
         pa = _cached_analysis(fk, name, data, classifier, detector, whole)
-    except ImageDecodeError as e:
-        st.error(f"Could not read **{name}**: {e}")
+    except ImageDecodeError as e:  # its message starts with the file name
+        st.error(f"Could not read this file. {e}", icon=":material/broken_image:")
         return None
-    except ValueError as e:  # e.g. an image shape the model cannot take
-        st.error(f"Could not analyse **{name}**: {e}")
+    except Exception as e:  # noqa: BLE001 - one bad file must never hide the others' results
+        st.error(f"Could not analyse **{name}**: {type(e).__name__}: {e}")
         return None
     render_analysis(pa, fk)
     return pa
 
 
 def render_analysis(pa: PhotoAnalysis, fk: str) -> None:
+    """One photo: annotated image and charts (a single face side by side; a group as a grid), table, downloads."""
     h, w = pa.image.shape[:2]
     n = len(pa.results)
     shown, scale = resize_max_side(pa.annotated, DISPLAY_SIDE)
     note = f" · shown at {shown.shape[1]}x{shown.shape[0]}" if scale < 1 else ""
     what = "treated as one face" if pa.whole_image else f"{n} face{'s' if n != 1 else ''} found"
     st.caption(f"{w}x{h} px{note} · {what}")
-
     if n == 0 or pa.whole_image:
         if n == 0:
             st.warning(f"No face found in **{pa.name}**. Try a lower strictness or minimum face size in the sidebar, "
                        "or, if the image already is a face crop (like a dataset sample), treat it as one face.")
         st.checkbox("Treat the whole image as one face", key=f"{keys.PHOTO_WHOLE_IMAGE}:{fk}")
-    left, right = st.columns([3, 2]) if n else (st.container(), None)
-    with left:
-        st.image(shown, channels="BGR", width="stretch" if scale < 1 or w > 700 else "content")
-    if n:
+    width = "stretch" if shown.shape[1] > 700 else "content"
+    if n <= 1:
+        left, right = st.columns([3, 2])
+        left.image(shown, channels="BGR", width=width)
+        if n:
+            with right:
+                _face_charts(pa, fk)
+    else:
+        left, right = st.columns([3, 2])
+        left.image(shown, channels="BGR", width=width)
         with right:
-            _face_charts(pa, fk)
-    if n > 1:
-        _group_view(pa, fk)
+            _group_charts(pa, fk)
+        _thumbnails(pa)
+        _face_charts(pa, fk)
     if n:
         st.dataframe(_styled_table(pa), hide_index=True, key=f"{keys.PHOTO_CHART}:table:{fk}")
-    _downloads(pa, fk)
+        _downloads(pa, fk)
 
 
 def _face_charts(pa: PhotoAnalysis, fk: str) -> None:
+    """Each face's probabilities: one chart, a grid of up to MAX_CHARTS, or the face picked in a select box."""
     n = len(pa.results)
-    if n <= MAX_CHARTS:
-        picks = range(n)
+    if n > MAX_CHARTS:
+        picks = [st.selectbox("Face", range(n), format_func=lambda i: f"#{i + 1} {pa.results[i].dominant_emotion}",
+                              key=f"{keys.PHOTO_FACE}:{fk}", help="Pick a face to see all its probabilities.")]
     else:
-        i = st.selectbox("Face", range(n), format_func=lambda i: f"#{i + 1} {pa.results[i].dominant_emotion}",
-                         key=f"{keys.PHOTO_FACE}:{fk}")
-        picks = [i]
-    for i in picks:
+        picks = list(range(n))
+    cols = st.columns(min(len(picks), 3)) if len(picks) > 1 else [st.container()]
+    for j, i in enumerate(picks):
         r = pa.results[i]
-        title = f"Face #{i + 1}: {r.dominant_emotion} ({100 * r.confidence:.0f}%)" if n > 1 else \
-            f"{r.dominant_emotion} ({100 * r.confidence:.0f}%)"
-        st.plotly_chart(charts.probability_bar(pa.labels, r.probabilities, title=title),
-                        key=f"{keys.PHOTO_CHART}:face{i}:{fk}")
+        title = f"{r.dominant_emotion} ({100 * r.confidence:.0f}%)"
+        if n > 1:
+            title = f"Face #{i + 1}: {title}"
+        cols[j % len(cols)].plotly_chart(charts.probability_bar(pa.labels, r.probabilities, title=title),
+                                         key=f"{keys.PHOTO_CHART}:face{i}:{fk}")
 
 
 def face_thumbnails(pa: PhotoAnalysis) -> list[np.ndarray]:
@@ -161,17 +169,17 @@ def face_thumbnails(pa: PhotoAnalysis) -> list[np.ndarray]:
     return thumbs
 
 
-def _group_view(pa: PhotoAnalysis, fk: str) -> None:
+def _thumbnails(pa: PhotoAnalysis) -> None:
     st.markdown("**Every face**")
     st.image(face_thumbnails(pa), caption=[f"#{i} {r.dominant_emotion} {100 * r.confidence:.0f}%"
                                            for i, r in enumerate(pa.results, start=1)], width=THUMB)
-    c1, c2 = st.columns(2)
-    with c1:
-        st.plotly_chart(charts.emotion_distribution(distribution(pa.results, pa.labels)),
-                        key=f"{keys.PHOTO_CHART}:group:{fk}")
-    with c2:
-        st.plotly_chart(charts.mean_probabilities(pa.labels, [r.probabilities for r in pa.results]),
-                        key=f"{keys.PHOTO_CHART}:mean:{fk}")
+
+
+def _group_charts(pa: PhotoAnalysis, fk: str) -> None:
+    st.plotly_chart(charts.emotion_distribution(distribution(pa.results, pa.labels)),
+                    key=f"{keys.PHOTO_CHART}:group:{fk}")
+    st.plotly_chart(charts.mean_probabilities(pa.labels, [r.probabilities for r in pa.results]),
+                    key=f"{keys.PHOTO_CHART}:mean:{fk}")
 
 
 def _styled_table(pa: PhotoAnalysis) -> pd.DataFrame:

@@ -1,14 +1,17 @@
 """UI pieces of the Webcam page: the per-session live processor, the live panel and the engagement monitor.
 
-Both panels are fragments that re-run on a timer while the stream plays, polling the processor's thread-safe holder
-(streamlit-webrtc's "pull values from the callback" pattern); the WebRTC callback itself never calls Streamlit.
-Each run is not free for the video: Streamlit ends every run with ``keras.backend.clear_session()``, which clears
-TensorFlow's kernel cache, so the next prediction re-instantiates the model (~60 ms of CPU); hence the live panel
-refreshes at the ~2/s asked for and the slower timeline only every 3 s.
+While the stream plays, the page stays in ``poll_while_playing``, a loop that pulls the processor's thread-safe
+results (streamlit-webrtc's "pull values from the callback" pattern) into placeholders: the live panel about twice
+a second, the timeline and summary every 3 s; the WebRTC callback itself never calls Streamlit. A loop rather than
+timed fragments, because Streamlit ends every script or fragment run with ``gc.collect()`` and, Keras being
+imported, ``keras.backend.clear_session()``, which clears TensorFlow's kernel cache: the next prediction then
+re-instantiates the model (~60 ms of CPU, far more on a busy machine), stealing the video's time 2-3 times a second.
+Widget clicks (sidebar, Reset, STOP) rerun the page as usual, which ends the loop and starts it again.
 """
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import replace
 
 import plotly.graph_objects as go
@@ -48,10 +51,10 @@ def session_processor(classifier) -> LiveProcessor:
 def freeze_long_lived_objects() -> None:
     """Keep Streamlit's per-run garbage collections from stalling the video callback.
 
-    After every script *and fragment* run Streamlit calls ``gc.collect(2)`` (``runner.postScriptGC``) and, since Keras
-    is imported, ``keras.backend.clear_session()``, which collects again. With TensorFlow loaded that walks ~0.4 M
-    objects, 0.2-0.6 s per collection holding the GIL, and the live panels re-run 2-3 times a second. Moving the
-    objects alive now (modules, the model) into the permanent generation makes those collections nearly free.
+    After every script run Streamlit calls ``gc.collect(2)`` (``runner.postScriptGC``) and, since Keras is imported,
+    ``keras.backend.clear_session()``, which collects again. With TensorFlow loaded that walks ~0.4 M objects,
+    0.2-0.6 s per collection holding the GIL (every widget click while the stream plays). Moving the objects alive now
+    (modules, the model) into the permanent generation makes those collections nearly free.
     """
     gc.collect()
     gc.freeze()
@@ -120,63 +123,93 @@ def status_text(summary: dict) -> str:
     return f"Recorded {summary['recorded_seconds']} s" + (f" · {faces}" if faces else " · no face seen yet")
 
 
-def show_live_panel(processor: LiveProcessor, playing: bool) -> None:
-    """Metrics and the main face's probabilities, refreshed ~2x/s while the stream plays."""
+class LivePanel:
+    """Metrics and the main face's probabilities, drawn into placeholders so that the poll loop can refresh them."""
 
-    @st.fragment(run_every=LIVE_REFRESH_S if playing else None)
-    def live_panel():
-        snap: LiveSnapshot = processor.snapshot()
+    def __init__(self):
+        c1, c2 = st.columns(2)
+        c3, c4 = st.columns(2)
+        self._slots = [c.empty() for c in (c1, c2, c3, c4)]
+        self._warning, self._chart, self._caption = st.empty(), st.empty(), st.empty()
+        self._renders = 0  # element keys must be unique within a run, and the poll loop redraws the chart
+
+    def render(self, snap: LiveSnapshot, playing: bool) -> None:
+        self._renders += 1
         if not playing:  # the stream may have ended after its last processed frame: nothing is live now
             snap = replace(snap, faces=(), fps=0.0, lag_ms=None, error="")
-        c1, c2 = st.columns(2)
-        c1.metric("Faces present", len(snap.faces))
-        c2.metric("Processing", f"{snap.fps:.1f} fps", help=f"{snap.processing_ms:.0f} ms per processed frame; frames "
-                  "arriving while one is processed are dropped, so the delay does not build up.")
         main = snap.main_face
-        c3, c4 = st.columns(2)
-        c3.metric(f"Main face ({main.name})" if main else "Main face",
-                  f"{main.emotion} {main.confidence:.0%}" if main else "—")
-        c4.metric("Engagement index", f"{main.engagement:.2f}" if main else "—",
-                  help=eng.engagement_level(main.engagement) if main else None)
+        faces, fps, face, index = self._slots
+        faces.metric("Faces present", len(snap.faces))
+        fps.metric("Processing", f"{snap.fps:.1f} fps", help="Processed frames per second. Frames arriving while one "
+                   "is being processed are dropped, so the delay does not build up.")
+        face.metric(f"Main face ({main.name})" if main else "Main face",
+                    f"{main.emotion} {main.confidence:.0%}" if main else "—")
+        index.metric("Engagement index", f"{main.engagement:.2f}" if main else "—",
+                     help=eng.engagement_level(main.engagement) if main else None)
         if snap.error:
-            st.warning(f"Processing failed on the latest frame (the video passes through unprocessed): {snap.error}")
+            self._warning.warning(f"Processing failed on the latest frame (the video passes through unprocessed): "
+                                  f"{snap.error}")
+        else:
+            self._warning.empty()
         if main:
-            st.plotly_chart(probability_figure(snap.labels, main.probabilities, f"{main.name} (largest face)"),
-                            key=f"{keys.WEBCAM_STREAM}_probabilities")
+            self._chart.plotly_chart(probability_figure(snap.labels, main.probabilities, f"{main.name} (largest face)"),
+                                     key=f"{keys.WEBCAM_STREAM}_probabilities_{self._renders}")
         elif playing:
-            st.caption("No face tracked right now: face the camera, with light on your face.")
+            self._chart.caption("No face tracked right now: face the camera, with light on your face.")
+        else:
+            self._chart.empty()
         if playing and snap.frames:
             lag = "" if snap.lag_ms is None else f" · frames arrive {snap.lag_ms:.0f} ms later than at best"
-            st.caption(f"{snap.frames} frames processed · {snap.processing_ms:.0f} ms each{lag}")
+            self._caption.caption(f"{snap.frames} frames processed · {snap.processing_ms:.0f} ms each{lag}")
+        else:
+            self._caption.empty()
 
-    live_panel()
 
+class EngagementMonitor:
+    """Reset, status line, timeline chart, session summary and CSV/JSON downloads of the session's record."""
 
-def show_engagement_monitor(processor: LiveProcessor, playing: bool) -> None:
-    """Timeline chart, session summary, CSV/JSON export and reset, refreshed every 3 s while the stream plays."""
-
-    @st.fragment(run_every=MONITOR_REFRESH_S if playing else None)
-    def monitor():
+    def __init__(self, processor: LiveProcessor):
+        self.processor = processor
         if st.button("Reset", key=keys.WEBCAM_RESET, icon=":material/restart_alt:",
                      help="Forget this session's engagement record; face ids restart at Face 1."):
             processor.reset()
-        rec = processor.recorder
-        summary = rec.summary()
-        st.markdown(status_text(summary))
-        if rec.empty:
-            st.info("Nothing recorded yet: press START above and the timeline builds up second by second.")
-            return
-        st.plotly_chart(timeline_figure(rec.timeline(), rec.labels), key=f"{keys.WEBCAM_STREAM}_timeline")
+        self._status, self._chart = st.empty(), st.empty()
         st.subheader("Session summary")
-        st.dataframe(rec.summary_table(summary), hide_index=True, column_config={
-            "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
-            "mean engagement": st.column_config.NumberColumn(format="%.2f"),
-            **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in rec.labels}})
+        self._table = st.empty()
+        self._renders = 0
+        rec = processor.recorder
         c1, c2 = st.columns(2)
-        # the exports are built only when a button is clicked (deferred), not at every refresh
+        # built when clicked (deferred), so they hold the record as it is then, also while the stream plays
         c1.download_button("Download timeline (CSV)", rec.to_csv, "engagement_timeline.csv", "text/csv",
                            key=f"{keys.WEBCAM_DOWNLOAD}_csv", on_click="ignore", icon=":material/download:")
         c2.download_button("Download session (JSON)", rec.to_json, "engagement_session.json", "application/json",
                            key=f"{keys.WEBCAM_DOWNLOAD}_json", on_click="ignore", icon=":material/download:")
 
-    monitor()
+    def render(self) -> None:
+        self._renders += 1
+        rec = self.processor.recorder
+        summary = rec.summary()
+        self._status.markdown(status_text(summary))
+        if rec.empty:
+            self._chart.info("Nothing recorded yet: press START above and the timeline builds up second by second.")
+            self._table.empty()
+            return
+        self._chart.plotly_chart(timeline_figure(rec.timeline(), rec.labels),
+                                 key=f"{keys.WEBCAM_STREAM}_timeline_{self._renders}")
+        self._table.dataframe(rec.summary_table(summary), hide_index=True,
+                              key=f"{keys.WEBCAM_STREAM}_summary_{self._renders}", column_config={
+            "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
+            "mean engagement": st.column_config.NumberColumn(format="%.2f"),
+            **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in rec.labels}})
+
+
+def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: EngagementMonitor) -> None:
+    """Refresh the panels from the processor until the stream stops (a rerun also ends it)."""
+    ticks = 0
+    every = max(1, round(MONITOR_REFRESH_S / LIVE_REFRESH_S))
+    while ctx.state.playing:
+        time.sleep(LIVE_REFRESH_S)
+        live.render(processor.snapshot(), True)
+        ticks += 1
+        if ticks % every == 0:
+            monitor.render()

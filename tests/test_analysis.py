@@ -147,6 +147,30 @@ def test_face_result_checks_and_helpers():
     assert distribution([r, r], ("sad", "happy", "neutral")) == {"sad": 0, "happy": 2, "neutral": 0}
 
 
-def test_public_names_are_exported():
-    assert fer_core.analyze is analyze and fer_core.FaceResult is FaceResult
+def test_public_names_are_exported(astronaut):
+    assert fer_core.FaceResult is FaceResult
+    spy = Spy()
+    assert [r.box for r in fer_core.analyze(astronaut, spy)] == [r.box for r in analyze(astronaut, spy)]
+    import fer_core.analyze as cli  # importing the CLI module rebinds fer_core.analyze; it must stay callable
+
+    assert callable(cli.main) and fer_core.analyze(astronaut, spy)[0].box == analyze(astronaut, spy)[0].box
     assert callable(fer_core.detect_faces) and fer_core.FaceDetector.__name__ == "FaceDetector"
+
+
+def test_annotation_draws_each_face_in_its_emotion_colour(astronaut):
+    from fer_core.annotate import EMOTION_COLORS, draw_faces, draw_results, emotion_color, emotion_color_bgr
+
+    assert set(EMOTION_COLORS) >= set(fer_core.EMOTIONS) and len(set(EMOTION_COLORS.values())) == len(EMOTION_COLORS)
+    assert emotion_color("contempt") == EMOTION_COLORS["contempt"]
+    assert emotion_color("bored") == emotion_color("bored")  # unknown labels get a stable colour
+    results = [FaceResult((100, 100, 80, 80), [0.1, 0.9], ("sad", "happy")),
+               FaceResult((300, 300, 80, 80), [0.9, 0.1], ("sad", "happy"))]
+    out = draw_results(astronaut, results, numbers=True)
+    assert out.shape == astronaut.shape and out is not astronaut
+    assert tuple(out[140, 100]) == emotion_color_bgr("happy")  # left edge of the first box
+    assert tuple(out[340, 300]) == emotion_color_bgr("sad")
+    assert np.array_equal(out[0:50, 0:50], astronaut[0:50, 0:50])  # elsewhere untouched
+    gray = draw_faces(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY), [(0, 0, 30, 30)], ["angry"])
+    assert gray.shape == astronaut.shape  # grey input comes back as BGR so the colours show
+    with pytest.raises(ValueError, match="one label"):
+        draw_faces(astronaut, [(0, 0, 5, 5)], [])

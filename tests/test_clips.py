@@ -130,6 +130,8 @@ def test_clip_classifier_takes_any_crop_size_and_length():
     bgr = [[rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)] * 2]
     assert clf.predict_proba(bgr).shape == (1, 3)
     assert clf.predict_proba(np.zeros((0, 3, 48, 48), np.uint8)).shape == (0, 3)
+    symmetric = np.tile(np.hstack([np.arange(24), np.arange(24)[::-1]]).astype(np.uint8) * 10, (1, 3, 48, 1))
+    np.testing.assert_allclose(clf.predict_proba(symmetric, tta=True), clf.predict_proba(symmetric), atol=1e-5)
     with pytest.raises(ValueError, match="clips must be"):
         clf.predict_proba(np.zeros((48, 48), np.uint8))
     with pytest.raises(ModelLoadError, match="outputs but 2 labels"):

@@ -109,8 +109,21 @@ def test_engagement_monitor_shows_summary_exports_and_resets(fake):
     assert proc.recorder.empty and "Nothing recorded yet" in texts(at)
 
 
-def test_live_panel_while_playing_shows_the_main_face(fake, streamer):
-    streamer.return_value = SimpleNamespace(state=SimpleNamespace(playing=True))
+class PlayingFor:
+    """A stream state that plays for the first ``n`` reads of ``playing`` (the page's poll loop reads it)."""
+
+    def __init__(self, n: int):
+        self.reads, self.n = 0, n
+
+    @property
+    def playing(self) -> bool:
+        self.reads += 1
+        return self.reads <= self.n
+
+
+def test_page_polls_the_processor_while_playing(fake, streamer):
+    state = PlayingFor(8)
+    streamer.return_value = SimpleNamespace(state=state)
     box = (200, 100, 120, 120)
     proc = LiveProcessor(fake, warm_up=False, detector_factory=lambda settings: (lambda gray: [box]))
     for _ in range(3):
@@ -119,10 +132,12 @@ def test_live_panel_while_playing_shows_the_main_face(fake, streamer):
     at.session_state[keys.WEBCAM_PROCESSOR] = proc
     at.run()
     assert not at.exception
+    assert state.reads == 9  # the loop ran until the stream stopped
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Faces present"] == "1" and "Main face (Face 1)" in metrics
     assert metrics["Processing"].endswith("fps")
     assert len(at.get("plotly_chart")) == 2  # the main face's probabilities and the engagement timeline
+    assert "Face 1 present 1 s" in texts(at)
 
 
 def test_model_that_cannot_load_is_an_error_message(streamer):

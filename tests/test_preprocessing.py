@@ -115,6 +115,7 @@ def test_exif_orientation_is_applied():
     (b"", "empty"),
     (b"this is a text file, not a photo", "not an image"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image|corrupt"),
+    (b"\xff\xd8\xff\xe0 a JPEG header and nothing else", "not an image|corrupt"),
 ])
 def test_bad_bytes_raise_clear_errors(data, match):
     with pytest.raises(ImageDecodeError, match=match) as info:

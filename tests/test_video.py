@@ -197,6 +197,8 @@ def test_limits_and_bad_files(face_video):
         probe(face_video, VideoSettings(max_seconds=2))
     with pytest.raises(VideoError, match="Could not read the file as a video"):
         probe(b"this is not a video at all" * 100)
+    with pytest.raises(VideoError, match="Could not read the file as a video"):
+        probe(face_video[: len(face_video) // 2])  # a cut-off mp4 (its index is at the end)
     with pytest.raises(VideoError, match="empty"):
         probe(b"")
     with pytest.raises(VideoError, match="no video stream.*audio"):
@@ -227,3 +229,17 @@ def test_real_models_on_the_video(face_video, tiny_run):
     res = analyze_video(face_video, load_classifier(tiny_run), VideoSettings(every=3), clip_classifier=clip)
     assert res.faces == ["Face 1"] and res.frames_decoded == 30
     assert len(res.clips) >= 1 and set(res.clips_table()["clip_emotion"]) <= set(clip.labels)
+
+
+def test_upright_and_output_size():
+    from fer_core.video import output_size, upright
+
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[0, 0] = 255  # top-left marker
+    assert upright(img, 0) is img
+    turned = upright(img, -90)  # FFmpeg turns a -90 display rotation 90 degrees clockwise (portrait phone video)
+    assert turned.shape == (40, 20, 3) and turned[0, -1, 0] == 255
+    assert upright(img, 90)[-1, 0, 0] == 255
+    assert upright(img, 180)[-1, -1, 0] == 255
+    assert output_size(1920, 1080, 720) == (720, 404)
+    assert output_size(481, 321, 720) == (480, 320)

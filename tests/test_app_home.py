@@ -1,0 +1,108 @@
+"""Home page (AppTest): what the app does, how to use each page, the active model's card, model errors."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import fer_core
+from fer_core import runs
+from fer_core.classifier import ModelLoadError
+from sample_utils import keys, model_cache, model_card, model_picker
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_run):
+    return fer_core.load_classifier(tiny_run)
+
+
+@pytest.fixture
+def app_with(monkeypatch, tiny_run, clf, tmp_path):
+    """The home page with the tiny run as the default model (and a second stored run to pick)."""
+    other = tmp_path / "other_run"
+    shutil.copytree(tiny_run, other)
+    monkeypatch.setattr(runs, "default_run_dir", lambda: Path(tiny_run))
+    monkeypatch.setattr(model_picker, "available_model_runs", lambda: [Path(tiny_run), other])
+    loaded = []
+
+    def fake_cached(path):
+        loaded.append(path)
+        return clf
+
+    monkeypatch.setattr(model_cache, "cached_classifier", fake_cached)
+    monkeypatch.setattr(model_card, "cached_device", lambda: "CPU: Test CPU (2 cores)")
+    return loaded, other
+
+
+def run(at: AppTest) -> AppTest:
+    at.run(timeout=120)
+    assert not at.exception, at.exception
+    return at
+
+
+def page_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_home_explains_the_app_and_each_page(app_with):
+    at = run(AppTest.from_file(APP))
+    assert at.title[0].value == "Facial expression recognition"
+    text = page_text(at)
+    for page in ("Upload photo", "Webcam", "Training runs", "Video analysis"):
+        assert f"**{page}**" in text
+    assert "python -m fer_core.analyze" in text
+
+
+def test_model_card_shows_the_active_model(app_with, clf, tiny_run):
+    at = run(AppTest.from_file(APP))
+    text = page_text(at)
+    assert f"`{clf.name}`" in text
+    assert "fer_vgg" in text  # architecture
+    assert "fer_small.csv" in text and "Training split" in text  # training data
+    assert ", ".join(clf.labels) in text
+    assert f"{clf.n_params:,}" in text
+    assert "CPU: Test CPU (2 cores)" in text
+    metrics = json.loads((Path(tiny_run) / runs.METRICS).read_text())
+    assert metrics["split"] == "PublicTest"
+    assert f"**{100 * metrics['accuracy']:.1f}%** on PublicTest" in text
+
+
+def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp_path):
+    run_dir = tmp_path / "in_progress"
+    shutil.copytree(tiny_run, run_dir)
+    (run_dir / runs.METRICS).unlink()
+    config = runs.read_json(run_dir / runs.CONFIG)
+    text = model_card.accuracy_text(run_dir, config)
+    assert "training in progress" in text and "best validation accuracy so far" in text
+    assert model_card.accuracy_text(tmp_path / "nothing", {}) == "not evaluated yet"
+
+
+def test_picking_another_stored_model(app_with):
+    loaded, other = app_with
+    at = run(AppTest.from_file(APP))
+    box = at.selectbox(key=keys.MODEL_PICKER)
+    assert box.options[0].startswith("Default (")
+    assert box.options[-1] == other.name  # the default run is not listed twice
+    box.set_value(str(other))
+    run(at)
+    assert at.session_state[keys.MODEL_CHOICE] == str(other)
+    assert loaded[-1] == str(other)  # the card is of the picked model
+
+
+def test_missing_model_is_a_clear_error_not_a_traceback(monkeypatch, tiny_run):
+    monkeypatch.setattr(runs, "default_run_dir", lambda: Path(tiny_run))
+    monkeypatch.setattr(model_picker, "available_model_runs", lambda: [])
+
+    def broken(path):
+        raise ModelLoadError("Model file not found. Received: path='models/runs/x/model.keras'")
+
+    monkeypatch.setattr(model_cache, "cached_classifier", broken)
+    at = run(AppTest.from_file(APP))
+    assert len(at.error) == 1 and "could not be loaded" in at.error[0].value
+    assert "Model file not found" in at.error[0].value
