@@ -140,7 +140,7 @@ def test_clip_classifier_takes_any_crop_size_and_length():
         ClipClassifier(create_model("fer2013_cnn", 3), ("a", "b", "c"))
 
 
-def test_train_clips_writes_a_complete_run(tmp_path):
+def test_train_clips_writes_a_complete_run(tmp_path, fer_csv):
     from fer_core.clip_training import ClipTrainConfig, train_clips
     from fer_core.clips import is_clip_run
     from fer_core.classifier import ModelLoadError
@@ -148,13 +148,15 @@ def test_train_clips_writes_a_complete_run(tmp_path):
     data = make_ck_folder(tmp_path / "ck", subjects=4, per_class=1, folders=("happy", "surprise", "anger", "sadness", "fear"))
     seen = []
     out = train_clips(ClipTrainConfig(data=str(data), out=str(tmp_path / "runs" / "clip_run"), classes=5, folds=2,
-                                      epochs=2, batch_size=8), on_fold=seen.append)
+                                      epochs=2, batch_size=8, pretrain=str(fer_csv), pretrain_epochs=1),
+                      on_fold=seen.append)
     info = runs.load_run(out)
     assert info.problems == []
     assert [f["fold"] for f in seen] == [1, 2]
     cfg = info.config
     assert cfg["kind"] == "clip" and cfg["labels"] == ["happy", "surprise", "angry", "sad", "fear"]
     assert len(cfg["folds"]) == 2 and cfg["final_model"]["trained_on"] == "all subjects"
+    assert cfg["pretraining"]["n_images"] == 28 and cfg["pretraining"]["epochs"] == 1  # fer_csv's Training rows
     for fold in cfg["folds"]:
         assert 0.0 <= fold["accuracy"] <= 1.0
     assert cfg["kfold_accuracy_mean"] == pytest.approx(np.mean([f["accuracy"] for f in cfg["folds"]]))
