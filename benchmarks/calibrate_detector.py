@@ -1,12 +1,13 @@
 """How the detector's defaults were chosen: face recall on FER2013 vs false positives on face-free pictures.
 
     python benchmarks/calibrate_detector.py [--fer ../shared/data/fer2013/fer2013.csv.gz] [--n 800]
+                                            [--grid clahe:2:5:1] [--detector scale_factor=1.2,min_size=64]
 
 Positives: every 20th FER2013 image (48x48, many partly covered by hands), upscaled 4x with a reflected border so
 the cascade sees the whole face. Negatives: scikit-image's face-free sample pictures at 3 scales. Scenes: the
 astronaut alone, tiled 3x3, tiled 2x3 as a JPEG, letterboxed in a 4000x3000 frame, under-exposed. Prints recall,
 false positives and faces found/extra per scene for each setting (the first is the classic one: histogram
-equalisation, min_neighbors=5, no verification).
+equalisation, min_neighbors=5, no verification). ``--detector`` sets further FaceDetector fields for every setting.
 """
 from __future__ import annotations
 
@@ -60,7 +61,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=800)
     ap.add_argument("--grid", default="hist:5:0:0,clahe:3:0:0,clahe:3:5:0,clahe:2:5:1",
                     help="settings to compare, each equalize:min_neighbors:verify_neighbors:eye_check")
+    ap.add_argument("--detector", default="", help="other FaceDetector fields for every setting, e.g. scale_factor=1.2")
     args = ap.parse_args()
+    extra = {}
+    for item in filter(None, args.detector.split(",")):
+        key, value = item.split("=")
+        extra[key] = float(value) if "." in value else int(value) if value.isdigit() else value
     from skimage import data
 
     pos, neg = fer_faces(args.fer, args.n), negatives()
@@ -77,12 +83,14 @@ def main() -> None:
                      [_shift(face, dx, dy) for dy in (0, 512) for dx in (0, 512, 1024)]),
     }
     print(f"{len(pos)} FER2013 faces, {len(neg)} face-free pictures; scenes: " + ", ".join(scenes))
+    if extra:
+        print("every setting with", extra)
     print(f"{'equalize':>8} {'min_nb':>6} {'verify':>6} {'eyes':>4} {'FER recall':>10} {'false pos.':>10}  " +
           "  ".join(f"{k} found/extra" for k in scenes))
     for setting in args.grid.split(","):
         eq, mn, verify, eyes = setting.split(":")
         mn, verify, eyes = int(mn), int(verify), bool(int(eyes))
-        det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes)
+        det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes, **extra)
         hits = sum(any(abs(x + w / 2 - 144) < 30 and abs(y + h / 2 - 144) < 30 and w > 120 for x, y, w, h in det(img))
                    for img in pos)
         fps = sum(len(det(img)) for img in neg)

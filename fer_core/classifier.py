@@ -1,4 +1,10 @@
-"""A trained model with its label names, taking raw face crops: resizing, channels and flip-TTA live here."""
+"""A trained model with its label names, taking raw face crops: resizing, channels and test-time augmentation live here.
+
+Test-time augmentation (``tta``) modes: ``"none"`` (also ``False``), ``"flip"`` (also ``True``; the crop and its
+mirror image) and ``"crops"`` (flip x 5 shifted views: the centre and the four diagonal shifts by the model's crop
+margin, i.e. the four corner crops of a model with a FaceCrop layer; 10 views). The probabilities of the views are
+averaged. An ensemble run folder (``"kind": "ensemble"`` in config.json) loads as one model averaging its members.
+"""
 from __future__ import annotations
 
 import os
@@ -16,10 +22,66 @@ class ModelLoadError(RuntimeError):
     """The model file is missing, corrupt or does not match its run's labels."""
 
 
+TTA_MODES = ("none", "flip", "crops")
+_TTA_ALIASES = {False: "none", True: "flip", "none": "none", "off": "none", "false": "none", "": "none",
+                "flip": "flip", "true": "flip", "crops": "crops"}
+
+
+def tta_mode(tta) -> str:
+    """``False``/``"none"`` -> ``"none"``, ``True``/``"flip"`` -> ``"flip"``, ``"crops"`` -> ``"crops"``."""
+    key = tta.strip().lower() if isinstance(tta, str) else bool(tta) if isinstance(tta, np.bool_) else tta
+    if isinstance(key, (bool, str)) and key in _TTA_ALIASES:
+        return _TTA_ALIASES[key]
+    raise ValueError(f"tta must be a bool or one of {TTA_MODES}. Received: tta={tta!r}")
+
+
+def _face_crop_sizes(model) -> list[int]:
+    """Sizes of the FaceCrop layers in ``model`` and in any nested model (an ensemble's members)."""
+    from .augmentation import FaceCrop
+
+    sizes, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, FaceCrop):
+            sizes.append(int(layer.size))
+        stack.extend(getattr(layer, "layers", []) or [])
+    return sizes
+
+
+def crop_shifts(input_shape: tuple[int, ...], crop_sizes: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """(dy, dx) of the 5 views of ``"crops"`` TTA: the centre, then the 4 diagonal shifts.
+
+    With a FaceCrop of ``s`` in an ``h x w`` input the model sees the window at ``((h-s)//2 + dy, (w-s)//2 + dx)``;
+    the diagonal shifts reach the input's corners (±4 px for 40 of 48), so padding is never seen. Without a crop
+    layer the shift is small (``max(1, round(h/24))``, 2 px at 48) and the border is replicated.
+    """
+    h, w = int(input_shape[0]), int(input_shape[1])
+    crops = [c for c in crop_sizes if 0 < c <= min(h, w)]
+    if crops:
+        s = max(crops)  # the smallest margin: every crop layer still sees only real pixels
+        top, left = (h - s) // 2, (w - s) // 2
+        ys, xs = (-top, h - s - top), (-left, w - s - left)
+    else:
+        dy, dx = max(1, round(h / 24)), max(1, round(w / 24))
+        ys, xs = (-dy, dy), (-dx, dx)
+    return [(0, 0)] + [(y, x) for y in ys for x in xs]
+
+
+def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``out[:, i, j] = x[:, i + dy, j + dx]`` for a batch ``(N, H, W, C)``, the border replicated where that falls
+    outside: a centre crop of ``out`` is the window of ``x`` moved by (dy, dx)."""
+    if dy == 0 and dx == 0:
+        return x
+    h, w = x.shape[1], x.shape[2]
+    rows = np.clip(np.arange(h) + dy, 0, h - 1)
+    cols = np.clip(np.arange(w) + dx, 0, w - 1)
+    return x[:, rows][:, :, cols]
+
+
 class Classifier:
     """Wraps a Keras model: ``predict_proba(faces)`` on uint8 crops of any size returns rows summing to 1."""
 
-    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool = False):
+    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool | str = False):
         n_out = int(model.output_shape[-1])
         if n_out != len(labels):
             raise ModelLoadError(f"Model has {n_out} outputs but {len(labels)} labels. Received: labels={list(labels)}")
@@ -27,8 +89,9 @@ class Classifier:
         self.labels: tuple[str, ...] = tuple(labels)
         self.name = name or model.name
         self.config = config or {}
-        self.tta = tta
+        self.tta: str = tta_mode(tta)  # the default mode of predict_proba: "none", "flip" or "crops"
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in model.input_shape[1:])
+        self.crop_sizes: tuple[int, ...] = tuple(_face_crop_sizes(model))
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
@@ -69,20 +132,42 @@ class Classifier:
             out[i] = face.reshape(h, w, c)
         return out
 
-    def predict_proba(self, faces, tta: bool | None = None, batch_size: int = 256) -> np.ndarray:
-        """Probabilities ``(N, len(labels))`` for raw uint8 crops; ``tta`` averages with the mirrored crop."""
+    def view_shifts(self, tta: bool | str = "crops") -> list[tuple[int, int, bool]]:
+        """The views of a TTA mode as (dy, dx, mirrored): the plain view first, then its mirror image (flip),
+        then the 4 shifted views and their mirror images (crops)."""
+        mode = tta_mode(tta)
+        if mode == "none":
+            return [(0, 0, False)]
+        shifts = [(0, 0)] if mode == "flip" else crop_shifts(self.input_shape, self.crop_sizes)
+        return [(dy, dx, flip) for dy, dx in shifts for flip in (False, True)]
+
+    def predict_views(self, faces, tta: bool | str | None = None, batch_size: int = 256) -> np.ndarray:
+        """Probabilities of every TTA view, ``(V, N, len(labels))`` in the order of ``view_shifts(tta)``
+        (view 0 is the plain crop); each row sums to 1. Views are batched together, ~``batch_size`` rows a pass."""
         x = self.preprocess(faces)
-        if len(x) == 0:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        use_tta = self.tta if tta is None else tta
-        if use_tta:
-            x = np.concatenate([x, x[:, :, ::-1]])
-        probs = np.concatenate([self._forward(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
-        if use_tta:
-            n = len(probs) // 2
-            probs = (probs[:n] + probs[n:]) / 2
-        probs = probs.astype(np.float32)
-        return probs / probs.sum(axis=1, keepdims=True)
+        views = self.view_shifts(self.tta if tta is None else tta)
+        n, v, k = len(x), len(views), len(self.labels)
+        out = np.empty((v, n, k), dtype=np.float32)
+        step = max(1, batch_size // v)
+        for start in range(0, n, step):
+            chunk = x[start:start + step]
+            stacked = []
+            for dy, dx, flip in views:
+                view = shift_images(chunk, dy, dx)
+                stacked.append(view[:, :, ::-1] if flip else view)
+            probs = self._forward(np.ascontiguousarray(np.concatenate(stacked))).numpy().astype(np.float32)
+            out[:, start:start + len(chunk)] = probs.reshape(v, len(chunk), k)
+        return out / np.maximum(out.sum(axis=2, keepdims=True), 1e-12)
+
+    def predict_proba(self, faces, tta: bool | str | None = None, batch_size: int = 256) -> np.ndarray:
+        """Probabilities ``(N, len(labels))`` for raw uint8 crops, rows summing to 1; ``tta`` (default: the
+        classifier's own) averages over views: ``"none"``/False, ``"flip"``/True (with the mirrored crop) or
+        ``"crops"`` (flip x 5 shifted views)."""
+        views = self.predict_views(faces, tta, batch_size)
+        probs = views.mean(axis=0)
+        if len(probs) == 0:
+            return probs.astype(np.float32)
+        return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -106,9 +191,13 @@ def load_keras_model(path: Path):
         raise ModelLoadError(f"Could not load the model {path}: it is corrupt or not a Keras model ({type(e).__name__}: {e})") from e
 
 
-def load_classifier(path: str | os.PathLike | None = None, tta: bool | None = None) -> Classifier:
-    """Load a run folder or ``.keras`` file; ``None`` loads the shipped default model (``models/default.json``)."""
-    p = runs.default_run_dir() if path is None else Path(path)
+def load_classifier(path: str | os.PathLike | None = None, tta: bool | str | None = None) -> Classifier:
+    """Load a run folder (a trained run or an ensemble of runs) or a ``.keras`` file; ``None`` loads the shipped
+    default model (``models/default.json``). ``tta`` overrides the run's ``inference.tta`` (bool or mode string)."""
+    return _load(runs.default_run_dir() if path is None else Path(path), tta, ())
+
+
+def _load(p: Path, tta, parents: tuple[Path, ...]) -> Classifier:
     config: dict = {}
     if p.is_dir():
         try:
@@ -120,13 +209,84 @@ def load_classifier(path: str | os.PathLike | None = None, tta: bool | None = No
         model_file = p
         if (p.parent / runs.CONFIG).is_file():
             config = runs.read_json(p.parent / runs.CONFIG)
-    model = load_keras_model(model_file)
-    labels = config.get("labels")
-    if labels is None:
-        n_out = int(model.output_shape[-1])
-        if n_out != len(EMOTIONS):
-            raise ModelLoadError(f"{model_file} has {n_out} outputs and no config.json naming its labels.")
-        labels = EMOTIONS
-    use_tta = bool(config.get("inference", {}).get("tta", False)) if tta is None else tta
+    if p.is_dir() and runs.is_ensemble(config):
+        model = _ensemble_model(p, config, parents)
+        labels = config.get("labels")
+    else:
+        model = load_keras_model(model_file)
+        labels = config.get("labels")
+        if labels is None:
+            n_out = int(model.output_shape[-1])
+            if n_out != len(EMOTIONS):
+                raise ModelLoadError(f"{model_file} has {n_out} outputs and no config.json naming its labels.")
+            labels = EMOTIONS
+    inference_tta = (config.get("inference") or {}).get("tta", False)
+    try:
+        use_tta = tta_mode(inference_tta if tta is None else tta)
+    except ValueError as e:
+        raise ModelLoadError(f"{p / runs.CONFIG if p.is_dir() else p}: inference.tta is invalid. {e}") from None
     name = config.get("run_id") or model_file.parent.name if p.is_dir() else model_file.stem
     return Classifier(model, labels, name=name, config=config, tta=use_tta)
+
+
+def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
+    """One Keras model averaging the softmax outputs of the ensemble's member runs (loaded from their folders)."""
+    import keras
+
+    key = ens_dir.resolve()
+    if key in parents:
+        raise ModelLoadError(f"Ensemble {ens_dir} contains itself. Received: chain={[str(q) for q in (*parents, key)]}")
+    try:
+        member_dirs = runs.ensemble_members(ens_dir, config)
+    except runs.RunError as e:
+        raise ModelLoadError(str(e)) from None
+    members: list[tuple[str, Classifier]] = []
+    for ref, d in zip(config["members"], member_dirs):
+        if d.is_dir() and d.resolve() in (*parents, key):
+            raise ModelLoadError(f"Ensemble {ens_dir.name} contains itself through member {ref!r}. "
+                                 f"Received: members={list(config['members'])}")
+        try:
+            member_config = runs.read_json(d / runs.CONFIG) if (d / runs.CONFIG).is_file() else {}
+        except runs.RunError as e:
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r}: {e}") from None
+        # a nested ensemble has no model file: _load checks its members (and cycles) in turn
+        if not d.is_dir() or not (runs.is_ensemble(member_config) or (d / runs.MODEL).is_file()):
+            what = "no such folder" if not d.is_dir() else f"no {runs.MODEL} in it"
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} is missing ({what}); expected a run folder "
+                                 f"with {runs.MODEL} at {d}. Received: members={list(config['members'])}")
+        if member_config.get("kind") == "clip":
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} is a clip model; members must classify "
+                                 f"single face images. Received: kind='clip'")
+        try:
+            clf = _load(d, "none", (*parents, key))
+        except ModelLoadError as e:
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} could not be loaded: {e}") from None
+        members.append((str(ref), clf))
+    first_ref, first = members[0]
+    for ref, clf in members[1:]:
+        if clf.labels != first.labels:
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: members must share labels; expected {list(first.labels)} "
+                                 f"(as {first_ref!r}). Received: member {ref!r} labels={list(clf.labels)}")
+        if clf.input_shape != first.input_shape:
+            raise ModelLoadError(f"Ensemble {ens_dir.name}: members must share the input shape; expected "
+                                 f"{first.input_shape} (as {first_ref!r}). Received: member {ref!r} "
+                                 f"input_shape={clf.input_shape}")
+    labels = config.get("labels")
+    if labels is not None and tuple(labels) != first.labels:
+        raise ModelLoadError(f"Ensemble {ens_dir.name}: config.json labels must be the members' {list(first.labels)}. "
+                             f"Received: labels={list(labels)}")
+    if labels is None:
+        config["labels"] = list(first.labels)
+    inp = keras.Input(shape=first.input_shape, name="pixels")
+    outputs = []
+    for i, (ref, clf) in enumerate(members):
+        clf.model.name = f"member{i}_{_safe_name(Path(ref).name)}"  # layer names must be unique in one model
+        outputs.append(clf.model(inp))
+    out = keras.layers.Average(name="mean_probabilities")(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model(inp, out, name=_safe_name(ens_dir.name))
+
+
+def _safe_name(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"

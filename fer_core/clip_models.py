@@ -9,16 +9,14 @@ from .models import register_model
 
 def _frame_cnn(frame_shape: tuple[int, int, int]) -> keras.Sequential:
     """The per-frame feature extractor: each frame standardised (zero mean, unit variance: lighting varies between
-    subjects), then conv blocks 16-32-64-128 (he_normal, BatchNorm, ELU, dropout), max-pooling after the first three
-    so the last block keeps a 6x6 map (the brow and mouth detail that tells sad from angry)."""
+    subjects), then conv blocks 16-32-64-128 (he_normal, BatchNorm, ELU, max-pooling, dropout)."""
     cnn = keras.Sequential([keras.Input(frame_shape), layers.Rescaling(1.0 / 255.0),
                             layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)], name="frame_cnn")
-    for filters, dropout, pool in ((16, 0.05, True), (32, 0.1, True), (64, 0.2, True), (128, 0.3, False)):
+    for filters, dropout in ((16, 0.05), (32, 0.1), (64, 0.2), (128, 0.3)):
         cnn.add(layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal"))
         cnn.add(layers.BatchNormalization())
         cnn.add(layers.Activation("elu"))
-        if pool:
-            cnn.add(layers.MaxPooling2D())
+        cnn.add(layers.MaxPooling2D())
         cnn.add(layers.Dropout(dropout))
     cnn.add(layers.Flatten())
     return cnn
@@ -28,8 +26,10 @@ def _frame_cnn(frame_shape: tuple[int, int, int]) -> keras.Sequential:
     "ck_convlstm", (3, 48, 48, 1),
     "Clip model (CK+48 article, ours tuned): per-frame standardisation, time-distributed CNN 16-32-64-128 (ELU, "
     "he_normal, BN, dropout) -> BiLSTM 64 -> BiLSTM 32 -> dense 64 -> softmax, on 3-frame clips of raw 0-255 pixels.",
-    kind="clip", optimizer="adam", lr=3e-3, schedule="plateau", plateau_patience=5, plateau_factor=0.5,
-    min_lr=1e-5, batch_size=32, epochs=80, label_smoothing=0.1,
+    kind="clip", frame_layer="frames", optimizer="adam", lr=3e-3, schedule="plateau", plateau_patience=5,
+    plateau_factor=0.5, min_lr=1e-5, batch_size=32, epochs=80, label_smoothing=0.1,
+    # with the frame CNN pre-trained on FER2013 (--pretrain): fewer, gentler epochs on the clips
+    pretrain_epochs=12, finetune_lr=1e-3, finetune_epochs=50,
 )
 def ck_convlstm(input_shape, n_classes):
     inp = keras.Input(shape=input_shape, name="clip")

@@ -5,6 +5,10 @@ only scored, never used to pick an epoch or drive the learning rate (ReduceLROnP
 so the k-fold figure is an honest estimate for unseen people. The shipped ``model.keras`` is then trained the same
 way on all subjects. ``history.csv`` holds the per-epoch mean over the folds (``val_*`` = held-out subjects),
 ``metrics.json``/``confusion_matrix.csv`` pool every fold's held-out predictions.
+
+With ``pretrain`` (a FER2013 CSV) the per-frame CNN is first trained as an image classifier on FER2013's Training
+images, once, and every fold (and the final model) starts from those weights: a different dataset, so no CK+
+subject leaks into any fold, and the transfer lifts the hard sad/angry/fear folds.
 """
 from __future__ import annotations
 
@@ -41,12 +45,11 @@ class ClipTrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     label_smoothing: float | None = None
-    ema: float | None = None  # momentum of an exponential moving average of the weights (0 = off)
     augment: bool = True
     class_weight: bool = False  # weight the loss by inverse class frequency (small classes count as much)
     final_model: str = "all"  # "all": retrain on every subject; "none": keep the best fold's model (faster)
     pretrain: str | None = None  # FER2013 CSV: first train the per-frame CNN on its Training images (transfer)
-    pretrain_epochs: int = 5
+    pretrain_epochs: int | None = None
     seed: int = 0
 
     def resolved(self) -> "ClipTrainConfig":
@@ -55,7 +58,10 @@ class ClipTrainConfig:
             raise ValueError(f"{self.arch!r} is not a clip architecture (its recipe lacks kind='clip').")
         if self.final_model not in ("all", "none"):
             raise ValueError(f"final_model must be 'all' or 'none'. Received: final_model={self.final_model!r}")
-        defaults = {"epochs": 60, "batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0, "ema": 0.0}
+        defaults = {"epochs": 60, "batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0, "pretrain_epochs": 10}
+        if self.pretrain:  # fine-tuning a pre-trained frame CNN has its own recipe values
+            recipe = {**recipe, "lr": recipe.get("finetune_lr", recipe.get("lr")),
+                      "epochs": recipe.get("finetune_epochs", recipe.get("epochs"))}
         values = {k: (getattr(self, k) if getattr(self, k) is not None else recipe.get(k, d)) for k, d in defaults.items()}
         return dataclasses.replace(self, **values)
 
@@ -120,7 +126,8 @@ def pretrain_frames(cfg: ClipTrainConfig, frame_shape: tuple[int, int, int], ver
     x = layers.Flatten()(layers.TimeDistributed(cnn)(inp))
     x = layers.Dropout(0.4)(x)
     model = keras.Model(inp, layers.Dense(len(ds.label_names), activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(spec.recipe.get("lr", cfg.lr)), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
     images = ds.images[:, None]
     if images.shape[2:] != frame_shape[:2]:
         images = np.stack([[cv2.resize(im[0], frame_shape[1::-1], interpolation=cv2.INTER_AREA)] for im in images])
@@ -146,10 +153,7 @@ def _fit(cfg: ClipTrainConfig, train: ClipDataset, test: ClipDataset | None, see
     model = spec.builder(input_shape, n)
     if frame_weights is not None:
         model.get_layer(spec.recipe.get("frame_layer", "frames")).layer.set_weights(frame_weights)
-    # With EMA the weights kept at the end are the moving average over the last ~1/(1-ema) steps: the held-out
-    # accuracy swings by several points from epoch to epoch on ~250 clips, and the average sits in the middle.
-    optimizer = keras.optimizers.Adam(cfg.lr, use_ema=bool(cfg.ema), ema_momentum=cfg.ema or 0.99)
-    model.compile(optimizer=optimizer,
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     fit_train = _batches(train.clips, train.labels, n, cfg.batch_size, seed, cfg.augment)
     fit_val = (test.clips[..., None].astype(np.float32), np.eye(n, dtype=np.float32)[test.labels]) if test is not None else None

@@ -1,11 +1,11 @@
-"""CLI: ``python -m fer_core.evaluate --model RUN_OR_FILE --data CSV_OR_FOLDER [--usage PublicTest] [--tta flip] --out DIR``."""
+"""CLI: ``python -m fer_core.evaluate --model RUN_OR_FILE --data CSV_OR_FOLDER [--usage PublicTest] [--tta none|flip|crops] --out DIR``."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 
-from .classifier import ModelLoadError, load_classifier
+from .classifier import TTA_MODES, ModelLoadError, load_classifier
 from .data import DatasetError, load_dataset
 from .evaluation import evaluate, format_table, write_evaluation
 
@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run folder or .keras file (default: the shipped model)")
     p.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or a folder of class folders")
     p.add_argument("--usage", default=None, help="FER2013 rows to use (Training, PublicTest, PrivateTest); default all")
-    p.add_argument("--tta", choices=("none", "flip"), default="none", help="also report flip test-time augmentation")
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
+                   help="also report test-time augmentation: flip (crop + mirror image) or crops (flip x 5 shifted "
+                        "views); metrics.json's \"tta\" entry records the mode")
     p.add_argument("--out", help="folder for metrics.json and confusion_matrix.csv")
     return p
 
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelLoadError, DatasetError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    metrics, cm = evaluate(clf, ds, tta=args.tta == "flip")
+    metrics, cm = evaluate(clf, ds, tta=args.tta)
     metrics["model"] = args.model or "default"
     print(format_table(metrics))
     if args.out:

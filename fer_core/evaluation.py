@@ -53,29 +53,35 @@ def align_labels(ds: FaceDataset, labels: tuple[str, ...]) -> tuple[np.ndarray, 
     return keep, y[keep]
 
 
-def evaluate(classifier, ds: FaceDataset, tta: bool = False, batch_size: int = 512,
+def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: int = 512,
              progress: Callable[[float], None] | None = None) -> tuple[dict, np.ndarray]:
-    """Score ``classifier`` on ``ds``; returns (metrics, confusion matrix), metrics["tta"] holding flip-TTA figures."""
+    """Score ``classifier`` on ``ds``; returns (metrics, confusion matrix) of the plain crops, with
+    ``metrics["tta"]`` holding the figures under test-time augmentation ``tta`` (True/"flip" or "crops"; its
+    ``method`` names the mode) unless it is False/"none". One pass: the plain view is the first TTA view."""
+    from .classifier import tta_mode
+
+    mode = tta_mode(tta)
     labels = tuple(classifier.labels)
     keep, y = align_labels(ds, labels)
     if len(keep) == 0:
         raise ValueError(f"No image of the dataset has a class the model knows. Received: dataset labels={list(ds.label_names)}, model labels={list(labels)}")
     images = ds.images[keep]
-    plain, flipped = [], []
+    plain, augmented = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
-        plain.append(classifier.predict_proba(batch, tta=False))
-        if tta:
-            flipped.append(classifier.predict_proba(batch[:, :, ::-1], tta=False))
+        views = classifier.predict_views(batch, tta=mode)
+        plain.append(views[0])
+        if mode != "none":
+            mean = views.mean(axis=0)
+            augmented.append(mean / mean.sum(axis=1, keepdims=True))
         if progress:
             progress(min(1.0, (start + len(batch)) / len(images)))
     p = np.concatenate(plain)
     cm = confusion_matrix(y, p.argmax(1), len(labels))
     metrics = {"dataset": ds.source, "split": ds.split, "labels": list(labels), **metrics_from_confusion(cm, labels)}
-    if tta:
-        p_tta = (p + np.concatenate(flipped)) / 2
-        cm_tta = confusion_matrix(y, p_tta.argmax(1), len(labels))
-        metrics["tta"] = {"method": "flip", **metrics_from_confusion(cm_tta, labels)}
+    if mode != "none":
+        cm_tta = confusion_matrix(y, np.concatenate(augmented).argmax(1), len(labels))
+        metrics["tta"] = {"method": mode, **metrics_from_confusion(cm_tta, labels)}
     return metrics, cm
 
 
@@ -94,5 +100,5 @@ def format_table(metrics: dict) -> str:
         lines.append(f"{name:<12}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9d}")
     lines.append(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   n={metrics['n']}")
     if "tta" in metrics:
-        lines.append(f"with flip TTA: accuracy {metrics['tta']['accuracy']:.4f}   macro-F1 {metrics['tta']['macro_f1']:.4f}")
+        lines.append(f"with {metrics['tta'].get('method', 'flip')} TTA: accuracy {metrics['tta']['accuracy']:.4f}   macro-F1 {metrics['tta']['macro_f1']:.4f}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from . import runs
 
 ENV_RUNS_DIRS = "FER_RUNS_DIRS"  # extra folders of run folders, separated by os.pathsep
 COMPLETE, TRAINING, STOPPED, INCOMPLETE = "complete", "training", "stopped", "incomplete"
+NOT_EVALUATED = "not evaluated"  # an ensemble run folder without metrics.json yet (it is never trained)
 STALE_AFTER_SECONDS = 3600.0  # an unfinished run untouched this long (or 3 epochs' time, if longer) has stopped
 TRAIN_COMMAND = ("python -m fer_core.train --data ../shared/data/fer2013/fer2013.csv.gz "
                  "--arch fer_vgg --out models/runs/fer_vgg_my_run --epochs 30")
@@ -91,6 +92,16 @@ class RunSummary:
         return self.info.run_id
 
     @property
+    def is_ensemble(self) -> bool:
+        return self.info.is_ensemble
+
+    @property
+    def member_ids(self) -> list[str]:
+        """An ensemble's members as written in its config.json (run ids or paths); empty for a trained run."""
+        members = self.info.config.get("members") if self.is_ensemble else None
+        return [str(m) for m in members] if isinstance(members, list) else []
+
+    @property
     def in_progress(self) -> bool:
         return self.status in (TRAINING, STOPPED)
 
@@ -137,6 +148,8 @@ def summarize(run_dir: str | os.PathLike, now: float | None = None) -> RunSummar
                   or (bool(info.config) and not info.config.get("finished")))
     if info.metrics is not None:
         status = COMPLETE
+    elif info.is_ensemble:
+        status = NOT_EVALUATED
     elif unfinished:
         epoch_secs = [r.get("seconds") or 0.0 for r in info.history or []]
         stale_after = max(STALE_AFTER_SECONDS, 3 * max(epoch_secs, default=0.0))
@@ -145,6 +158,8 @@ def summarize(run_dir: str | os.PathLike, now: float | None = None) -> RunSummar
     else:
         status = INCOMPLETE
     summary = RunSummary(info, status, state)
+    if status == NOT_EVALUATED:  # an ensemble gets metrics only when evaluated: their absence is no fault
+        problems = [p for p in problems if not any(p.startswith(f"{name} is missing") for name in (runs.METRICS, runs.CONFUSION))]
     if summary.in_progress:
         expected = [runs.METRICS, runs.CONFUSION]
         if summary.epochs_done == 0:
@@ -213,20 +228,25 @@ def status_text(s: RunSummary) -> str:
     return s.status
 
 
+def ensemble_text(s: RunSummary) -> str:
+    """``ensemble of fer_vgg_s0 + fer_vgg_s1``: an ensemble run's members by name."""
+    return "ensemble of " + " + ".join(Path(m).name for m in s.member_ids) if s.member_ids else "ensemble (no members)"
+
+
 def table_row(s: RunSummary, label: str | None = None) -> dict:
     """One row of the runs table (keys are the column headers); missing values are None."""
     cfg, m = s.info.config, s.info.metrics or {}
     tta = m.get("tta") if isinstance(m.get("tta"), dict) else {}
-    secs = training_seconds(s)
+    secs = None if s.is_ensemble else training_seconds(s)
     labels = cfg.get("labels") or m.get("labels") or (s.info.confusion[0] if s.info.confusion else None)
     return {
         "run": label or s.run_id,
         "status": status_text(s),
         "dataset": dataset_name(cfg),
         "classes": len(labels) if labels else None,
-        "architecture": cfg.get("architecture"),
+        "architecture": ensemble_text(s) if s.is_ensemble else cfg.get("architecture"),
         "parameters": cfg.get("n_params"),
-        "epochs": s.epochs_done,
+        "epochs": None if s.is_ensemble else s.epochs_done,
         "best val acc": best_val_accuracy(s),
         "test split": m.get("split"),
         "test acc": m.get("accuracy"),

@@ -4,11 +4,18 @@ Schema (``models/runs/<run_id>/``):
   config.json            everything to reproduce the run (data, classes, architecture, hyper-parameters, versions, device, times)
   history.csv            epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds (one row per epoch)
   metrics.json           dataset, split, n, labels, accuracy, macro_f1, per_class {label: precision, recall, f1, support}
-                         (+ "tta": the same with flip test-time augmentation)
+                         (+ "tta": the same with test-time augmentation, its "method" naming the mode: flip or crops)
   confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
   model.keras            the selected (best validation) model
   checkpoint.keras, state.json   the latest epoch, for resuming (removed when training finishes)
   evaluations/<name>/    later evaluations: metrics.json + confusion_matrix.csv in the same schema
+
+Ensemble run folder (``python -m fer_core.ensemble``): config.json says ``"kind": "ensemble"`` and lists
+``"members"`` (run ids, resolved relative to the ensemble folder's parent, i.e. sibling run folders; or paths,
+relative to that parent or absolute), plus ``labels`` and ``inference`` ({"tta": false | true | "none" | "flip" |
+"crops"}). It has no model.keras and no history.csv of its own: the model is built at load time from the
+members' model.keras files and averages their softmax outputs (members must share labels and input shape).
+metrics.json, confusion_matrix.csv and evaluations/ are as above.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import numpy as np
 
 CONFIG, HISTORY, METRICS, CONFUSION, MODEL = "config.json", "history.csv", "metrics.json", "confusion_matrix.csv", "model.keras"
 CHECKPOINT, STATE, EVALUATIONS = "checkpoint.keras", "state.json", "evaluations"
+ENSEMBLE = "ensemble"  # config.json "kind" of an ensemble run folder
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = REPO_ROOT / "models" / "runs"
@@ -116,6 +124,45 @@ def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
     return labels, matrix
 
 
+def is_ensemble(config: dict | None) -> bool:
+    return isinstance(config, dict) and config.get("kind") == ENSEMBLE
+
+
+def ensemble_members(run_dir: str | os.PathLike, config: dict) -> list[Path]:
+    """The member run folders of an ensemble's config (they may not exist): each entry of ``members`` is a run id
+    or a path, relative ones resolved from the ensemble folder's parent directory."""
+    members = config.get("members")
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m.strip() for m in members):
+        raise RunError(f"{Path(run_dir) / CONFIG}: an ensemble needs \"members\", a non-empty list of run ids or paths. "
+                       f"Received: members={members!r}")
+    parent = Path(run_dir).parent
+    out = []
+    for m in members:
+        path = Path(m).expanduser()
+        out.append(path if path.is_absolute() else parent / path)
+    return out
+
+
+def has_model(run_dir: str | os.PathLike, config: dict | None = None, _seen: frozenset = frozenset()) -> bool:
+    """Whether the run folder can be loaded as a model: its model.keras, or for an ensemble every member's
+    (an ensemble containing itself has none)."""
+    run_dir = Path(run_dir)
+    key = os.path.normcase(os.path.abspath(run_dir))
+    if key in _seen:
+        return False
+    if config is None:
+        try:
+            config = read_json(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else {}
+        except RunError:
+            config = {}
+    if not is_ensemble(config):
+        return (run_dir / MODEL).is_file()
+    try:
+        return all(has_model(d, _seen=_seen | {key}) for d in ensemble_members(run_dir, config))
+    except RunError:
+        return False
+
+
 @dataclass
 class RunInfo:
     """What the app lists for a run: its files as far as they could be read, and what is wrong with the rest."""
@@ -132,27 +179,58 @@ class RunInfo:
         return self.path.name
 
     @property
+    def is_ensemble(self) -> bool:
+        return is_ensemble(self.config)
+
+    @property
+    def members(self) -> list[Path]:
+        """An ensemble's member run folders (empty for a trained run or an unreadable member list)."""
+        if not self.is_ensemble:
+            return []
+        try:
+            return ensemble_members(self.path, self.config)
+        except RunError:
+            return []
+
+    @property
     def has_model(self) -> bool:
-        return (self.path / MODEL).is_file()
+        return has_model(self.path, self.config)
 
 
 def load_run(run_dir: str | os.PathLike) -> RunInfo:
-    """Read every file of a run folder, collecting problems instead of failing on the first."""
+    """Read every file of a run folder, collecting problems instead of failing on the first.
+
+    An ensemble (config.json ``"kind": "ensemble"``) has no history.csv or model.keras of its own; a member
+    missing, or without its model.keras, is a problem instead."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"Run folder not found. Received: path={str(run_dir)!r}")
     info = RunInfo(run_dir)
-    for attr, loader in (
-        ("config", lambda: read_json(run_dir / CONFIG)),
-        ("metrics", lambda: read_json(run_dir / METRICS)),
-        ("history", lambda: read_history(run_dir)),
-        ("confusion", lambda: read_confusion(run_dir / CONFUSION)),
-    ):
+    try:
+        info.config = read_json(run_dir / CONFIG)
+    except (RunError, OSError) as e:
+        info.problems.append(str(e))
+    loaders = [("metrics", lambda: read_json(run_dir / METRICS)),
+               ("confusion", lambda: read_confusion(run_dir / CONFUSION))]
+    if not info.is_ensemble:
+        loaders.insert(1, ("history", lambda: read_history(run_dir)))
+    for attr, loader in loaders:
         try:
             setattr(info, attr, loader())
         except (RunError, OSError) as e:
             info.problems.append(str(e))
-    if not info.has_model:
+    if info.is_ensemble:
+        try:
+            members = ensemble_members(run_dir, info.config)
+        except RunError as e:
+            info.problems.append(str(e))
+            members = []
+        for ref, d in zip(info.config.get("members") or [], members):
+            if not d.is_dir():
+                info.problems.append(f"ensemble member {ref!r} not found: expected a run folder at {d}")
+            elif not has_model(d):
+                info.problems.append(f"ensemble member {ref!r} has no {MODEL} (in {d})")
+    elif not info.has_model:
         info.problems.append(f"{MODEL} is missing in {run_dir}")
     return info
 

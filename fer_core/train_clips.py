@@ -1,5 +1,8 @@
 """CLI: ``python -m fer_core.train_clips --data ../shared/data/CK+48 --classes 5 --folds 5 --out models/runs/ID``.
 
+Add ``--pretrain ../shared/data/fer2013/fer2013.csv.gz`` to pre-train the per-frame CNN on FER2013 first (how the
+shipped ``ck_convlstm_5class`` run was made).
+
 Subject-wise k-fold cross-validation of a clip architecture; prints each fold's accuracy and the mean +- std, and
 writes one run folder (see ``fer_core.clip_training``).
 """
@@ -28,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--no-augment", action="store_true", help="train without flip/shift/rotation/zoom/brightness")
     p.add_argument("--class-weight", action="store_true", help="weight the loss by inverse class frequency")
+    p.add_argument("--pretrain", help="FER2013 CSV: pre-train the per-frame CNN on its Training images first")
+    p.add_argument("--pretrain-epochs", type=int)
     p.add_argument("--final-model", choices=("all", "none"), default="all",
                    help="all: ship a model retrained on every subject; none: ship the best fold's model")
     p.add_argument("--seed", type=int, default=0)
@@ -40,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ClipTrainConfig(data=args.data, out=args.out, arch=args.arch, classes=args.classes, folds=args.folds,
                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, label_smoothing=args.label_smoothing,
                           augment=not args.no_augment, class_weight=args.class_weight, final_model=args.final_model,
-                          seed=args.seed)
+                          pretrain=args.pretrain, pretrain_epochs=args.pretrain_epochs, seed=args.seed)
     run_dir = train_clips(cfg, verbose=0)
     from . import runs
     from .evaluation import format_table

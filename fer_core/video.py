@@ -62,7 +62,8 @@ class VideoInfo:
 
     def describe(self) -> str:
         length = f"{self.duration:.1f} s" if self.duration else "unknown length"
-        return (f"{self.width}×{self.height}, {self.fps:.3g} fps, {length}, {self.codec} in {self.container}, "
+        return (f"{self.width}×{self.height}, {self.fps:.3g} fps, {length}, {self.codec} in "
+                f"{'/'.join(self.container.split(',')[:2])}, "
                 + (f"{self.size_bytes / 1e6:.1f} MB" if self.size_bytes >= 100_000 else f"{self.size_bytes / 1e3:.0f} kB"))
 
 

@@ -3,16 +3,13 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer_core import engagement as eng
-from fer_core.classifier import ModelLoadError
-from fer_core.runs import RunError
 from sample_utils import keys, webcam_ui, webrtc_ui
-from sample_utils.model_cache import cached_classifier, selected_run_path
+from sample_utils.model_cache import selected_run_path
+from sample_utils.page_header import classifier_or_stop, page_header
 
-st.set_page_config(page_title="Webcam", page_icon=":material/videocam:", layout="wide")
-st.title("Webcam: live emotions and engagement")
-st.caption("Press START and allow the camera: faces come back boxed and labelled live, and the engagement monitor "
-           "below builds a per-second timeline of this session that you can export.")
-st.info(webcam_ui.PRIVACY_NOTE, icon=":material/lock:")
+page_header("Webcam", ":material/videocam:", "Webcam: live emotions and engagement",
+            "Press START and allow the camera: faces come back boxed and labelled live, and the engagement monitor "
+            "below builds a per-second timeline of this session that you can export.", webcam_ui.PRIVACY_NOTE)
 
 with st.sidebar:
     st.header("Live video")
@@ -26,11 +23,7 @@ with st.sidebar:
                                   "(faster; the model still runs on every processed frame).")
     mirror = st.toggle("Mirror view", value=True, key=keys.WEBCAM_MIRROR, help="Show the video as in a mirror.")
 
-try:
-    classifier = cached_classifier(selected_run_path())
-except (ModelLoadError, RunError) as e:
-    st.error(f"The emotion model could not be loaded, so the webcam cannot be analysed: {e}")
-    st.stop()
+classifier = classifier_or_stop(selected_run_path(), "the webcam")
 
 processor = webcam_ui.session_processor(classifier)
 processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)

@@ -6,13 +6,13 @@ from fer_core import video as fv
 from fer_core.classifier import ModelLoadError
 from fer_core.runs import RunError
 from sample_utils import keys, video_ui
-from sample_utils.model_cache import cached_classifier, selected_run_path
+from sample_utils.model_cache import selected_run_path
+from sample_utils.page_header import classifier_or_stop, page_header
 
-st.set_page_config(page_title="Video analysis", page_icon=":material/movie:", layout="wide")
-st.title("Video analysis: emotions and engagement over a recording")
-st.caption("Upload a recorded video: every (or every k-th) frame is analysed with face tracking and smoothing, as on "
-           "the Webcam page. You get a timeline per face, a summary, CSV/JSON exports and an annotated copy.")
-st.info(video_ui.PRIVACY_NOTE, icon=":material/lock:")
+page_header("Video analysis", ":material/movie:", "Video analysis: emotions and engagement over a recording",
+            "Upload a recorded video: every (or every k-th) frame is analysed with face tracking and smoothing, as on "
+            "the Webcam page. You get a timeline per face, a summary, CSV/JSON exports and an annotated copy.",
+            video_ui.PRIVACY_NOTE)
 
 with st.sidebar:
     st.header("Video analysis")
@@ -46,11 +46,7 @@ if upload is not None:
         st.error(f"{upload.name}: {e}")
     else:
         st.markdown(f"**{upload.name}**: {info.describe()}")
-        try:
-            classifier = cached_classifier(selected_run_path())
-        except (ModelLoadError, RunError) as e:
-            st.error(f"The emotion model could not be loaded, so the video cannot be analysed: {e}")
-            st.stop()
+        classifier = classifier_or_stop(selected_run_path(), "the video")
         clip_classifier = None
         if clip_path:
             try:

@@ -23,5 +23,5 @@ def selected_run_path() -> str | None:
 
 
 def available_model_runs() -> list[Path]:
-    """Run folders under models/runs/ that hold a model file."""
-    return [p for p in runs.find_runs() if (p / runs.MODEL).is_file()]
+    """Run folders under models/runs/ that hold a model file (or, for an ensemble, whose members all do)."""
+    return [p for p in runs.find_runs() if runs.has_model(p)]

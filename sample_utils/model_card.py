@@ -8,6 +8,8 @@ import streamlit as st
 from fer_core import runs
 
 PUBLIC_TEST = "PublicTest"
+TTA_TEXT = {"none": "none", "flip": "flip (each face and its mirror image averaged)",
+            "crops": "crops (flip x 5 shifted views averaged)"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -56,12 +58,15 @@ def accuracy_text(run_dir: Path | None, config: dict) -> str:
                 text += f", macro-F1 {m['macro_f1']:.3f}"
             tta = m.get("tta") or {}
             if tta.get("accuracy") is not None:
-                text += f"; with flip TTA {100 * tta['accuracy']:.1f}%"
+                text += f"; with {tta.get('method') or 'flip'} TTA {100 * tta['accuracy']:.1f}%"
             return text
     if metrics and metrics[0].get("accuracy") is not None:
         m = metrics[0]
         return (f"not evaluated on {PUBLIC_TEST}; **{100 * m['accuracy']:.1f}%** on {m.get('split', '?')} of "
                 f"{Path(str(m.get('dataset', '?'))).name} ({int(m.get('n', 0)):,} faces)")
+    if runs.is_ensemble(config):
+        return ("not evaluated yet (`python -m fer_core.ensemble --members ... --out "
+                f"{run_dir} --data ... --usage {PUBLIC_TEST}` evaluates it)")
     val_split = ((config.get("dataset") or {}).get("validation") or {}).get("split")
     try:
         history = runs.read_history(run_dir)
@@ -76,20 +81,58 @@ def accuracy_text(run_dir: Path | None, config: dict) -> str:
     return "not evaluated yet"
 
 
+def member_configs(run_dir: Path | None, config: dict) -> list[tuple[str, dict]]:
+    """An ensemble's members as (name, config.json or {} when unreadable); empty for a trained run."""
+    if run_dir is None or not runs.is_ensemble(config):
+        return []
+    try:
+        dirs = runs.ensemble_members(run_dir, config)
+    except runs.RunError:
+        return []
+    out = []
+    for d in dirs:
+        try:
+            out.append((d.name, runs.read_json(d / runs.CONFIG)))
+        except (runs.RunError, OSError):
+            out.append((d.name, {}))
+    return out
+
+
+def _members_data_text(members: list[tuple[str, dict]]) -> str:
+    texts = [_dataset_text(c) if c else "unknown" for _, c in members]
+    if len(set(texts)) == 1:
+        return f"{texts[0]} (each member)"
+    return "; ".join(f"{name}: {t}" for (name, _), t in zip(members, texts))
+
+
 def show_model_card(classifier, run_dir: Path | None) -> None:
-    """Render the card of ``classifier`` (loaded from ``run_dir``)."""
+    """Render the card of ``classifier`` (loaded from ``run_dir``); an ensemble's card lists its members."""
     config = classifier.config or {}
+    members = member_configs(run_dir, config)
     arch = config.get("architecture") or classifier.model.name
     desc = config.get("architecture_description")
     h, w, c = classifier.input_shape
+    if runs.is_ensemble(config):
+        names = [name for name, _ in members] or [str(m) for m in config.get("members") or []]
+        archs = [mc.get("architecture") or "?" for _, mc in members]
+        arch_text = (f"ensemble of {len(names)} runs, their softmax outputs averaged: "
+                     + ", ".join(f"`{n}` ({a})" for n, a in zip(names, archs or ["?"] * len(names))))
+        data_text = _dataset_text(config) + " (each member)" if config.get("dataset") else (
+            _members_data_text(members) if members else "unknown")
+        params = f"{classifier.n_params:,} (sum of the {len(names)} members)"
+    else:
+        arch_text = f"{arch} — {desc}" if desc else arch
+        data_text = _dataset_text(config) if config else "unknown (no config.json)"
+        params = f"{classifier.n_params:,}"
     rows = [
         ("Name", f"`{classifier.name}`"),
-        ("Architecture", f"{arch} — {desc}" if desc else arch),
+        ("Architecture", arch_text),
         ("Input", f"{h}x{w} {'grey' if c == 1 else 'colour'} face crop"),
-        ("Training data", _dataset_text(config) if config else "unknown (no config.json)"),
+        ("Training data", data_text),
         ("PublicTest accuracy", accuracy_text(run_dir, config)),
         ("Labels", ", ".join(classifier.labels)),
-        ("Parameters", f"{classifier.n_params:,}"),
+        ("Parameters", params),
+        ("Test-time augmentation", TTA_TEXT.get(getattr(classifier, "tta", "none"), "none")),
         ("Runs on", cached_device()),
     ]
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))

@@ -12,7 +12,8 @@ from .model_cache import available_model_runs
 
 
 def image_model_runs() -> list[Path]:
-    """Run folders with a model file that classifies single face images (clip models are left out)."""
+    """Run folders with a model that classifies single face images (clip models are left out; ensembles of
+    image runs are in)."""
     out = []
     for p in available_model_runs():
         try:
@@ -35,6 +36,13 @@ def _same_run(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
     except OSError:
+        return False
+
+
+def _is_ensemble(path: Path) -> bool:
+    try:
+        return runs.is_ensemble(runs.read_json(path / runs.CONFIG))
+    except (runs.RunError, OSError):
         return False
 
 
@@ -63,7 +71,14 @@ def model_picker(label: str = "Emotion model") -> str | None:
         picked = st.session_state[keys.MODEL_PICKER]
         st.session_state[keys.MODEL_CHOICE] = None if picked == DEFAULT else picked
 
-    st.selectbox(label, options, key=keys.MODEL_PICKER, on_change=remember,
-                 format_func=lambda p: f"Default ({default_run_name()})" if p == DEFAULT else Path(p).name,
-                 help="Models with a model file under models/runs/. The default is the one models/default.json names.")
+    ensembles = {p for p in others if _is_ensemble(Path(p))}
+
+    def option_text(p: str) -> str:
+        if p == DEFAULT:
+            return f"Default ({default_run_name()})"
+        return f"{Path(p).name} (ensemble)" if p in ensembles else Path(p).name
+
+    st.selectbox(label, options, key=keys.MODEL_PICKER, on_change=remember, format_func=option_text,
+                 help="Models with a model file under models/runs/, and ensembles of them (their members' "
+                      "probabilities averaged). The default is the one models/default.json names.")
     return st.session_state.get(keys.MODEL_CHOICE)

@@ -27,6 +27,7 @@ from .model_cache import cached_classifier
 
 PALETTE = qualitative.Plotly
 USAGE_CHOICES = ("all rows", "Training", "PublicTest", "PrivateTest")
+TTA_CHOICES = {"flip": "flip (face + mirror image)", "crops": "crops (flip x 5 shifted views)", "none": "none"}
 MAX_UNZIPPED_BYTES = 2 * 1024**3  # refuse zips that would expand beyond this
 UPLOAD_TYPES = ["csv", "gz", "zip"]
 TOP_RIGHT_LEGEND = dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom")
@@ -237,18 +238,33 @@ def show_training_notes(summaries: list[rs.RunSummary], labels: dict[str, str]) 
         if s.status == rs.TRAINING:
             st.info(f"**{labels[str(s.path)]}** is training: {s.epochs_done}{planned} epochs done. "
                     "Its curves so far are shown; metrics and the confusion matrix appear when it finishes.")
+        elif s.status == rs.NOT_EVALUATED:
+            st.info(f"**{labels[str(s.path)]}** is an ensemble not evaluated yet: evaluate it below, or with "
+                    f"`python -m fer_core.ensemble --members ... --out {s.path} --data ... --usage PublicTest`.")
         elif s.status == rs.STOPPED:
             st.info(f"**{labels[str(s.path)]}** stopped after {s.epochs_done}{planned} epochs without finishing. "
                     f"Run the same `python -m fer_core.train ... --out {s.path}` command again to resume it.")
 
 
+def ensemble_note(s: rs.RunSummary, label: str) -> str:
+    """``X is an ensemble of A and B``: what an ensemble run is, instead of training curves."""
+    names = [f"**{Path(m).name}**" for m in s.member_ids]
+    members = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else (names[0] if names else "no members")
+    return (f"**{label}** is an ensemble of {members}: it is not trained itself but averages its members' "
+            "probabilities, so it has no training curves (pick the members to see theirs).")
+
+
 def show_curves(picked: list[rs.RunSummary], labels: dict[str, str]) -> None:
-    series = [(labels[str(s.path)], s.info.history, s.status == rs.TRAINING) for s in picked if s.info.history]
-    missing = [labels[str(s.path)] for s in picked if not s.info.history]
+    trained = [s for s in picked if not s.is_ensemble]
+    series = [(labels[str(s.path)], s.info.history, s.status == rs.TRAINING) for s in trained if s.info.history]
+    missing = [labels[str(s.path)] for s in trained if not s.info.history]
     if series:
         st.plotly_chart(curves_figure(series), key=f"{keys.RUNS_CHART}:curves")
     if missing:
         st.caption("No epochs recorded yet for: " + ", ".join(missing))
+    for s in picked:
+        if s.is_ensemble:
+            st.info(ensemble_note(s, labels[str(s.path)]), icon=":material/join:")
 
 
 def show_matrix(ev: rs.Evaluation, normalise: bool, title: str, key: str) -> None:
@@ -269,8 +285,9 @@ def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
         cols[0].metric("accuracy", f"{m.get('accuracy', 0):.1%}")
         cols[1].metric("macro-F1", f"{m.get('macro_f1', 0):.3f}")
         if tta:
-            cols[2].metric("accuracy with flip TTA", f"{tta.get('accuracy', 0):.1%}")
-            cols[3].metric("macro-F1 with flip TTA", f"{tta.get('macro_f1', 0):.3f}")
+            method = tta.get("method") or "flip"
+            cols[2].metric(f"accuracy with {method} TTA", f"{tta.get('accuracy', 0):.1%}")
+            cols[3].metric(f"macro-F1 with {method} TTA", f"{tta.get('macro_f1', 0):.3f}")
     left, right = st.columns([3, 2])
     with left:
         show_matrix(ev, normalise, "Confusion matrix" + (" (row shares)" if normalise else " (counts)"), f"{key}:cm")
@@ -321,7 +338,15 @@ def show_comparison(shown: list[tuple[str, rs.Evaluation | None]], normalise: bo
 
 
 def show_files(s: rs.RunSummary) -> None:
-    """The run's configuration and downloads of its files."""
+    """The run's configuration and downloads of its files (an ensemble: its members instead of a model file)."""
+    if s.is_ensemble:
+        members = s.info.members
+        rows = []
+        for ref, d in zip(s.member_ids, members):
+            rows.append({"member": ref, "folder": str(d),
+                         "model": "found" if runs.has_model(d) else ("missing" if d.is_dir() else "folder not found")})
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{keys.RUNS_CHART}:members:{s.path}")
     cols = st.columns(4)
     for col, (name, mime) in zip(cols, ((runs.HISTORY, "text/csv"), (runs.METRICS, "application/json"),
                                         (runs.CONFUSION, "text/csv"), (runs.MODEL, "application/octet-stream"))):
@@ -332,6 +357,10 @@ def show_files(s: rs.RunSummary) -> None:
                 st.download_button(f"{name} ({size / 1024**2:.1f} MB)" if size > 1024**2 else name,
                                    data=lambda p=path: p.read_bytes(), file_name=f"{s.run_id}_{name}", mime=mime,
                                    key=f"{keys.RUNS_DOWNLOAD}:{s.path}:{name}", icon=":material/download:")
+            elif s.is_ensemble and name in (runs.HISTORY, runs.MODEL):
+                st.caption(f"{name}: none (an ensemble: {'its members hold the models' if name == runs.MODEL else 'not trained'})")
+            elif s.is_ensemble:
+                st.caption(f"{name}: not evaluated yet")
             else:
                 st.caption(f"{name}: not written yet" if s.in_progress else f"{name}: missing")
     if s.info.config:
@@ -341,14 +370,16 @@ def show_files(s: rs.RunSummary) -> None:
 
 def classifier_for(s: rs.RunSummary) -> Classifier:
     """The run's model: cached when the run is finished; read afresh while training, since it improves each epoch."""
-    return load_classifier(s.path) if s.in_progress else cached_classifier(str(s.path))
+    members_training = s.is_ensemble and any((m / runs.CHECKPOINT).exists() for m in s.info.members)
+    return load_classifier(s.path) if s.in_progress or members_training else cached_classifier(str(s.path))
 
 
 def evaluate_panel(s: rs.RunSummary, label: str) -> None:
     """Upload a dataset, evaluate the run's model on it with a progress bar, write evaluations/<name>/."""
     st.markdown("**Evaluate this model on your data**")
     if not s.info.has_model:
-        st.caption(f"{label} has no {runs.MODEL} yet: nothing to evaluate.")
+        st.caption(f"{label} has a member without {runs.MODEL}: nothing to evaluate." if s.is_ensemble
+                   else f"{label} has no {runs.MODEL} yet: nothing to evaluate.")
         return
     base = f"{s.path}"
     upload = st.file_uploader(
@@ -356,14 +387,17 @@ def evaluate_panel(s: rs.RunSummary, label: str) -> None:
         type=UPLOAD_TYPES, key=f"{keys.RUNS_EVAL_UPLOAD}:{base}")
     left, right = st.columns(2)
     usage = left.selectbox("FER2013 rows to use (CSV only)", USAGE_CHOICES, key=f"{keys.RUNS_EVAL_USAGE}:{base}")
-    tta = right.checkbox("Also report flip test-time augmentation", value=True, key=f"{keys.RUNS_EVAL_TTA}:{base}")
+    tta = right.selectbox("Also report test-time augmentation", TTA_CHOICES, key=f"{keys.RUNS_EVAL_TTA}:{base}",
+                          format_func=TTA_CHOICES.get,
+                          help="flip: each face and its mirror image; crops: flip x 5 shifted views (10x the time)")
     if s.in_progress:
         st.caption(f"The run is still training: this evaluates its best model so far (epoch {s.info.config.get('best_epoch', '?')}).")
     if st.button("Evaluate", key=f"{keys.RUNS_EVAL_START}:{base}", disabled=upload is None, type="primary"):
         run_evaluation(s, label, upload.name, upload.getvalue(), None if usage == USAGE_CHOICES[0] else usage, tta)
 
 
-def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usage: str | None, tta: bool) -> None:
+def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usage: str | None,
+                   tta: bool | str) -> None:
     """Evaluate, write the result next to the run and rerun so it shows (pre-selected) at once."""
     bar = st.progress(0.0, text="Loading the model…")
     try:

@@ -106,3 +106,28 @@ def test_missing_model_is_a_clear_error_not_a_traceback(monkeypatch, tiny_run):
     at = run(AppTest.from_file(APP))
     assert len(at.error) == 1 and "could not be loaded" in at.error[0].value
     assert "Model file not found" in at.error[0].value
+
+
+def test_model_card_of_an_ensemble_lists_members_and_sums_parameters(monkeypatch, tiny_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run, root / "s0")
+    shutil.copytree(tiny_run, root / "s1")
+    ens = root / "ens"
+    ens.mkdir()
+    runs.write_json(ens / runs.CONFIG, {"kind": "ensemble", "run_id": "ens", "members": ["s0", "s1"],
+                                        "architecture": "ensemble", "inference": {"tta": "crops"}})
+    monkeypatch.setattr(runs, "default_run_dir", lambda: root / "s0")
+    monkeypatch.setattr(model_picker, "available_model_runs", lambda: [root / "s0", ens])
+    monkeypatch.setattr(model_card, "cached_device", lambda: "CPU: Test CPU (2 cores)")
+    monkeypatch.setattr(model_cache, "cached_classifier", lambda path: fer_core.load_classifier(path or root / "s0"))
+    at = run(AppTest.from_file(APP))
+    box = at.selectbox(key=keys.MODEL_PICKER)
+    assert box.options == ["Default (s0)", "ens (ensemble)"]
+    box.set_value(str(ens))
+    run(at)
+    text = page_text(at)
+    one = fer_core.load_classifier(tiny_run).n_params
+    assert "`ens`" in text and "ensemble of 2 runs" in text and "`s0` (fer_vgg), `s1` (fer_vgg)" in text
+    assert f"{2 * one:,} (sum of the 2 members)" in text
+    assert "fer_small.csv" in text and "(each member)" in text
+    assert "not evaluated yet" in text and "crops (flip x 5 shifted views averaged)" in text

@@ -172,6 +172,21 @@ def test_train_clips_writes_a_complete_run(tmp_path, fer_csv):
         load_clip_classifier(tmp_path / "nowhere")
 
 
+def test_recipe_defaults_differ_when_fine_tuning_a_pretrained_frame_cnn():
+    from fer_core.clip_training import ClipTrainConfig
+    from fer_core.models import get_spec
+
+    recipe = get_spec("ck_convlstm").recipe
+    scratch = ClipTrainConfig("d", "o").resolved()
+    tuned = ClipTrainConfig("d", "o", pretrain="fer.csv").resolved()
+    assert (scratch.lr, scratch.epochs, scratch.batch_size) == (recipe["lr"], recipe["epochs"], 32)
+    assert (tuned.lr, tuned.epochs, tuned.pretrain_epochs) == (recipe["finetune_lr"], recipe["finetune_epochs"],
+                                                              recipe["pretrain_epochs"])
+    assert ClipTrainConfig("d", "o", pretrain="fer.csv", lr=0.5, epochs=3).resolved().lr == 0.5
+    with pytest.raises(ValueError, match="not a clip architecture"):
+        ClipTrainConfig("d", "o", arch="fer_vgg").resolved()
+
+
 def test_train_clips_cli_maps_arguments_and_prints_the_kfold_figure(tmp_path, capsys, monkeypatch):
     from fer_core import train_clips as cli
 
@@ -184,10 +199,12 @@ def test_train_clips_cli_maps_arguments_and_prints_the_kfold_figure(tmp_path, ca
     got = []
     monkeypatch.setattr(cli, "train_clips", lambda cfg, verbose=0: got.append(cfg) or run)
     assert cli.main(["--data", "ck", "--classes", "happy,fear", "--folds", "3", "--epochs", "4", "--batch-size", "8",
-                     "--no-augment", "--final-model", "none", "--out", str(run)]) == 0
+                     "--no-augment", "--class-weight", "--final-model", "none", "--pretrain", "fer.csv",
+                     "--pretrain-epochs", "2", "--out", str(run)]) == 0
     [cfg] = got
-    assert (cfg.classes, cfg.folds, cfg.epochs, cfg.batch_size, cfg.augment, cfg.final_model, cfg.arch) == \
-        ("happy,fear", 3, 4, 8, False, "none", "ck_convlstm")
+    assert (cfg.classes, cfg.folds, cfg.epochs, cfg.batch_size, cfg.augment, cfg.class_weight, cfg.final_model,
+            cfg.arch, cfg.pretrain, cfg.pretrain_epochs) == \
+        ("happy,fear", 3, 4, 8, False, True, "none", "ck_convlstm", "fer.csv", 2)
     text = capsys.readouterr().out
     assert "fold accuracies: 1.0000, 0.5000, 0.7500" in text
     assert "3-fold by subject: mean accuracy 0.7500 +- 0.2000" in text

@@ -234,3 +234,54 @@ def test_figures_from_histories_and_matrices():
     assert heat.data[0].text[2][0] == "30%"
     bars = runs_ui.per_class_figure({"per_class": {"a": {"precision": 1, "recall": 0.5, "f1": 0.66, "support": 2}}})
     assert [t.name for t in bars.data] == ["precision", "recall", "F1"]
+
+
+def test_an_ensemble_run_shows_its_members_metrics_and_no_curves(tmp_path, main_dir, monkeypatch):
+    root = tmp_path / "ens_runs"
+    make_run(root, "m0")
+    make_run(root, "m1")
+    ens = root / "ens"
+    ens.mkdir()
+    runs.write_json(ens / runs.CONFIG, {"kind": "ensemble", "run_id": "ens", "members": ["m0", "m1"],
+                                        "labels": LABELS, "n_params": 24690, "inference": {"tta": "crops"},
+                                        "dataset": {"path": "../shared/data/fer2013/fer2013.csv.gz"}})
+    metrics = {"dataset": "fer2013.csv.gz", "split": "PublicTest", "labels": LABELS,
+               **rs_metrics(CM + np.eye(3, dtype=int))}
+    metrics["tta"] = {"method": "crops", **rs_metrics(CM + 2 * np.eye(3, dtype=int))}
+    runs.write_json(ens / runs.METRICS, metrics)
+    runs.write_confusion(ens / runs.CONFUSION, LABELS, CM + np.eye(3, dtype=int))
+    lonely = root / "unevaluated"
+    lonely.mkdir()
+    runs.write_json(lonely / runs.CONFIG, {"kind": "ensemble", "members": ["m0", "gone"], "labels": LABELS})
+    monkeypatch.setenv(rs.ENV_RUNS_DIRS, str(root))
+
+    at = run_page(**{keys.RUNS_PICKED: [str(ens)]})
+    assert not at.exception
+    df = at.dataframe[0].value.set_index("run")
+    assert df.loc["ens", "architecture"] == "ensemble of m0 + m1" and df.loc["ens", "status"] == "complete"
+    assert df.loc["ens", "parameters"] == 24690 and df.loc["ens", "test acc (TTA)"] == pytest.approx(30 / 36)
+    assert df.loc["unevaluated", "status"] == "not evaluated"
+    infos = " ".join(i.value for i in at.info)
+    assert "**ens** is an ensemble of **m0** and **m1**" in infos and "no training curves" in infos
+    assert "unevaluated** is an ensemble not evaluated yet" in infos
+    warnings = " ".join(w.value for w in at.warning)
+    assert "ensemble member 'gone' not found" in warnings
+    assert not any(w.value.startswith("**ens**") for w in at.warning)
+    figs = charts(at)
+    assert [trace_types(f)[0] for f in figs] == ["heatmap", "bar"]  # no curves
+    assert np.array_equal(arr(figs[0].data[0].z), CM + np.eye(3, dtype=int))
+    assert [m.label for m in at.metric][2] == "accuracy with crops TTA"
+    members = next(d.value for d in at.dataframe if "member" in d.value.columns)
+    assert list(members["member"]) == ["m0", "m1"] and list(members["model"]) == ["found", "found"]
+    assert any("model.keras: none" in c.value for c in at.caption)
+
+    at = run_page(**{keys.RUNS_PICKED: [str(ens), str(root / "m0")]})  # with a trained run: its curves only
+    assert not at.exception
+    names = {t.name for t in charts(at)[0].data}
+    assert "m0 · train" in names and not any(n.startswith("ens") for n in names)
+
+
+def rs_metrics(cm):
+    from fer_core.evaluation import metrics_from_confusion
+
+    return metrics_from_confusion(cm, LABELS)

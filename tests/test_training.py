@@ -89,3 +89,15 @@ def test_train_cli_and_evaluate_cli_read_back(tmp_path, fer_csv, capsys):
 def test_evaluate_cli_reports_bad_inputs(tmp_path, fer_csv, capsys):
     assert evaluate_main(["--model", str(tmp_path / "missing"), "--data", str(fer_csv)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_evaluate_cli_with_crops_tta_records_the_mode(tiny_run, tmp_path, fer_csv, capsys):
+    out = tmp_path / "eval_crops"
+    assert evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--usage", "PublicTest", "--tta", "crops",
+                          "--out", str(out)]) == 0
+    assert "with crops TTA" in capsys.readouterr().out
+    metrics = runs.read_json(out / runs.METRICS)
+    assert metrics["tta"]["method"] == "crops" and metrics["tta"]["n"] == metrics["n"] == 28
+    assert set(metrics["tta"]["per_class"]) == set(metrics["labels"])
+    with pytest.raises(SystemExit):
+        evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--tta", "mirror"])
