@@ -91,6 +91,8 @@ def main() -> None:
     for item in filter(None, args.detector.split(",")):
         key, value = item.split("=")
         settings[key] = float(value) if "." in value else int(value) if value.isdigit() else value
+    if isinstance(settings.get("cascades"), str):
+        settings["cascades"] = tuple(settings["cascades"].split("+"))  # e.g. cascades=default+alt2
     det = FaceDetector(**settings)
     print(f"model {clf.name} ({clf.n_params:,} parameters), detector {det}")
     print(f"{'faces':>5} {'frame':>9} {'found':>5} {'decode':>7} {'detect':>7} {'crop':>6} {'classify':>8} "

@@ -59,14 +59,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fer", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/fer2013/fer2013.csv.gz"))
     ap.add_argument("--n", type=int, default=800)
-    ap.add_argument("--grid", default="hist:5:0:0,clahe:3:0:0,clahe:3:5:0,clahe:2:5:1",
-                    help="settings to compare, each equalize:min_neighbors:verify_neighbors:eye_check")
+    ap.add_argument("--grid", default="hist:5:0:0,clahe:3:0:0,clahe:3:5:0,clahe:1:auto:1",
+                    help="settings to compare, each equalize:min_neighbors:verify_neighbors:eye_check "
+                         "(verify_neighbors 'auto' = the calibrated value for each cascade)")
     ap.add_argument("--detector", default="", help="other FaceDetector fields for every setting, e.g. scale_factor=1.2")
     args = ap.parse_args()
     extra = {}
     for item in filter(None, args.detector.split(",")):
         key, value = item.split("=")
         extra[key] = float(value) if "." in value else int(value) if value.isdigit() else value
+    if isinstance(extra.get("cascades"), str):
+        extra["cascades"] = tuple(extra["cascades"].split("+"))  # e.g. cascades=default+alt2
     from skimage import data
 
     pos, neg = fer_faces(args.fer, args.n), negatives()
@@ -89,7 +92,7 @@ def main() -> None:
           "  ".join(f"{k} found/extra" for k in scenes))
     for setting in args.grid.split(","):
         eq, mn, verify, eyes = setting.split(":")
-        mn, verify, eyes = int(mn), int(verify), bool(int(eyes))
+        mn, verify, eyes = int(mn), None if verify == "auto" else int(verify), bool(int(eyes))
         det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes, **extra)
         hits = sum(any(abs(x + w / 2 - 144) < 30 and abs(y + h / 2 - 144) < 30 and w > 120 for x, y, w, h in det(img))
                    for img in pos)
@@ -99,7 +102,7 @@ def main() -> None:
             boxes = det(img)
             found = sum(any(_iou(b, wb) > 0.5 for b in boxes) for wb in want)
             cells.append(f"{found}/{len(want)} +{len(boxes) - found}")
-        print(f"{eq:>8} {mn:>6} {verify:>6} {eyes:>4d} {hits / len(pos):>10.3f} {fps:>10d}  " + "  ".join(cells))
+        print(f"{eq:>8} {mn:>6} {'auto' if verify is None else verify:>6} {eyes:>4d} {hits / len(pos):>10.3f} {fps:>10d}  " + "  ".join(cells))
 
 
 def _shift(box, dx, dy, scale=1):

@@ -62,32 +62,42 @@ class FaceDetector:
     """Haar-cascade face detector with the knobs that matter; call it on a BGR, BGRA or grey image.
 
     - ``min_neighbors``: how many overlapping hits a face needs (higher = fewer false positives, fewer faces).
+    - ``cascades``: which cascades search the image (``alt2`` by default; their boxes are merged by NMS).
     - ``min_size``: smallest face, in pixels of the input image. The image is searched downscaled so that such a
-      face spans ~``SEARCH_WINDOW`` pixels (the cascades' native window is 20-24 px): small faces are not lost and
-      big images are searched fast. ``max_side`` caps the searched image's longer side (bounding the time on huge
-      photos; faces smaller than ``SEARCH_WINDOW * long_side / max_side`` may then be missed).
+      face spans the cascade's native window (20 px for ``alt2``, 24 px for ``default``; the largest of the
+      cascades used): small faces are not lost and big images are searched fast. ``max_side`` caps the searched
+      image's longer side (bounding the time on huge photos; faces smaller than ``window * long_side / max_side``
+      may then be missed).
     - ``equalize``: contrast normalisation before the search: CLAHE (local, the default), global histogram
       equalisation (which fails on photos with large flat areas, e.g. a portrait letterboxed in a big frame) or none.
-    - ``verify_neighbors``: boxes of the ``default`` cascade are re-checked by the ``alt2`` cascade on the box region
-      (rescaled to a 48 px face) and dropped below this many hits; 0 disables.
+    - ``verify_neighbors``: boxes of a frontal cascade are re-checked by the other one (``alt2`` by ``default`` and
+      vice versa, ``VERIFIER``) on the box region (rescaled to a 48 px face) and dropped below this many hits; None
+      (the default) uses the calibrated threshold for the cascade (``VERIFY_NEIGHBORS``: 3 for ``alt2`` boxes, 6 for
+      ``default`` boxes), 0 disables.
     - ``eye_check``: a box verified only weakly (fewer than ``SURE_VERIFY`` hits) must also show an eye.
 
-    The defaults (CLAHE, pyramid step 1.2, 1 neighbour, verify 6, eye check) were picked with
-    ``benchmarks/calibrate_detector.py``: on 800 hard, often hand-covered FER2013 faces (48 px, upscaled 4x) they find
-    66.9 % (the former step 1.1 with 2 neighbours and verify 5: 67.7 %, in twice the search time; step 1.2 with those:
-    65.0 %), with no false face on 66 face-free pictures and every face, nothing else, in the astronaut scenes (alone,
-    dim, 3x3-tiled, 2x3 JPEG, letterboxed in a 4000x3000 frame). The classic setting (histogram equalisation,
-    ``min_neighbors=5``, nothing re-checked) finds 7 false faces on the face-free pictures and 3 on the 3x3 tiles, and
-    misses the letterboxed astronaut.
+    The defaults (``alt2`` searched at 20/48 of the size, CLAHE, pyramid step 1.2, 1 neighbour, re-checked by
+    ``default`` with 3 hits, eye check) were picked with ``benchmarks/calibrate_detector.py``: on 800 hard, often
+    hand-covered FER2013 faces (48 px, upscaled 4x) they find 66.0 %, with no false face on 66 face-free pictures
+    and every face, nothing else, in the astronaut scenes (alone, dim, 3x3-tiled, 2x3 JPEG, letterboxed in a
+    4000x3000 frame). The former default (``cascades=("default",)``, searched at 24/48, verified by ``alt2`` with 6
+    hits; still available) finds 66.9 % with the same clean scenes, but costs ~1.3x the detection CPU time on a
+    640x480 frame (alt2's smaller window allows a ~30 % smaller search image and it rejects windows faster).
+    Rejected: step 1.25 (66.7 % and ~20 % faster, but it misses the hand-over-mouth face of the tests), step 1.3
+    (64.6 %), 1.4 (misses a tiled face), an octave pyramid with a 2 px scan step at every scale (55 %: big faces
+    need OpenCV's 1 px step above 2x the window). With ``alt2``, the classic setting (histogram equalisation,
+    ``min_neighbors=5``, nothing re-checked) finds 60.6 % and no false face; CLAHE with 3 neighbours unverified 63.6 %
+    and one extra box on the 3x3 tiles (with ``default`` the classic setting found 7 false faces on the face-free
+    pictures and 3 on the 3x3 tiles, and missed the letterboxed astronaut).
     """
 
-    cascades: Sequence[str] = ("default",)
+    cascades: Sequence[str] = ("alt2",)
     scale_factor: float = 1.2
     min_neighbors: int = 1
     min_size: int = 48
     max_side: int = 1280
     equalize: str = "clahe"
-    verify_neighbors: int = 6
+    verify_neighbors: int | None = None
     eye_check: bool = True
     iou_threshold: float = 0.3
 
@@ -99,7 +109,7 @@ class FaceDetector:
             raise ValueError("FaceDetector needs at least one cascade. Received: cascades=()")
         if not 1.01 <= self.scale_factor <= 2.0:
             raise ValueError(f"scale_factor must be in [1.01, 2.0]. Received: scale_factor={self.scale_factor}")
-        if self.min_neighbors < 0 or self.verify_neighbors < 0:
+        if self.min_neighbors < 0 or (self.verify_neighbors is not None and self.verify_neighbors < 0):
             raise ValueError(f"min_neighbors and verify_neighbors must be >= 0. "
                              f"Received: min_neighbors={self.min_neighbors}, verify_neighbors={self.verify_neighbors}")
         if self.min_size < 8:
@@ -110,10 +120,11 @@ class FaceDetector:
             raise ValueError(f"equalize must be one of {EQUALIZE}. Received: equalize={self.equalize!r}")
         for name in self.cascades:
             load_cascade(name)  # fail at construction, naming the file
-        if self.verify_neighbors and "default" in self.cascades:
-            load_cascade("alt2")
-            if self.eye_check:
-                load_cascade("eye")
+        verified = [n for n in self.cascades if n in VERIFIER and self.verify_threshold(n)]
+        for name in verified:
+            load_cascade(VERIFIER[name])
+        if verified and self.eye_check:
+            load_cascade("eye")
 
     def __call__(self, image: np.ndarray) -> list[Box]:
         return self.detect(image)
@@ -139,9 +150,9 @@ class FaceDetector:
                 if box[2] < 1 or box[3] < 1:
                     continue
                 verify, eyes, kept = -1, -1, True
-                if name == "default" and self.verify_neighbors:
-                    verify = verify_score(gray, box)
-                    kept = verify >= self.verify_neighbors
+                if name in VERIFIER and self.verify_threshold(name):
+                    verify = verify_score(gray, box, VERIFIER[name])
+                    kept = verify >= self.verify_threshold(name)
                     if kept and self.eye_check and verify < SURE_VERIFY:
                         eyes = count_eyes(gray, box)
                         kept = eyes >= 1
@@ -155,10 +166,19 @@ class FaceDetector:
         order = {b: i for i, b in enumerate(sort_boxes([c.box for c in found if c.kept]))}
         return sorted(found, key=lambda c: (not c.kept, order.get(c.box, 0)))
 
+    def verify_threshold(self, cascade: str) -> int:
+        """Verification hits a box of ``cascade`` needs (0 = not verified): ``verify_neighbors``, or if that is None
+        the calibrated value for the cascade's verifier (``VERIFY_NEIGHBORS``)."""
+        if cascade not in VERIFIER:
+            return 0
+        return VERIFY_NEIGHBORS[cascade] if self.verify_neighbors is None else self.verify_neighbors
+
     def search_scale(self, shape: tuple[int, ...]) -> float:
-        """Scale (<= 1) at which the image is searched: a ``min_size`` face becomes ``SEARCH_WINDOW`` px, capped by ``max_side``."""
+        """Scale (<= 1) at which the image is searched: a ``min_size`` face spans the largest native window of the
+        cascades (20-24 px), capped by ``max_side``."""
         long_side = max(shape[:2])
-        return min(1.0, SEARCH_WINDOW / self.min_size, self.max_side / long_side)
+        window = max(_window(name) for name in self.cascades)
+        return min(1.0, window / self.min_size, self.max_side / long_side)
 
     def _normalise(self, gray: np.ndarray) -> np.ndarray:
         if self.equalize == "hist":
@@ -168,7 +188,8 @@ class FaceDetector:
         return gray
 
 
-SEARCH_WINDOW = 24  # px a min_size face spans in the searched image (the default cascade's native window)
+VERIFIER = {"default": "alt2", "alt2": "default"}  # which cascade re-checks the boxes of a frontal cascade
+VERIFY_NEIGHBORS = {"default": 6, "alt2": 3}  # calibrated verification hits for boxes of each frontal cascade
 VERIFY_SIDE = 48  # px the face spans in the region re-checked by the verifying cascade
 SURE_VERIFY = 15  # verification hits above which a face needs no eye check (real faces score 20-70)
 EYE_SIDE = 96  # px the face spans when looking for eyes
@@ -229,6 +250,11 @@ def _clahe() -> cv2.CLAHE:
     if not hasattr(_local, "clahe"):
         _local.clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     return _local.clahe
+
+
+def _window(name: str) -> int:
+    """The cascade's native (smallest) window side in px: 24 for ``default``, 20 for ``alt2`` and ``profile``."""
+    return max(load_cascade(name).getOriginalWindowSize())
 
 
 def _run_cascade(cascade: cv2.CascadeClassifier, gray: np.ndarray, scale_factor: float, min_neighbors: int,

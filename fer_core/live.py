@@ -56,8 +56,8 @@ class LiveSettings:
     def detector_params(self) -> dict:
         """``FaceDetector`` settings for this sensitivity, centred on its calibrated defaults (sensitivity 0.5 =
         3 neighbours, 48 px faces): fewer required neighbours and smaller faces when more sensitive. The detector
-        searches the frame downscaled so a ``min_size`` face spans 24 px (240, 320 or 480 px wide at sensitivity 0,
-        0.5, 1, capped by ``detect_width``). CLAHE, because on dim, low-contrast and over-bright versions of the
+        searches the frame downscaled so a ``min_size`` face spans the cascade's window (20 px for ``alt2``; capped
+        by ``detect_width``). CLAHE, because on dim, low-contrast and over-bright versions of the
         test clip it found the face in every frame where global equalisation missed a few."""
         return {"scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
                 "min_size": int(round(64 - 32 * self.sensitivity)), "max_side": self.detect_width, "equalize": "clahe"}

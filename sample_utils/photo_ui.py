@@ -60,7 +60,7 @@ def detector_sidebar() -> FaceDetector:
     strict = st.slider("Strictness (min neighbours)", 1, 10, FaceDetector.min_neighbors, key=keys.PHOTO_MIN_NEIGHBORS,
                        help="How many overlapping detections a face needs. Lower finds more (and harder) faces, "
                             "but also more false ones.")
-    scale = st.select_slider("Search step (scale factor)", [1.05, 1.1, 1.15, 1.2, 1.3], FaceDetector.scale_factor,
+    scale = st.select_slider("Search step (scale factor)", [1.05, 1.1, 1.15, 1.2, 1.25, 1.3], FaceDetector.scale_factor,
                              key=keys.PHOTO_SCALE_FACTOR, help="Smaller steps search more face sizes: slower, finds more.")
     min_size = st.slider("Minimum face size (px)", 16, 200, FaceDetector.min_size, 4, key=keys.PHOTO_MIN_SIZE,
                          help="Faces smaller than this (in the photo's pixels) are ignored. Lower it for group photos.")

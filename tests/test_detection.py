@@ -138,6 +138,28 @@ def test_verification_can_be_turned_off(astronaut):
     assert len(det(astronaut)) >= 1
 
 
+def test_frontal_cascades_verify_each_other_with_calibrated_thresholds(astronaut):
+    det = FaceDetector()
+    assert det.cascades == ("alt2",)  # the default: searched with alt2, re-checked by the default cascade
+    kept = [c for c in det.candidates(astronaut) if c.kept]
+    assert len(kept) == 1 and kept[0].cascade == "alt2" and kept[0].verify >= det.verify_threshold("alt2")
+    assert (det.verify_threshold("alt2"), det.verify_threshold("default"), det.verify_threshold("profile")) == (3, 6, 0)
+    assert FaceDetector(verify_neighbors=4).verify_threshold("alt2") == 4
+    assert FaceDetector(verify_neighbors=0).verify_threshold("default") == 0
+    old = FaceDetector(cascades=("default",))  # the former default still works, verified by alt2
+    boxes = old(astronaut)
+    assert len(boxes) == 1 and iou(boxes[0], ASTRONAUT_FACE) > 0.6
+    assert [c.cascade for c in old.candidates(astronaut) if c.kept] == ["default"]
+
+
+def test_search_scale_follows_the_cascade_window():
+    shape = (480, 640, 3)
+    assert FaceDetector(cascades=("alt2",)).search_scale(shape) == pytest.approx(20 / 48)  # alt2's window: 20 px
+    assert FaceDetector(cascades=("default",)).search_scale(shape) == pytest.approx(24 / 48)  # default's: 24 px
+    assert FaceDetector(cascades=("default", "alt2")).search_scale(shape) == pytest.approx(24 / 48)  # the largest
+    assert FaceDetector(min_size=16).search_scale(shape) == 1.0
+
+
 def test_settings_and_detector_arguments(astronaut):
     assert detect_faces(astronaut, min_neighbors=5) == FaceDetector(min_neighbors=5)(astronaut)
     with pytest.raises(ValueError, match="either a detector or settings"):
