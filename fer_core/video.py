@@ -101,7 +101,8 @@ def _open(data: bytes):
         return av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as e:
         raise VideoError(f"Could not read the file as a video. Expected {', '.join(VIDEO_TYPES)}. "
-                         f"Received: {len(data)} bytes that FFmpeg cannot open ({e})") from None
+                         f"Received: {len(data)} bytes that FFmpeg cannot open ({getattr(e, 'strerror', None) or e})"
+                         ) from None
 
 
 def probe(data: bytes, settings: VideoSettings | None = None) -> VideoInfo:

@@ -98,7 +98,9 @@ def emotion_figure(result: fv.VideoResult, face: str) -> go.Figure:
                                  text=[f"clip: {k} {c:.0%}" for k, c in zip(clips["clip_emotion"], clips["clip_confidence"])],
                                  hovertemplate="%{x:.1f} s · %{text}<extra></extra>"))
     fig.update_layout(title=f"{face}: emotion probabilities over the video", height=340,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
+                      margin=dict(l=10, r=10, t=40, b=10),
+                      # below the axis title: plotly's default horizontal legend overlaps it in a figure this short
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
                       yaxis=dict(range=[0, 1.08], tickformat=".0%"), xaxis=dict(title="seconds into the video"))
     return fig
 

@@ -156,3 +156,14 @@ def test_clip_model_picker_lists_clip_runs_only(tmp_path, monkeypatch):
         (d / runs.MODEL).write_bytes(b"x")
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
     assert [p.name for p in video_ui.clip_model_runs()] == ["ck_clip"]
+
+
+def test_emotion_chart_legend_sits_below_the_axis_title(video_bytes):
+    """In the short per-face chart, plotly's default horizontal legend covered the x-axis title (seen in a browser)."""
+    from fer_core.video import analyze_video
+    from sample_utils.video_ui import emotion_figure
+    from test_video import FakeClassifier
+
+    fig = emotion_figure(analyze_video(video_bytes, FakeClassifier()), "Face 1")
+    assert fig.layout.xaxis.title.text == "seconds into the video"
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "top" and fig.layout.legend.y < -0.2

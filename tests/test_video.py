@@ -195,8 +195,9 @@ def test_limits_and_bad_files(face_video):
         probe(face_video, VideoSettings(max_mb=len(face_video) / 2e6))
     with pytest.raises(VideoError, match="too long.*Received: 3"):
         probe(face_video, VideoSettings(max_seconds=2))
-    with pytest.raises(VideoError, match="Could not read the file as a video"):
+    with pytest.raises(VideoError, match="Could not read the file as a video") as bad:
         probe(b"this is not a video at all" * 100)
+    assert "Invalid data" in str(bad.value) and "Errno" not in str(bad.value)  # FFmpeg's reason, in words
     with pytest.raises(VideoError, match="Could not read the file as a video"):
         probe(face_video[: len(face_video) // 2])  # a cut-off mp4 (its index is at the end)
     with pytest.raises(VideoError, match="empty"):
