@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="how long to sample after the first annotated frame")
     ap.add_argument("--entry", default=str(REPO / "streamlit_app.py"), help="the app's main script")
     ap.add_argument("--settle", type=float, default=10.0, help="seconds to let the stream settle before sampling")
+    ap.add_argument("--fps-only", action="store_true",
+                    help="no delay sampling and no extra local preview (both cost CPU): read the page's processing fps "
+                         "once a second for --seconds, as a viewer's browser would load the machine")
     args = ap.parse_args(argv)
 
     import tempfile
@@ -67,7 +70,8 @@ def main(argv=None) -> int:
         with bh.app_server(Path(args.entry)) as url, sync_playwright() as p:
             browser = bh.launch(p, clip)
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            ctx.add_init_script(bh.KEEP_LOCAL_STREAM_JS)
+            if not args.fps_only:
+                ctx.add_init_script(bh.KEEP_LOCAL_STREAM_JS)
             page = ctx.new_page()
             page.goto(f"{url}/Webcam")
             page.get_by_text("Webcam: live emotions and engagement").wait_for(timeout=120_000)
@@ -83,6 +87,20 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
             print(f"first annotated frame {time.monotonic() - t0:.1f} s after START")
             time.sleep(args.settle)
+            if args.fps_only:
+                readings = []
+                for _ in range(int(args.seconds)):
+                    time.sleep(1.0)
+                    m = re.search(r"Processing\s*([\d.]+) fps", page.inner_text("body"))
+                    if m:
+                        readings.append(float(m.group(1)))
+                page.frame_locator("iframe").first.get_by_role("button", name="STOP").click()
+                browser.close()
+                print(f"load average: {os.getloadavg()}")
+                if readings:
+                    print(f"page's processing fps, {len(readings)} readings a second apart: median "
+                          f"{np.median(readings):.1f}  min {min(readings):.1f}  max {max(readings):.1f}")
+                return 0
             samples = bh.webrtc_frame(page).evaluate(bh.DELAY_JS,
                                                      {"ms": int(args.seconds * 1000), "bits": bh.CODE_BITS})
             body = page.inner_text("body")

@@ -68,12 +68,13 @@ def default_classifier():
 
 def analyze(image: np.ndarray, classifier=None, detector: FaceDetector | None = None, *,
             boxes: Sequence[Box] | None = None, whole_image: bool = False,
-            margin: float = FACE_MARGIN) -> list[FaceResult]:
+            margin: float = FACE_MARGIN, tta: bool | str | None = None) -> list[FaceResult]:
     """Every face in ``image`` (BGR, BGRA or grey uint8 as OpenCV reads it, any size), in reading order.
 
     ``classifier`` defaults to the shipped model and ``detector`` to ``FaceDetector()``. ``boxes`` skips detection
     (e.g. boxes tracked from an earlier frame); ``whole_image`` treats the whole image as one face crop (for images
-    that already are crops, like dataset samples). All crops go to the model in one batch.
+    that already are crops, like dataset samples). All crops go to the model in one batch. ``tta`` overrides the
+    classifier's test-time augmentation (``"none"``, ``"flip"``, ``"crops"``; None = the classifier's own).
     """
     image = check_image(image)
     if whole_image:
@@ -84,7 +85,8 @@ def analyze(image: np.ndarray, classifier=None, detector: FaceDetector | None = 
     if not boxes:
         return []
     clf = classifier if classifier is not None else default_classifier()
-    probs = clf.predict_proba(crop_faces(image, boxes, margin))
+    crops = crop_faces(image, boxes, margin)
+    probs = clf.predict_proba(crops) if tta is None else clf.predict_proba(crops, tta=tta)
     return [FaceResult(tuple(b), p, clf.labels) for b, p in zip(boxes, probs)]
 
 

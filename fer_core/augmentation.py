@@ -46,6 +46,12 @@ def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
             layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
             layers.RandomErasing(factor=(0.5, 0.5), scale=(0.02, 0.2), fill_value=None, value_range=(0, 255), seed=seed + 4),
         ]
+    if name == "light":  # flip and small rotation/shift: for fine-tuning a model trained under "fer"
+        return [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(10 / 360, fill_mode="reflect", seed=seed + 1),
+            layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
+        ]
     if name == "rotate_zoom":  # the fer4_cnn article: rotation and zoom 0.1
         return [layers.RandomRotation(0.1, seed=seed), layers.RandomZoom(0.1, seed=seed + 1)]
     if name == "vgg7":  # the vgg7 article: rotation, shear, zoom, shift, flip
@@ -57,7 +63,7 @@ def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
     raise ValueError(f"Unknown augmentation policy. Expected one of {AUGMENTATIONS}. Received: augment={name!r}")
 
 
-AUGMENTATIONS = ("none", "fer", "rotate_zoom", "vgg7")
+AUGMENTATIONS = ("none", "fer", "light", "rotate_zoom", "vgg7")
 
 
 def make_augmenter(name: str, seed: int = 0) -> keras.Sequential | None:

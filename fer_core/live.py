@@ -39,6 +39,8 @@ class LiveSettings:
     detect_width: int = 480  # face detection never searches a frame larger than this (longest side)
     hold_missed: int = 2  # a face missed by up to this many detection passes stays shown at its last box
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
+    tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
+    # averages, and a flip pass doubles the model's cost per frame
 
     def __post_init__(self):
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -219,7 +221,7 @@ class LiveProcessor:
 
         faces: list[FaceStatus] = []
         if tracks:
-            results = analyze(gray, classifier, boxes=[t.box for t in tracks])
+            results = analyze(gray, classifier, boxes=[t.box for t in tracks], tta=settings.tta)
             labels = tuple(classifier.labels)
             observations = []
             for t, r in zip(tracks, results):

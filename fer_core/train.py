@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, help="early stopping after this many epochs without val_accuracy gain")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-tta", action="store_true", help="do not report/use flip test-time augmentation")
+    p.add_argument("--init-from", help="start from the weights of this run folder (or .keras file): fine-tuning")
     p.add_argument("--max-train", type=int, help="use at most this many training images (quick trials)")
     return p
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         split_by_subject=args.split_by_subject, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
         augment=args.augment, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
-        tta=not args.no_tta, max_train=args.max_train,
+        tta=not args.no_tta, max_train=args.max_train, init_from=args.init_from,
     )
     run_dir = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
     from . import runs

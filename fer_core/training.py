@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     tta: bool = True
     max_train: int | None = None  # cap on training images (quick trials, tests)
+    init_from: str | None = None  # a run folder or .keras file whose weights start the training (fine-tuning)
 
     def resolved(self) -> "TrainConfig":
         recipe = get_spec(self.arch).recipe
@@ -145,6 +146,29 @@ def save_inference_model(model, path: Path) -> None:
     clone.save(path)
 
 
+def _init_weights(model, source: str, labels: list[str]) -> dict:
+    """Copy the weights of a run's ``model.keras`` (or a ``.keras`` file) into ``model``; both must share architecture
+    and labels. Returns what config.json records about the source, so a fine-tuned run says where it started."""
+    import keras
+
+    path = Path(source)
+    model_file = path / runs.MODEL if path.is_dir() else path
+    if not model_file.is_file():
+        raise ValueError(f"--init-from must be a run folder with {runs.MODEL} or a .keras file. Received: {source!r}")
+    src = keras.models.load_model(model_file, compile=False)
+    src_config = runs.read_json(path / runs.CONFIG) if path.is_dir() and (path / runs.CONFIG).is_file() else {}
+    if src_config.get("labels") not in (None, list(labels)):
+        raise ValueError(f"--init-from labels differ from this run's. Expected {list(labels)}. "
+                         f"Received: labels={src_config.get('labels')}")
+    try:
+        model.set_weights(src.get_weights())
+    except ValueError as e:
+        raise ValueError(f"--init-from weights do not fit architecture {model.name!r}. Received: {model_file} ({e})") from None
+    return {"path": str(source), "run_id": src_config.get("run_id"), "architecture": src_config.get("architecture"),
+            "epochs_done": src_config.get("epochs_done"), "best_epoch": src_config.get("best_epoch"),
+            "best_val_accuracy": src_config.get("best_val_accuracy"), "train_seconds": src_config.get("train_seconds")}
+
+
 def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verbose: int = 1) -> Path:
     """Train (or resume) a run into ``cfg.out``; returns the run folder. Evaluates the best epoch at the end."""
     import keras
@@ -185,6 +209,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         for stale in (runs.HISTORY, runs.METRICS, runs.CONFUSION):
             (run_dir / stale).unlink(missing_ok=True)
         model = spec.builder(input_shape, len(labels))
+        init = _init_weights(model, cfg.init_from, labels) if cfg.init_from else None
         model.compile(optimizer=_make_optimizer(cfg),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                       metrics=["accuracy"])
@@ -197,6 +222,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "epochs_planned": cfg.epochs, "epochs_done": 0, "inference": {"tta": bool(cfg.tta)},
         }
+        if init:
+            config["init_from"] = init
         runs.write_json(run_dir / runs.CONFIG, config)
 
     channels = input_shape[2]

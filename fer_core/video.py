@@ -91,7 +91,7 @@ class VideoSettings:
 
     def live_settings(self) -> LiveSettings:
         return LiveSettings(sensitivity=self.sensitivity, smoothing=self.smoothing, detect_every=self.detect_every,
-                            mirror=False)
+                            mirror=False, tta=None)  # not real time: the model's own test-time augmentation
 
 
 def _open(data: bytes):

@@ -32,7 +32,7 @@ class Spy:
     def __init__(self):
         self.calls: list[list[np.ndarray]] = []
 
-    def predict_proba(self, faces):
+    def predict_proba(self, faces, tta=None):
         self.calls.append(list(faces))
         return np.tile(np.array([[0.1, 0.7, 0.2]], np.float32), (len(faces), 1))
 

@@ -21,8 +21,9 @@ class FakeClassifier:
         self.name = "fake"
         self.calls = 0
 
-    def predict_proba(self, faces):
+    def predict_proba(self, faces, tta=None):
         self.calls += 1
+        self.tta = tta
         out = np.full((len(faces), len(self.labels)), 0.02, np.float32)
         for i, face in enumerate(faces):
             k = self.labels.index("happy") if np.mean(face) > 127 else self.labels.index("sad")
@@ -84,6 +85,17 @@ def test_settings_validation_and_sensitivity():
     strict, loose = LiveSettings(sensitivity=0).detector_params(), LiveSettings(sensitivity=1).detector_params()
     assert strict["min_neighbors"] > loose["min_neighbors"] and strict["min_size"] > loose["min_size"]
     assert LiveSettings(detect_width=256).detector_params()["max_side"] == 256
+
+
+@pytest.mark.parametrize("tta", ["none", "flip"])
+def test_live_classifies_with_the_settings_tta(tta):
+    """Live frames skip test-time augmentation by default (the EMA already averages over frames)."""
+    box = (200, 100, 120, 120)
+    proc, _ = make([[box]], tta=tta)
+    for _ in range(3):
+        proc.process(frame(box))
+    assert proc.classifier.calls > 0
+    assert proc.classifier.tta == tta and LiveSettings().tta == "none"
 
 
 def test_detection_every_k_frames_with_boxes_carried_between():
@@ -206,7 +218,7 @@ def test_callback_takes_and_returns_video_frames_and_survives_errors():
     out = proc.callback(vf)
     assert isinstance(out, av.VideoFrame) and (out.width, out.height) == (640, 480)
 
-    def broken(_faces):
+    def broken(_faces, tta=None):
         raise RuntimeError("model exploded")
 
     proc.classifier.predict_proba = broken

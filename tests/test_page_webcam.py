@@ -26,7 +26,7 @@ class FakeClassifier:
     labels = EMOTIONS
     name = "fake_run"
 
-    def predict_proba(self, faces):
+    def predict_proba(self, faces, tta=None):
         return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
 
 

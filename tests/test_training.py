@@ -101,3 +101,29 @@ def test_evaluate_cli_with_crops_tta_records_the_mode(tiny_run, tmp_path, fer_cs
     assert set(metrics["tta"]["per_class"]) == set(metrics["labels"])
     with pytest.raises(SystemExit):
         evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--tta", "mirror"])
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path, fer_csv, tiny_run):
+    """Fine-tuning: with a zero learning rate the new run's kernels are exactly the source run's; config says where
+    it started; a run with other labels is refused."""
+    import keras
+
+    out = tmp_path / "ft"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(out), epochs=1, batch_size=16, tta=False, lr=0.0,
+                      schedule="constant", warmup_epochs=0, weight_decay=0.0, augment="light", init_from=str(tiny_run))
+    train(cfg, verbose=0)
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["init_from"]["run_id"] == tiny_run.name and config["init_from"]["epochs_done"] == 2
+    assert config["hyperparameters"]["augment"] == "light"
+    src = keras.models.load_model(tiny_run / runs.MODEL, compile=False)
+    new = keras.models.load_model(out / runs.MODEL, compile=False)
+    kernels = [(a, b) for la, lb in zip(src.layers, new.layers) if la.__class__.__name__ == "Conv2D"
+               for a, b in zip(la.get_weights(), lb.get_weights())]
+    assert kernels and all(np.array_equal(a, b) for a, b in kernels)
+
+    with pytest.raises(ValueError, match="labels differ"):
+        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "ft4"), epochs=1, batch_size=16,
+                          tta=False, classes=("angry", "happy"), init_from=str(tiny_run)), verbose=0)
+    with pytest.raises(ValueError, match="init-from must be a run folder"):
+        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "ft5"), epochs=1, batch_size=16,
+                          tta=False, init_from=str(tmp_path / "missing")), verbose=0)
