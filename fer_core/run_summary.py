@@ -221,6 +221,35 @@ def training_seconds(s: RunSummary) -> float | None:
     return float(sum(vals)) if vals else None
 
 
+def started_from(config: dict) -> str | None:
+    """The run a fine-tuned run started from, as ``fer_vgg_s0 (60 epochs)``; None for a run trained from scratch."""
+    init = config.get("init_from")
+    if not isinstance(init, dict):
+        return None
+    name = init.get("run_id") or Path(str(init.get("path") or "?")).name
+    epochs = init.get("epochs_done")
+    return f"{name} ({epochs} epochs)" if isinstance(epochs, int) else name
+
+
+def training_text(config: dict) -> str:
+    """How a run was trained, for the model card: epochs done (of planned), minutes, and what it was fine-tuned from
+    (with that run's epochs, so the total training is visible)."""
+    done, planned = config.get("epochs_done"), config.get("epochs_planned")
+    parts = []
+    if isinstance(done, int):
+        parts.append(f"{done} epochs" + (f" of {planned}" if isinstance(planned, int) and planned != done else ""))
+    secs = config.get("train_seconds")
+    if isinstance(secs, (int, float)):
+        parts.append(f"{secs / 60:.0f} min")
+    if config.get("device"):
+        parts.append(f"on {config['device']}")
+    text = ", ".join(parts) or "unknown"
+    origin = started_from(config)
+    if origin:
+        text += f"; fine-tuned from {origin}"
+    return text
+
+
 def status_text(s: RunSummary) -> str:
     if s.in_progress:
         planned = s.epochs_planned
@@ -247,6 +276,7 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
         "architecture": ensemble_text(s) if s.is_ensemble else cfg.get("architecture"),
         "parameters": cfg.get("n_params"),
         "epochs": None if s.is_ensemble else s.epochs_done,
+        "started from": None if s.is_ensemble else started_from(cfg),
         "best val acc": best_val_accuracy(s),
         "test split": m.get("split"),
         "test acc": m.get("accuracy"),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer_core import runs
+from fer_core import run_summary, runs
 
 PUBLIC_TEST = "PublicTest"
 TTA_TEXT = {"none": "none", "flip": "flip (each face and its mirror image averaged)",
@@ -124,11 +124,13 @@ def show_model_card(classifier, run_dir: Path | None) -> None:
         arch_text = f"{arch} — {desc}" if desc else arch
         data_text = _dataset_text(config) if config else "unknown (no config.json)"
         params = f"{classifier.n_params:,}"
+    training = None if runs.is_ensemble(config) or not config else run_summary.training_text(config)
     rows = [
         ("Name", f"`{classifier.name}`"),
         ("Architecture", arch_text),
         ("Input", f"{h}x{w} {'grey' if c == 1 else 'colour'} face crop"),
         ("Training data", data_text),
+        *([("Training", training)] if training else []),
         ("PublicTest accuracy", accuracy_text(run_dir, config)),
         ("Labels", ", ".join(classifier.labels)),
         ("Parameters", params),

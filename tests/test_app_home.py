@@ -68,6 +68,7 @@ def test_model_card_shows_the_active_model(app_with, clf, tiny_run):
     assert ", ".join(clf.labels) in text
     assert f"{clf.n_params:,}" in text
     assert "CPU: Test CPU (2 cores)" in text
+    assert "**Training:** 2 epochs" in text and "fine-tuned" not in text  # trained from scratch
     metrics = json.loads((Path(tiny_run) / runs.METRICS).read_text())
     assert metrics["split"] == "PublicTest"
     assert f"**{100 * metrics['accuracy']:.1f}%** on PublicTest" in text

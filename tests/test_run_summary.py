@@ -166,3 +166,16 @@ def test_dataset_name_from_config():
     assert rs.dataset_name({"dataset": {"path": "/data/CK+48/"}}) == "CK+48"
     assert rs.dataset_name({"dataset": {"path": "x/fer2013.csv"}}) == "fer2013"
     assert rs.dataset_name({}) is None
+
+
+def test_training_text_and_started_from_show_a_fine_tuned_runs_origin():
+    """A fine-tuned run names its source and that run's epochs, so 22 epochs are not mistaken for the whole training."""
+    from fer_core.run_summary import started_from, training_text
+
+    config = {"epochs_done": 22, "epochs_planned": 22, "train_seconds": 6000, "device": "CPU: x",
+              "init_from": {"run_id": "fer_vgg_s0", "epochs_done": 60, "path": "models/runs/fer_vgg_s0"}}
+    assert started_from(config) == "fer_vgg_s0 (60 epochs)"
+    assert training_text(config) == "22 epochs, 100 min, on CPU: x; fine-tuned from fer_vgg_s0 (60 epochs)"
+    assert started_from({"epochs_done": 3}) is None
+    assert training_text({"epochs_done": 3, "epochs_planned": 10}) == "3 epochs of 10"
+    assert training_text({}) == "unknown"
