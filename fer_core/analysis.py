@@ -85,8 +85,7 @@ def analyze(image: np.ndarray, classifier=None, detector: FaceDetector | None = 
     if not boxes:
         return []
     clf = classifier if classifier is not None else default_classifier()
-    crops = crop_faces(image, boxes, margin)
-    probs = clf.predict_proba(crops) if tta is None else clf.predict_proba(crops, tta=tta)
+    probs = clf.predict_proba(crop_faces(image, boxes, margin), tta=tta)
     return [FaceResult(tuple(b), p, clf.labels) for b, p in zip(boxes, probs)]
 
 

@@ -147,26 +147,25 @@ def save_inference_model(model, path: Path) -> None:
 
 
 def _init_weights(model, source: str, labels: list[str]) -> dict:
-    """Copy the weights of a run's ``model.keras`` (or a ``.keras`` file) into ``model``; both must share architecture
-    and labels. Returns what config.json records about the source, so a fine-tuned run says where it started."""
-    import keras
+    """Copy the weights of a run (or a ``.keras`` file), loaded as ``load_classifier`` loads it, into ``model``; both
+    must share architecture and labels. Returns what config.json records about the source, so a fine-tuned run says
+    where it started."""
+    from .classifier import ModelLoadError, load_classifier
 
-    path = Path(source)
-    model_file = path / runs.MODEL if path.is_dir() else path
-    if not model_file.is_file():
-        raise ValueError(f"--init-from must be a run folder with {runs.MODEL} or a .keras file. Received: {source!r}")
-    src = keras.models.load_model(model_file, compile=False)
-    src_config = runs.read_json(path / runs.CONFIG) if path.is_dir() and (path / runs.CONFIG).is_file() else {}
-    if src_config.get("labels") not in (None, list(labels)):
-        raise ValueError(f"--init-from labels differ from this run's. Expected {list(labels)}. "
-                         f"Received: labels={src_config.get('labels')}")
     try:
-        model.set_weights(src.get_weights())
+        src = load_classifier(source)
+    except (ModelLoadError, runs.RunError) as e:
+        raise ValueError(f"--init-from must be a run folder with {runs.MODEL} or a .keras file. "
+                         f"Received: {source!r} ({e})") from None
+    if list(src.labels) != list(labels):
+        raise ValueError(f"--init-from labels differ from this run's. Expected {list(labels)}. "
+                         f"Received: labels={list(src.labels)}")
+    try:
+        model.set_weights(src.model.get_weights())
     except ValueError as e:
-        raise ValueError(f"--init-from weights do not fit architecture {model.name!r}. Received: {model_file} ({e})") from None
-    return {"path": str(source), "run_id": src_config.get("run_id"), "architecture": src_config.get("architecture"),
-            "epochs_done": src_config.get("epochs_done"), "best_epoch": src_config.get("best_epoch"),
-            "best_val_accuracy": src_config.get("best_val_accuracy"), "train_seconds": src_config.get("train_seconds")}
+        raise ValueError(f"--init-from weights do not fit architecture {model.name!r}. Received: {source!r} ({e})") from None
+    keys = ("run_id", "architecture", "epochs_done", "best_epoch", "best_val_accuracy", "train_seconds")
+    return {"path": str(source), **{k: src.config.get(k) for k in keys}}
 
 
 def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verbose: int = 1) -> Path:
