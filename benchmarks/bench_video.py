@@ -3,7 +3,7 @@
     python benchmarks/bench_video.py [--seconds 10] [--fps 25] [--size 640x480] [--model RUN] [--clip-model RUN]
                                      [--every 1] [--detect-every 1]
 
-Builds an H.264 mp4 of the astronaut's face sliding then still (the tests' clip, scaled to ``--size``), then times
+Builds an H.264 mp4 of the astronaut's face sliding then still (the tests' clip on a ``--size`` canvas, at least 240x280), then times
 ``analyze_video`` end to end (decode, detect, track, classify, annotate, encode the annotated copy) with the shipped
 default model, optionally with a clip model on sliding windows. Prints frames analysed per second of wall time and
 how that compares with the video's own rate.
@@ -22,26 +22,6 @@ sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def face_frames(w: int, h: int, n: int) -> list:
-    """The astronaut's head (as in the tests) on a grey ``w`` x ``h`` canvas: sliding right for the first half of the
-    ``n`` frames, then still."""
-    import cv2
-    import numpy as np
-    from skimage import data
-
-    patch = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[10:230, 120:330]
-    patch = cv2.resize(patch, None, fx=min(1.0, 0.8 * h / patch.shape[0]), fy=min(1.0, 0.8 * h / patch.shape[0]))
-    ph, pw = patch.shape[:2]
-    span = max(w - pw, 1)
-    frames = []
-    for i in range(n):
-        canvas = np.full((h, w, 3), 128, np.uint8)
-        x = min(int(span * min(i, n // 2) / max(n // 2, 1)), span - 1)
-        canvas[(h - ph) // 2:(h - ph) // 2 + ph, x:x + pw] = patch
-        frames.append(canvas)
-    return frames
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -58,11 +38,12 @@ def main(argv=None) -> int:
     from fer_core.classifier import load_classifier
     from fer_core.device import describe_device
     from fer_core.video import VideoSettings, analyze_video
-    from test_video import encode
+    from test_video import encode, face_frames
 
     w, h = (int(v) for v in args.size.split("x"))
     n = int(args.seconds * args.fps)
-    frames = face_frames(w, h, n)
+    patch_w = 210  # the tests' face patch is 210 px wide; it slides across the frame in the first half, then stays
+    frames = face_frames(n // 2, n - n // 2, size=(h, w), step=(w - patch_w - 21) / max(n // 2, 1))
     data = encode(frames, fps=args.fps)
     clf = load_classifier(args.model)
     clip = None

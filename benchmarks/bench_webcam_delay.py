@@ -25,6 +25,9 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 
+FPS_RE = re.compile(r"Processing\s*([\d.]+) fps")  # the processing rate as the Webcam page shows it
+
+
 def delays_ms(samples: list[list[float]], n_frames: int) -> tuple[np.ndarray, float, float]:
     """Delays (ms) of the processed video behind the local preview, the local preview's frame rate and the rate of
     new processed frames shown (processed fps as the viewer sees it)."""
@@ -87,29 +90,28 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
             print(f"first annotated frame {time.monotonic() - t0:.1f} s after START")
             time.sleep(args.settle)
+            readings, samples = [], []
             if args.fps_only:
-                readings = []
                 for _ in range(int(args.seconds)):
                     time.sleep(1.0)
-                    m = re.search(r"Processing\s*([\d.]+) fps", page.inner_text("body"))
-                    if m:
-                        readings.append(float(m.group(1)))
-                page.frame_locator("iframe").first.get_by_role("button", name="STOP").click()
-                browser.close()
-                print(f"load average: {os.getloadavg()}")
-                if readings:
-                    print(f"page's processing fps, {len(readings)} readings a second apart: median "
-                          f"{np.median(readings):.1f}  min {min(readings):.1f}  max {max(readings):.1f}")
-                return 0
-            samples = bh.webrtc_frame(page).evaluate(bh.DELAY_JS,
-                                                     {"ms": int(args.seconds * 1000), "bits": bh.CODE_BITS})
+                    fps = FPS_RE.search(page.inner_text("body"))
+                    if fps:
+                        readings.append(float(fps.group(1)))
+            else:
+                samples = bh.webrtc_frame(page).evaluate(bh.DELAY_JS,
+                                                         {"ms": int(args.seconds * 1000), "bits": bh.CODE_BITS})
             body = page.inner_text("body")
             page.frame_locator("iframe").first.get_by_role("button", name="STOP").click()
             browser.close()
-    d, local_fps, shown_fps = delays_ms(samples, n_frames)
-    fps = re.search(r"Processing\s*([\d.]+) fps", body)
-    queue = re.search(r"(\d+) ms each · frames arrive (\d+) ms later", body)
     print(f"load average: {os.getloadavg()}")
+    if args.fps_only:
+        if readings:
+            print(f"page's processing fps, {len(readings)} readings a second apart: median "
+                  f"{np.median(readings):.1f}  min {min(readings):.1f}  max {max(readings):.1f}")
+        return 0
+    d, local_fps, shown_fps = delays_ms(samples, n_frames)
+    fps = FPS_RE.search(body)
+    queue = re.search(r"(\d+) ms each · frames arrive (\d+) ms later", body)
     print(f"samples: {len(samples)} over {args.seconds:.0f} s; local preview {local_fps:.1f} fps; "
           f"new processed frames shown: {shown_fps:.1f} per s")
     if len(d):

@@ -46,8 +46,9 @@ class FakeClipClassifier:
         return np.tile(np.array([[0.1, 0.9]], np.float32), (len(clips), 1))
 
 
-def face_frames(n_moving: int = 15, n_still: int = 15, size=(320, 480)) -> list[np.ndarray]:
-    """The astronaut's head pasted on a grey canvas: it slides right for ``n_moving`` frames, then stays still."""
+def face_frames(n_moving: int = 15, n_still: int = 15, size=(320, 480), step: float = 10) -> list[np.ndarray]:
+    """The astronaut's head pasted on a grey canvas: it slides right ``step`` px a frame for ``n_moving`` frames, then
+    stays still."""
     from skimage import data
 
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
@@ -55,7 +56,7 @@ def face_frames(n_moving: int = 15, n_still: int = 15, size=(320, 480)) -> list[
     frames = []
     for i in range(n_moving + n_still):
         canvas = np.full((*size, 3), 128, np.uint8)
-        x = 20 + 10 * min(i, n_moving)
+        x = 20 + int(step * min(i, n_moving))
         canvas[50:50 + patch.shape[0], x:x + patch.shape[1]] = patch
         frames.append(canvas)
     return frames
