@@ -1,7 +1,7 @@
 """Per-stage time of photo analysis (decode, detect, crop, classify, and analyze() end to end) for 1, 5 and 25 faces.
 
     python benchmarks/bench_analyze.py [--repeats 20] [--model RUN_OR_KERAS | --untrained] [--threads N]
-                                       [--detector min_size=80,scale_factor=1.2]
+                                       [--detector min_size=80,scale_factor=1.2] [--backend auto|onnx|keras]
 
 Frames are built from scikit-image's astronaut portrait: one face in a 640x480 frame (the analyze() bar: median
 <= 15 ms), 5 and 25 faces as a gallery grid of 384 px tiles. Times are wall-clock medians in ms; the CPU column
@@ -71,7 +71,7 @@ def load_model(args):
         return Classifier(create_model("fer_vgg", len(EMOTIONS)), EMOTIONS, name="fer_vgg (untrained)")
     from fer_core.classifier import load_classifier
 
-    return load_classifier(args.model)
+    return load_classifier(args.model, backend=args.backend)
 
 
 def main() -> None:
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--untrained", action="store_true", help="time an untrained fer_vgg (same cost, no model file needed)")
     ap.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
     ap.add_argument("--faces", default="1,5,25")
+    ap.add_argument("--backend", default="auto", choices=("auto", "onnx", "keras"), help="classifier forward pass")
     ap.add_argument("--detector", default="", help="FaceDetector settings, e.g. min_size=80,scale_factor=1.2")
     args = ap.parse_args()
     if args.threads:
@@ -94,7 +95,8 @@ def main() -> None:
     if isinstance(settings.get("cascades"), str):
         settings["cascades"] = tuple(settings["cascades"].split("+"))  # e.g. cascades=default+alt2
     det = FaceDetector(**settings)
-    print(f"model {clf.name} ({clf.n_params:,} parameters), detector {det}")
+    print(f"model {clf.name} ({clf.n_params:,} parameters, {getattr(clf, 'backend', 'tensorflow')}, tta {clf.tta}), "
+          f"detector {det}")
     print(f"{'faces':>5} {'frame':>9} {'found':>5} {'decode':>7} {'detect':>7} {'crop':>6} {'classify':>8} "
           f"{'analyze':>8} {'(cpu)':>7}")
     for n in (int(v) for v in args.faces.split(",")):

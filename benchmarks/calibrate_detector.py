@@ -84,6 +84,8 @@ def main() -> None:
         "dim": ((portrait * 0.35).astype(np.uint8), [face]),
         "2x3 JPEG": (cv2.imdecode(cv2.imencode(".jpg", np.tile(portrait, (2, 3, 1)))[1], cv2.IMREAD_COLOR),
                      [_shift(face, dx, dy) for dy in (0, 512) for dx in (0, 512, 1024)]),
+        "5x5 gallery JPEG": (gallery_jpeg(portrait), [_shift(face, dx, dy, 0.75) for dy in range(0, 1920, 384)
+                                                       for dx in range(0, 1920, 384)]),
     }
     print(f"{len(pos)} FER2013 faces, {len(neg)} face-free pictures; scenes: " + ", ".join(scenes))
     if extra:
@@ -103,6 +105,12 @@ def main() -> None:
             found = sum(any(_iou(b, wb) > 0.5 for b in boxes) for wb in want)
             cells.append(f"{found}/{len(want)} +{len(boxes) - found}")
         print(f"{eq:>8} {mn:>6} {'auto' if verify is None else verify:>6} {eyes:>4d} {hits / len(pos):>10.3f} {fps:>10d}  " + "  ".join(cells))
+
+
+def gallery_jpeg(portrait: np.ndarray) -> np.ndarray:
+    """The 25-face frame of bench_analyze.py (5x5 tiles of 384 px) after a JPEG round trip at quality 90."""
+    tiles = np.tile(cv2.resize(portrait, (384, 384), interpolation=cv2.INTER_AREA), (5, 5, 1))
+    return cv2.imdecode(cv2.imencode(".jpg", tiles, [cv2.IMWRITE_JPEG_QUALITY, 90])[1], cv2.IMREAD_COLOR)
 
 
 def _shift(box, dx, dy, scale=1):

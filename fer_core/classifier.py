@@ -81,7 +81,8 @@ def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
 class Classifier:
     """Wraps a Keras model: ``predict_proba(faces)`` on uint8 crops of any size returns rows summing to 1."""
 
-    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool | str = False):
+    def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool | str = False,
+                 onnx_path: str | os.PathLike | None = None, backend: str | None = None):
         n_out = int(model.output_shape[-1])
         if n_out != len(labels):
             raise ModelLoadError(f"Model has {n_out} outputs but {len(labels)} labels. Received: labels={list(labels)}")
@@ -95,7 +96,24 @@ class Classifier:
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        tf_forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        self._forward = lambda x: tf_forward(x).numpy()
+        self.backend = "tensorflow"  # what runs the forward pass: "tensorflow" or "onnxruntime" (see onnx_backend)
+        self._use_onnx(onnx_path, backend)
+
+    def _use_onnx(self, onnx_path, backend: str | None) -> None:
+        """Run the forward pass on ONNX Runtime when ``onnx_path`` exists and matches the Keras model, unless the
+        backend choice (``backend`` or ``$FER_BACKEND``) says keras, or (for ``auto``) TensorFlow sees a GPU."""
+        from . import onnx_backend
+
+        choice = onnx_backend.backend_choice(backend)
+        if onnx_path is None or choice == "keras" or not Path(onnx_path).is_file():
+            return
+        if choice == "auto" and onnx_backend.tensorflow_sees_gpu():
+            return
+        forward = onnx_backend.onnx_forward(Path(onnx_path), self._forward, self.input_shape)
+        if forward is not None:
+            self._forward, self.backend = forward, "onnxruntime"
 
     @property
     def n_params(self) -> int:
@@ -155,7 +173,7 @@ class Classifier:
             for dy, dx, flip in views:
                 view = shift_images(chunk, dy, dx)
                 stacked.append(view[:, :, ::-1] if flip else view)
-            probs = self._forward(np.ascontiguousarray(np.concatenate(stacked))).numpy().astype(np.float32)
+            probs = np.asarray(self._forward(np.ascontiguousarray(np.concatenate(stacked))), dtype=np.float32)
             out[:, start:start + len(chunk)] = probs.reshape(v, len(chunk), k)
         return out / np.maximum(out.sum(axis=2, keepdims=True), 1e-12)
 
@@ -191,13 +209,16 @@ def load_keras_model(path: Path):
         raise ModelLoadError(f"Could not load the model {path}: it is corrupt or not a Keras model ({type(e).__name__}: {e})") from e
 
 
-def load_classifier(path: str | os.PathLike | None = None, tta: bool | str | None = None) -> Classifier:
+def load_classifier(path: str | os.PathLike | None = None, tta: bool | str | None = None,
+                    backend: str | None = None) -> Classifier:
     """Load a run folder (a trained run or an ensemble of runs) or a ``.keras`` file; ``None`` loads the shipped
-    default model (``models/default.json``). ``tta`` overrides the run's ``inference.tta`` (bool or mode string)."""
-    return _load(runs.default_run_dir() if path is None else Path(path), tta, ())
+    default model (``models/default.json``). ``tta`` overrides the run's ``inference.tta`` (bool or mode string).
+    ``backend`` (``auto``/``onnx``/``keras``; default ``$FER_BACKEND`` or ``auto``) says whether the run's
+    ``model.onnx`` runs the forward pass (``onnx_backend``)."""
+    return _load(runs.default_run_dir() if path is None else Path(path), tta, (), backend)
 
 
-def _load(p: Path, tta, parents: tuple[Path, ...]) -> Classifier:
+def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -> Classifier:
     config: dict = {}
     if p.is_dir():
         try:
@@ -226,7 +247,8 @@ def _load(p: Path, tta, parents: tuple[Path, ...]) -> Classifier:
     except ValueError as e:
         raise ModelLoadError(f"{p / runs.CONFIG if p.is_dir() else p}: inference.tta is invalid. {e}") from None
     name = config.get("run_id") or model_file.parent.name if p.is_dir() else model_file.stem
-    return Classifier(model, labels, name=name, config=config, tta=use_tta)
+    onnx_path = None if runs.is_ensemble(config) else model_file.with_name(runs.ONNX_MODEL)
+    return Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
 
 
 def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
@@ -258,7 +280,7 @@ def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
             raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} is a clip model; members must classify "
                                  f"single face images. Received: kind='clip'")
         try:
-            clf = _load(d, "none", (*parents, key))
+            clf = _load(d, "none", (*parents, key), "keras")  # members run inside one Keras model
         except ModelLoadError as e:
             raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} could not be loaded: {e}") from None
         members.append((str(ref), clf))

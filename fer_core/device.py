@@ -16,6 +16,14 @@ def describe_device() -> str:
     return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
 
 
+def describe_runtime(backend: str = "tensorflow") -> str:
+    """Where and by what a classifier's forward pass runs: ``describe_device()`` plus the runtime, e.g.
+    ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only)."""
+    if backend == "onnxruntime":
+        return f"CPU: {_cpu_name()} ({os.cpu_count()} cores), ONNX Runtime"
+    return f"{describe_device()}, TensorFlow"
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

@@ -7,6 +7,7 @@ Schema (``models/runs/<run_id>/``):
                          (+ "tta": the same with test-time augmentation, its "method" naming the mode: flip or crops)
   confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
   model.keras            the selected (best validation) model
+  model.onnx             (optional) the same model as ONNX, run by ONNX Runtime when it matches model.keras
   checkpoint.keras, state.json   the latest epoch, for resuming (removed when training finishes)
   evaluations/<name>/    later evaluations: metrics.json + confusion_matrix.csv in the same schema
 
@@ -29,6 +30,7 @@ import numpy as np
 
 CONFIG, HISTORY, METRICS, CONFUSION, MODEL = "config.json", "history.csv", "metrics.json", "confusion_matrix.csv", "model.keras"
 CHECKPOINT, STATE, EVALUATIONS = "checkpoint.keras", "state.json", "evaluations"
+ONNX_MODEL = "model.onnx"
 ENSEMBLE = "ensemble"  # config.json "kind" of an ensemble run folder
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 REPO_ROOT = Path(__file__).resolve().parent.parent

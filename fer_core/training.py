@@ -146,6 +146,17 @@ def save_inference_model(model, path: Path) -> None:
     clone.save(path)
 
 
+def write_onnx(model, run_dir: Path) -> Path | None:
+    """Export ``model`` as the run's model.onnx (fast CPU inference); logged and skipped when that is impossible."""
+    from .onnx_backend import OnnxExportError, export_onnx
+
+    try:
+        return export_onnx(model, run_dir / runs.ONNX_MODEL)
+    except OnnxExportError as e:
+        log.warning("No %s written: %s", runs.ONNX_MODEL, e)
+        return None
+
+
 def _init_weights(model, source: str, labels: list[str]) -> dict:
     """Copy the weights of a run (or a ``.keras`` file), loaded as ``load_classifier`` loads it, into ``model``; both
     must share architecture and labels. Returns what config.json records about the source, so a fine-tuned run says
@@ -248,6 +259,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             if val_acc > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
                 save_inference_model(self.model, run_dir / runs.MODEL)
+                (run_dir / runs.ONNX_MODEL).unlink(missing_ok=True)  # stale now; exported again at the end
             else:
                 state["wait"] += 1
             state["epochs_done"] = epoch + 1
@@ -277,7 +289,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
                   callbacks=callbacks, verbose=verbose)
 
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
-    clf = Classifier(best, labels, name=run_dir.name, config=config)
+    write_onnx(best, run_dir)
+    clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
     metrics, cm = evaluate(clf, val_ds, tta=cfg.tta)
     metrics["model_epoch"] = state["best_epoch"]
     write_evaluation(run_dir, metrics, cm)

@@ -35,7 +35,7 @@ with video_col:
                           media_stream_constraints=webrtc_ui.MEDIA_CONSTRAINTS,
                           video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
                           async_processing=True)
-    st.caption(f"Model **{classifier.name}** runs on **{webcam_ui.cached_device()}** · ICE servers: {ice_source}")
+    st.caption(f"Model **{classifier.name}** runs on **{webcam_ui.cached_device(classifier.backend)}** · ICE servers: {ice_source}")
 with live_col:
     live = webcam_ui.LivePanel()
 

@@ -30,11 +30,11 @@ PRIVACY_NOTE = ("**Privacy:** no video frame or face image is stored or sent any
 
 
 @st.cache_resource(show_spinner=False)
-def cached_device() -> str:
-    """Where TensorFlow runs the model ("GPU: ..." or "CPU: ..."), looked up once per server."""
-    from fer_core.device import describe_device
+def cached_device(backend: str = "tensorflow") -> str:
+    """``fer_core.device.describe_runtime(backend)`` once per server and backend (it imports TensorFlow)."""
+    from fer_core.device import describe_runtime
 
-    return describe_device()
+    return describe_runtime(backend)
 
 
 def session_processor(classifier) -> LiveProcessor:

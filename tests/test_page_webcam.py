@@ -25,6 +25,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Webcam.py")
 class FakeClassifier:
     labels = EMOTIONS
     name = "fake_run"
+    backend = "onnxruntime"
 
     def predict_proba(self, faces, tta=None):
         return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
@@ -47,7 +48,7 @@ def streamer():
 def fake(streamer):
     clf = FakeClassifier()
     with mock.patch("sample_utils.model_cache.cached_classifier", return_value=clf), \
-            mock.patch("sample_utils.webcam_ui.cached_device", return_value="CPU: Test CPU (2 cores)"):
+            mock.patch("sample_utils.webcam_ui.cached_device", side_effect=lambda b: f"CPU: Test CPU (2 cores), {b}"):
         yield clf
 
 
@@ -67,7 +68,7 @@ def test_page_renders_privacy_device_formula_and_controls(fake, streamer, monkey
     assert kwargs["video_frame_callback"] == proc.callback and kwargs["on_video_ended"] == proc.stream_ended
     shown = texts(at)
     assert "no video frame or face image is stored" in shown
-    assert "CPU: Test CPU (2 cores)" in shown and "fake_run" in shown
+    assert "CPU: Test CPU (2 cores), onnxruntime" in shown and "fake_run" in shown
     assert "CI = EW(dominant emotion) × GW(gaze) / 4.5" in shown and "Sharma et al" in shown
     assert "Nothing recorded yet" in shown and "localhost / LAN" in shown
     assert not at.error and not at.warning

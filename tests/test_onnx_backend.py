@@ -1,0 +1,88 @@
+"""ONNX Runtime backend: the exported model computes what model.keras computes, and a bad model.onnx falls back."""
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from fer_core import runs
+from fer_core.classifier import load_classifier
+from fer_core.export_onnx import main as export_main
+from fer_core.onnx_backend import OnnxExportError, backend_choice, export_onnx
+
+pytest.importorskip("onnxruntime")
+
+FACES = np.random.default_rng(3).integers(0, 255, (5, 60, 52), dtype=np.uint8)
+
+
+def _copy_run(tiny_run, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst
+
+
+def test_training_writes_model_onnx_and_it_runs_the_classifier(tiny_run):
+    assert (tiny_run / runs.ONNX_MODEL).is_file()
+    fast, ref = load_classifier(tiny_run, backend="onnx"), load_classifier(tiny_run, backend="keras")
+    assert (fast.backend, ref.backend) == ("onnxruntime", "tensorflow")
+    for tta in ("none", "flip", "crops"):
+        np.testing.assert_allclose(fast.predict_proba(FACES, tta=tta), ref.predict_proba(FACES, tta=tta), atol=1e-5)
+    assert fast.predict_proba(FACES[:0]).shape == (0, len(fast.labels))
+
+
+def test_backend_from_environment_and_invalid_choice(tiny_run, monkeypatch):
+    monkeypatch.setenv("FER_BACKEND", "keras")
+    assert load_classifier(tiny_run).backend == "tensorflow"
+    monkeypatch.setenv("FER_BACKEND", "tpu")
+    with pytest.raises(ValueError, match="Received: FER_BACKEND='tpu'"):
+        load_classifier(tiny_run)
+    assert backend_choice("ONNX") == "onnx"
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "stale"])
+def test_bad_model_onnx_is_ignored_with_a_warning(tiny_run, tmp_path, caplog, damage):
+    run = _copy_run(tiny_run, tmp_path)
+    if damage == "corrupt":
+        (run / runs.ONNX_MODEL).write_bytes(b"not an onnx file")
+    else:  # another network's weights: loads fine but computes something else
+        from fer_core.models import create_model
+
+        export_onnx(create_model("fer_vgg", 7), run / runs.ONNX_MODEL)
+    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+        clf = load_classifier(run, backend="onnx")
+    assert clf.backend == "tensorflow"
+    assert "Ignoring" in caplog.text and "using model.keras" in caplog.text
+    np.testing.assert_allclose(clf.predict_proba(FACES), load_classifier(tiny_run, backend="keras").predict_proba(FACES),
+                               atol=1e-6)
+
+
+def test_export_cli_writes_and_checks_model_onnx(tiny_run, tmp_path, capsys):
+    run = _copy_run(tiny_run, tmp_path)
+    (run / runs.ONNX_MODEL).unlink()
+    assert load_classifier(run, backend="onnx").backend == "tensorflow"
+    assert export_main([str(run)]) == 0
+    assert "checked against model.keras" in capsys.readouterr().out
+    assert load_classifier(run, backend="onnx").backend == "onnxruntime"
+    assert export_main([str(tmp_path / "missing")]) == 1
+    assert "Model file not found" in capsys.readouterr().err
+
+
+def test_export_without_tf2onnx_is_a_clear_error(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    model = load_classifier(tiny_run, backend="keras").model
+    with pytest.raises(OnnxExportError, match="needs the tf2onnx package"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_shipped_default_model_runs_on_onnx_runtime_and_matches_keras():
+    from fer_core.onnx_backend import tensorflow_sees_gpu
+
+    fast, ref = load_classifier(), load_classifier(backend="keras")
+    assert fast.backend == ("tensorflow" if tensorflow_sees_gpu() else "onnxruntime")  # auto: a GPU keeps TensorFlow
+    fast = load_classifier(backend="onnx")
+    assert fast.backend == "onnxruntime"
+    np.testing.assert_allclose(fast.predict_proba(FACES), ref.predict_proba(FACES), atol=1e-5)
