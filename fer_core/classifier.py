@@ -96,7 +96,10 @@ class Classifier:
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-        tf_forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        def call(x):
+            return model(x, training=False)
+
+        tf_forward = tf.function(call, input_signature=[spec], reduce_retracing=True)
         self._forward = lambda x: tf_forward(x).numpy()
         self.backend = "tensorflow"  # what runs the forward pass: "tensorflow" or "onnxruntime" (see onnx_backend)
         self._use_onnx(onnx_path, backend)
