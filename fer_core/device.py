@@ -13,15 +13,19 @@ def describe_device() -> str:
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"GPU: {details.get('device_name', gpus[0].name)}"
-    return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
+    return _cpu_text()
 
 
 def describe_runtime(backend: str = "tensorflow") -> str:
     """Where and by what a classifier's forward pass runs: ``describe_device()`` plus the runtime, e.g.
     ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only)."""
     if backend == "onnxruntime":
-        return f"CPU: {_cpu_name()} ({os.cpu_count()} cores), ONNX Runtime"
+        return f"{_cpu_text()}, ONNX Runtime"
     return f"{describe_device()}, TensorFlow"
+
+
+def _cpu_text() -> str:
+    return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
 
 
 def _cpu_name() -> str:

@@ -3,7 +3,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer_core import engagement as eng
-from sample_utils import keys, webcam_ui, webrtc_ui
+from sample_utils import keys, model_cache, webcam_ui, webrtc_ui
 from sample_utils.model_cache import selected_run_path
 from sample_utils.page_header import classifier_or_stop, page_header
 
@@ -35,7 +35,7 @@ with video_col:
                           media_stream_constraints=webrtc_ui.MEDIA_CONSTRAINTS,
                           video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
                           async_processing=True)
-    st.caption(f"Model **{classifier.name}** runs on **{webcam_ui.cached_device(classifier.backend)}** · ICE servers: {ice_source}")
+    st.caption(f"Model **{classifier.name}** runs on **{model_cache.cached_runtime(classifier.backend)}** · ICE servers: {ice_source}")
 with live_col:
     live = webcam_ui.LivePanel()
 

@@ -17,6 +17,14 @@ def cached_classifier(path: str | None) -> Classifier:
     return load_classifier(path)
 
 
+@st.cache_resource(show_spinner=False)
+def cached_runtime(backend: str = "tensorflow") -> str:
+    """``fer_core.device.describe_runtime(backend)`` once per server and backend (it imports TensorFlow)."""
+    from fer_core.device import describe_runtime
+
+    return describe_runtime(backend)
+
+
 def selected_run_path() -> str | None:
     """The run folder the user chose in a sidebar, or None for the shipped default."""
     return st.session_state.get(keys.MODEL_CHOICE)

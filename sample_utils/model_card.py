@@ -7,17 +7,11 @@ import streamlit as st
 
 from fer_core import run_summary, runs
 
+from . import model_cache
+
 PUBLIC_TEST = "PublicTest"
 TTA_TEXT = {"none": "none", "flip": "flip (each face and its mirror image averaged)",
             "crops": "crops (flip x 5 shifted views averaged)"}
-
-
-@st.cache_resource(show_spinner=False)
-def cached_device(backend: str = "tensorflow") -> str:
-    """``fer_core.device.describe_runtime(backend)`` once per server and backend (it imports TensorFlow)."""
-    from fer_core.device import describe_runtime
-
-    return describe_runtime(backend)
 
 
 def _dataset_text(config: dict) -> str:
@@ -135,6 +129,6 @@ def show_model_card(classifier, run_dir: Path | None) -> None:
         ("Labels", ", ".join(classifier.labels)),
         ("Parameters", params),
         ("Test-time augmentation", TTA_TEXT.get(getattr(classifier, "tta", "none"), "none")),
-        ("Runs on", cached_device(getattr(classifier, "backend", "tensorflow"))),
+        ("Runs on", model_cache.cached_runtime(getattr(classifier, "backend", "tensorflow"))),
     ]
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))

@@ -29,14 +29,6 @@ PRIVACY_NOTE = ("**Privacy:** no video frame or face image is stored or sent any
                 "server's memory and for this browser session only, until you press Reset or close the tab.")
 
 
-@st.cache_resource(show_spinner=False)
-def cached_device(backend: str = "tensorflow") -> str:
-    """``fer_core.device.describe_runtime(backend)`` once per server and backend (it imports TensorFlow)."""
-    from fer_core.device import describe_runtime
-
-    return describe_runtime(backend)
-
-
 def session_processor(classifier) -> LiveProcessor:
     """This browser session's processor (created once; given the newly selected model when it changed)."""
     proc = st.session_state.get(keys.WEBCAM_PROCESSOR)

@@ -36,7 +36,7 @@ def app_with(monkeypatch, tiny_run, clf, tmp_path):
         return clf
 
     monkeypatch.setattr(model_cache, "cached_classifier", fake_cached)
-    monkeypatch.setattr(model_card, "cached_device", lambda backend="tensorflow": f"CPU: Test CPU (2 cores), {backend}")
+    monkeypatch.setattr(model_cache, "cached_runtime", lambda backend="tensorflow": f"CPU: Test CPU (2 cores), {backend}")
     return loaded, other
 
 
@@ -119,7 +119,7 @@ def test_model_card_of_an_ensemble_lists_members_and_sums_parameters(monkeypatch
                                         "architecture": "ensemble", "inference": {"tta": "crops"}})
     monkeypatch.setattr(runs, "default_run_dir", lambda: root / "s0")
     monkeypatch.setattr(model_picker, "available_model_runs", lambda: [root / "s0", ens])
-    monkeypatch.setattr(model_card, "cached_device", lambda backend="tensorflow": f"CPU: Test CPU (2 cores), {backend}")
+    monkeypatch.setattr(model_cache, "cached_runtime", lambda backend="tensorflow": f"CPU: Test CPU (2 cores), {backend}")
     monkeypatch.setattr(model_cache, "cached_classifier", lambda path: fer_core.load_classifier(path or root / "s0"))
     at = run(AppTest.from_file(APP))
     box = at.selectbox(key=keys.MODEL_PICKER)

@@ -48,7 +48,7 @@ def streamer():
 def fake(streamer):
     clf = FakeClassifier()
     with mock.patch("sample_utils.model_cache.cached_classifier", return_value=clf), \
-            mock.patch("sample_utils.webcam_ui.cached_device", side_effect=lambda b: f"CPU: Test CPU (2 cores), {b}"):
+            mock.patch("sample_utils.model_cache.cached_runtime", side_effect=lambda b: f"CPU: Test CPU (2 cores), {b}"):
         yield clf
 
 
