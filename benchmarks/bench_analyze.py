@@ -95,7 +95,7 @@ def main() -> None:
     if isinstance(settings.get("cascades"), str):
         settings["cascades"] = tuple(settings["cascades"].split("+"))  # e.g. cascades=default+alt2
     det = FaceDetector(**settings)
-    print(f"model {clf.name} ({clf.n_params:,} parameters, {getattr(clf, 'backend', 'tensorflow')}, tta {clf.tta}), "
+    print(f"model {clf.name} ({clf.n_params:,} parameters, {clf.backend}, tta {clf.tta}), "
           f"detector {det}")
     print(f"{'faces':>5} {'frame':>9} {'found':>5} {'decode':>7} {'detect':>7} {'crop':>6} {'classify':>8} "
           f"{'analyze':>8} {'(cpu)':>7}")

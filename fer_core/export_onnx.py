@@ -14,15 +14,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fer_core.export_onnx", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run folders holding model.keras")
     args = ap.parse_args(argv)
-    from .classifier import ModelLoadError, load_classifier, load_keras_model
+    from .classifier import Classifier, ModelLoadError, load_classifier
     from .onnx_backend import OnnxExportError, export_onnx
 
     failed = 0
     for run in map(Path, args.runs):
         t0 = time.perf_counter()
         try:
-            path = export_onnx(load_keras_model(run / runs.MODEL), run / runs.ONNX_MODEL)
-            clf = load_classifier(run, backend="onnx")
+            ref = load_classifier(run, backend="keras")
+            path = export_onnx(ref.model, run / runs.ONNX_MODEL)
+            clf = Classifier(ref.model, ref.labels, name=ref.name, config=ref.config, tta=ref.tta, onnx_path=path,
+                             backend="onnx")
         except (ModelLoadError, OnnxExportError, runs.RunError) as e:
             print(f"{run}: {e}", file=sys.stderr)
             failed += 1

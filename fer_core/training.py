@@ -164,7 +164,7 @@ def _init_weights(model, source: str, labels: list[str]) -> dict:
     from .classifier import ModelLoadError, load_classifier
 
     try:
-        src = load_classifier(source)
+        src = load_classifier(source, backend="keras")  # only its weights are needed
     except (ModelLoadError, runs.RunError) as e:
         raise ValueError(f"--init-from must be a run folder with {runs.MODEL} or a .keras file. "
                          f"Received: {source!r} ({e})") from None
