@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from fer_core.analysis import analyze  # noqa: E402
 from fer_core.detection import FaceDetector  # noqa: E402
 from fer_core.preprocessing import crop_faces, decode_image  # noqa: E402
+from fer_core.onnx_backend import BACKENDS  # noqa: E402
 
 
 def astronaut_bgr() -> np.ndarray:
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--untrained", action="store_true", help="time an untrained fer_vgg (same cost, no model file needed)")
     ap.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
     ap.add_argument("--faces", default="1,5,25")
-    ap.add_argument("--backend", default="auto", choices=("auto", "onnx", "keras"), help="classifier forward pass")
+    ap.add_argument("--backend", default="auto", choices=BACKENDS, help="classifier forward pass")
     ap.add_argument("--detector", default="", help="FaceDetector settings, e.g. min_size=80,scale_factor=1.2")
     args = ap.parse_args()
     if args.threads:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fer_core.onnx_backend import BACKENDS  # noqa: E402  (numpy only: TensorFlow loads after the thread caps)
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tta", nargs="+", default=["none", "flip", "crops"], help="test-time augmentation modes to time")
-    ap.add_argument("--backend", default="auto", choices=("auto", "onnx", "keras"))
+    ap.add_argument("--backend", default="auto", choices=BACKENDS)
     args = ap.parse_args()
     os.environ["FER_ONNX_THREADS"] = str(args.threads)
 

@@ -101,22 +101,32 @@ class Classifier:
 
         tf_forward = tf.function(call, input_signature=[spec], reduce_retracing=True)
         self._forward = lambda x: tf_forward(x).numpy()
-        self.backend = "tensorflow"  # what runs the forward pass: "tensorflow" or "onnxruntime" (see onnx_backend)
+        # What runs the forward pass: "tensorflow", "onnxruntime" or "onnxruntime-int8" (see onnx_backend).
+        self.backend = "tensorflow"
         self._use_onnx(onnx_path, backend)
 
     def _use_onnx(self, onnx_path, backend: str | None) -> None:
-        """Run the forward pass on ONNX Runtime when ``onnx_path`` exists and matches the Keras model, unless the
-        backend choice (``backend`` or ``$FER_BACKEND``) says keras, or (for ``auto``) TensorFlow sees a GPU."""
+        """Run the forward pass on ONNX Runtime when ``onnx_path`` (or its int8 sibling) exists and matches the Keras
+        model, unless the backend choice (``backend`` or ``$FER_BACKEND``) says keras, or (for ``auto``) TensorFlow
+        sees a GPU. ``auto`` and ``int8`` try the int8 file first, ``onnx`` only the float32 one."""
         from . import onnx_backend
 
         choice = onnx_backend.backend_choice(backend)
-        if onnx_path is None or choice == "keras" or not Path(onnx_path).is_file():
+        if onnx_path is None or choice == "keras":
             return
         if choice == "auto" and onnx_backend.tensorflow_sees_gpu():
             return
-        forward = onnx_backend.onnx_forward(Path(onnx_path), self._forward, self.input_shape)
-        if forward is not None:
-            self._forward, self.backend = forward, "onnxruntime"
+        fp32 = Path(onnx_path)
+        candidates = [(fp32, onnx_backend.PROBE_TOLERANCE, "onnxruntime", "model.keras")]
+        if choice in ("auto", "int8"):
+            fallback = fp32.name if fp32.is_file() else "model.keras"
+            candidates.insert(0, (onnx_backend.int8_path(fp32), onnx_backend.INT8_TOLERANCE, "onnxruntime-int8", fallback))
+        for path, tolerance, name, fallback in candidates:
+            if path.is_file():
+                forward = onnx_backend.onnx_forward(path, self._forward, self.input_shape, tolerance, fallback)
+                if forward is not None:
+                    self._forward, self.backend = forward, name
+                    return
 
     @property
     def n_params(self) -> int:
@@ -216,8 +226,8 @@ def load_classifier(path: str | os.PathLike | None = None, tta: bool | str | Non
                     backend: str | None = None) -> Classifier:
     """Load a run folder (a trained run or an ensemble of runs) or a ``.keras`` file; ``None`` loads the shipped
     default model (``models/default.json``). ``tta`` overrides the run's ``inference.tta`` (bool or mode string).
-    ``backend`` (``auto``/``onnx``/``keras``; default ``$FER_BACKEND`` or ``auto``) says whether the run's
-    ``model.onnx`` runs the forward pass (``onnx_backend``)."""
+    ``backend`` (``auto``/``int8``/``onnx``/``keras``; default ``$FER_BACKEND`` or ``auto``) says whether the run's
+    ``model.int8.onnx`` or ``model.onnx`` runs the forward pass (``onnx_backend``)."""
     return _load(runs.default_run_dir() if path is None else Path(path), tta, (), backend)
 
 

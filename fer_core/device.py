@@ -21,6 +21,8 @@ def describe_runtime(backend: str = "tensorflow") -> str:
     ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only)."""
     if backend == "onnxruntime":
         return f"{_cpu_text()}, ONNX Runtime"
+    if backend == "onnxruntime-int8":
+        return f"{_cpu_text()}, ONNX Runtime (int8)"
     return f"{describe_device()}, TensorFlow"
 
 

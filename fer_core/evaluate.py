@@ -1,4 +1,4 @@
-"""CLI: ``python -m fer_core.evaluate --model RUN_OR_FILE --data CSV_OR_FOLDER [--usage PublicTest] [--tta none|flip|crops] --out DIR``."""
+"""CLI: ``python -m fer_core.evaluate --model RUN_OR_FILE --data CSV_OR_FOLDER [--usage PublicTest] [--tta none|flip|crops] [--backend auto|int8|onnx|keras] --out DIR``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 
 from .classifier import TTA_MODES, ModelLoadError, load_classifier
 from .data import DatasetError, load_dataset
+from .onnx_backend import BACKENDS
 from .evaluation import evaluate, format_table, write_evaluation
 
 
@@ -18,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="also report test-time augmentation: flip (crop + mirror image) or crops (flip x 5 shifted "
                         "views); metrics.json's \"tta\" entry records the mode")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="what runs the model (default $FER_BACKEND or auto); metrics.json records it")
     p.add_argument("--out", help="folder for metrics.json and confusion_matrix.csv")
     return p
 
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        clf = load_classifier(args.model, tta=False)
+        clf = load_classifier(args.model, tta=False, backend=args.backend)
         ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
     except (ModelLoadError, DatasetError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

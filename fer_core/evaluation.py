@@ -79,6 +79,8 @@ def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: i
     p = np.concatenate(plain)
     cm = confusion_matrix(y, p.argmax(1), len(labels))
     metrics = {"dataset": ds.source, "split": ds.split, "labels": list(labels), **metrics_from_confusion(cm, labels)}
+    if getattr(classifier, "backend", None):
+        metrics["backend"] = classifier.backend
     if mode != "none":
         cm_tta = confusion_matrix(y, np.concatenate(augmented).argmax(1), len(labels))
         metrics["tta"] = {"method": mode, **metrics_from_confusion(cm_tta, labels)}

@@ -1,5 +1,6 @@
-"""CLI: ``python -m fer_core.export_onnx RUN [RUN ...]``: write each run's model.onnx from its model.keras and check
-that ONNX Runtime then runs it (same probabilities as Keras on a probe batch)."""
+"""CLI: ``python -m fer_core.export_onnx RUN [RUN ...] [--int8 --calib-data CSV_OR_FOLDER]``: write each run's
+model.onnx from its model.keras (and with ``--int8`` its model.int8.onnx, calibrated on training images) and check
+that ONNX Runtime then runs it (the same probabilities as Keras on a probe batch, within each file's tolerance)."""
 from __future__ import annotations
 
 import argparse
@@ -10,30 +11,53 @@ from pathlib import Path
 from . import runs
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m fer_core.export_onnx", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run folders holding model.keras")
-    args = ap.parse_args(argv)
-    from .classifier import Classifier, ModelLoadError, load_classifier
-    from .onnx_backend import OnnxExportError, export_onnx
+    ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx (needs --calib-data)")
+    ap.add_argument("--calib-data", help="images to calibrate int8 on: FER2013 CSV or a folder of class folders "
+                                         "(use training images, never the split you report on)")
+    ap.add_argument("--calib-usage", default="Training", help="FER2013 rows to calibrate on (default Training)")
+    ap.add_argument("--calib-n", type=int, default=512, help="calibration images (default 512)")
+    return ap
 
-    failed = 0
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.int8 and not args.calib_data:
+        ap.error("--int8 needs --calib-data (training images to calibrate the int8 ranges on)")
+    from .classifier import Classifier, ModelLoadError, load_classifier
+    from .data import DatasetError, load_dataset
+    from .onnx_backend import OnnxExportError, export_onnx, quantize_int8
+    from .training import calibration_inputs
+
+    failed, calib_images = 0, {}
     for run in map(Path, args.runs):
         t0 = time.perf_counter()
         try:
             ref = load_classifier(run, backend="keras")
-            path = export_onnx(ref.model, run / runs.ONNX_MODEL)
-            clf = Classifier(ref.model, ref.labels, name=ref.name, config=ref.config, tta=ref.tta, onnx_path=path,
-                             backend="onnx")
-        except (ModelLoadError, OnnxExportError, runs.RunError) as e:
+            paths = [export_onnx(ref.model, run / runs.ONNX_MODEL)]
+            if args.int8:
+                side = ref.input_shape[0]
+                if side not in calib_images:
+                    calib_images[side] = load_dataset(args.calib_data, usage=args.calib_usage, size=side).images
+                calib = calibration_inputs(ref, calib_images[side], n=args.calib_n)
+                paths.append(quantize_int8(paths[0], run / runs.ONNX_INT8_MODEL, calib))
+        except (ModelLoadError, OnnxExportError, runs.RunError, DatasetError, FileNotFoundError) as e:
             print(f"{run}: {e}", file=sys.stderr)
             failed += 1
             continue
-        if clf.backend != "onnxruntime":
-            print(f"{run}: {path} was written but ONNX Runtime does not run it (see the warning above)", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, checked against model.keras, {time.perf_counter() - t0:.1f} s")
+        for path, backend, expected in zip(paths, ("onnx", "int8"), ("onnxruntime", "onnxruntime-int8")):
+            clf = Classifier(ref.model, ref.labels, name=ref.name, config=ref.config, tta=ref.tta,
+                             onnx_path=paths[0], backend=backend)
+            if clf.backend != expected:
+                print(f"{run}: {path} was written but ONNX Runtime does not run it (see the warning above)",
+                      file=sys.stderr)
+                failed += 1
+                continue
+            print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, checked against model.keras, "
+                  f"{time.perf_counter() - t0:.1f} s")
     return 1 if failed else 0
 
 

@@ -3,11 +3,13 @@
 Schema (``models/runs/<run_id>/``):
   config.json            everything to reproduce the run (data, classes, architecture, hyper-parameters, versions, device, times)
   history.csv            epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds (one row per epoch)
-  metrics.json           dataset, split, n, labels, accuracy, macro_f1, per_class {label: precision, recall, f1, support}
+  metrics.json           dataset, split, n, labels, accuracy, macro_f1, per_class {label: precision, recall, f1, support},
+                         backend (what ran the model: tensorflow, onnxruntime or onnxruntime-int8)
                          (+ "tta": the same with test-time augmentation, its "method" naming the mode: flip or crops)
   confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
   model.keras            the selected (best validation) model
   model.onnx             (optional) the same model as ONNX, run by ONNX Runtime when it matches model.keras
+  model.int8.onnx        (optional) model.onnx quantized to int8, preferred by the default backend when it matches
   checkpoint.keras, state.json   the latest epoch, for resuming (removed when training finishes)
   evaluations/<name>/    later evaluations: metrics.json + confusion_matrix.csv in the same schema
 
@@ -31,6 +33,7 @@ import numpy as np
 CONFIG, HISTORY, METRICS, CONFUSION, MODEL = "config.json", "history.csv", "metrics.json", "confusion_matrix.csv", "model.keras"
 CHECKPOINT, STATE, EVALUATIONS = "checkpoint.keras", "state.json", "evaluations"
 ONNX_MODEL = "model.onnx"
+ONNX_INT8_MODEL = "model.int8.onnx"  # the same network quantized (onnx_backend.quantize_int8)
 ENSEMBLE = "ensemble"  # config.json "kind" of an ensemble run folder
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -146,15 +146,25 @@ def save_inference_model(model, path: Path) -> None:
     clone.save(path)
 
 
-def write_onnx(model, run_dir: Path) -> Path | None:
-    """Export ``model`` as the run's model.onnx (fast CPU inference); logged and skipped when that is impossible."""
-    from .onnx_backend import OnnxExportError, export_onnx
+def write_onnx(model, run_dir: Path, calibration: np.ndarray | None = None) -> Path | None:
+    """Export ``model`` as the run's model.onnx (fast CPU inference) and, given ``calibration`` model inputs, its
+    int8 model.int8.onnx; logged and skipped when that is impossible."""
+    from .onnx_backend import OnnxExportError, export_onnx, quantize_int8
 
     try:
-        return export_onnx(model, run_dir / runs.ONNX_MODEL)
+        path = export_onnx(model, run_dir / runs.ONNX_MODEL)
+        if calibration is not None:
+            quantize_int8(path, run_dir / runs.ONNX_INT8_MODEL, calibration)
+        return path
     except OnnxExportError as e:
-        log.warning("No %s written: %s", runs.ONNX_MODEL, e)
+        log.warning("No %s written: %s", runs.ONNX_MODEL if calibration is None else runs.ONNX_INT8_MODEL, e)
         return None
+
+
+def calibration_inputs(clf, images: np.ndarray, n: int = 512, seed: int = 0) -> np.ndarray:
+    """``n`` random training images as ``clf``'s model inputs, to calibrate int8 activation ranges."""
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return clf.preprocess(images[idx])
 
 
 def _init_weights(model, source: str, labels: list[str]) -> dict:
@@ -259,7 +269,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             if val_acc > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
                 save_inference_model(self.model, run_dir / runs.MODEL)
-                (run_dir / runs.ONNX_MODEL).unlink(missing_ok=True)  # stale now; exported again at the end
+                for stale in (runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):  # exported again at the end
+                    (run_dir / stale).unlink(missing_ok=True)
             else:
                 state["wait"] += 1
             state["epochs_done"] = epoch + 1
@@ -289,7 +300,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
                   callbacks=callbacks, verbose=verbose)
 
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
-    write_onnx(best, run_dir)
+    write_onnx(best, run_dir, calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
     clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
     metrics, cm = evaluate(clf, val_ds, tta=cfg.tta)
     metrics["model_epoch"] = state["best_epoch"]

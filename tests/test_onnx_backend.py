@@ -11,7 +11,7 @@ import pytest
 from fer_core import runs
 from fer_core.classifier import load_classifier
 from fer_core.export_onnx import main as export_main
-from fer_core.onnx_backend import OnnxExportError, backend_choice, export_onnx
+from fer_core.onnx_backend import INT8_TOLERANCE, OnnxExportError, backend_choice, export_onnx, quantize_int8
 
 pytest.importorskip("onnxruntime")
 
@@ -39,7 +39,33 @@ def test_backend_from_environment_and_invalid_choice(tiny_run, monkeypatch):
     monkeypatch.setenv("FER_BACKEND", "tpu")
     with pytest.raises(ValueError, match="Received: FER_BACKEND='tpu'"):
         load_classifier(tiny_run)
-    assert backend_choice("ONNX") == "onnx"
+    assert backend_choice("ONNX") == "onnx" and backend_choice("int8") == "int8"
+
+
+def test_training_writes_an_int8_model_that_auto_prefers(tiny_run):
+    assert (tiny_run / runs.ONNX_INT8_MODEL).is_file()
+    fast, ref = load_classifier(tiny_run, backend="int8"), load_classifier(tiny_run, backend="keras")
+    assert fast.backend == "onnxruntime-int8"
+    for tta in ("none", "flip"):
+        p = fast.predict_proba(FACES, tta=tta)
+        assert p.shape == (len(FACES), len(fast.labels)) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+        np.testing.assert_allclose(p, ref.predict_proba(FACES, tta=tta), atol=INT8_TOLERANCE)
+    assert fast.predict_proba(FACES[:0]).shape == (0, len(fast.labels))
+    assert load_classifier(tiny_run, backend="onnx").backend == "onnxruntime"  # onnx: float32 only
+
+
+def test_corrupt_int8_model_falls_back_to_float32_onnx(tiny_run, tmp_path, caplog):
+    run = _copy_run(tiny_run, tmp_path)
+    (run / runs.ONNX_INT8_MODEL).write_bytes(b"\x00garbage")
+    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+        clf = load_classifier(run, backend="int8")
+    assert clf.backend == "onnxruntime"
+    assert "Ignoring" in caplog.text and runs.ONNX_INT8_MODEL in caplog.text
+
+
+def test_quantize_rejects_an_empty_calibration_batch(tiny_run, tmp_path):
+    with pytest.raises(ValueError, match=r"Received: shape=\(0, 48, 48, 1\)"):
+        quantize_int8(tiny_run / runs.ONNX_MODEL, tmp_path / "q.onnx", np.zeros((0, 48, 48, 1), np.float32))
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "stale"])
@@ -70,6 +96,18 @@ def test_export_cli_writes_and_checks_model_onnx(tiny_run, tmp_path, capsys):
     assert "Model file not found" in capsys.readouterr().err
 
 
+def test_export_cli_int8_needs_and_uses_calibration_data(tiny_run, tmp_path, fer_csv, capsys):
+    run = _copy_run(tiny_run, tmp_path)
+    (run / runs.ONNX_INT8_MODEL).unlink()
+    with pytest.raises(SystemExit) as exc:
+        export_main([str(run), "--int8"])
+    assert exc.value.code == 2 and "--int8 needs --calib-data" in capsys.readouterr().err
+    assert export_main([str(run), "--int8", "--calib-data", str(fer_csv), "--calib-n", "16"]) == 0
+    out = capsys.readouterr().out
+    assert runs.ONNX_INT8_MODEL in out and "checked against model.keras" in out
+    assert load_classifier(run).backend == "onnxruntime-int8"
+
+
 def test_export_without_tf2onnx_is_a_clear_error(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     model = load_classifier(tiny_run, backend="keras").model
@@ -82,7 +120,17 @@ def test_shipped_default_model_runs_on_onnx_runtime_and_matches_keras():
     from fer_core.onnx_backend import tensorflow_sees_gpu
 
     fast, ref = load_classifier(), load_classifier(backend="keras")
-    assert fast.backend == ("tensorflow" if tensorflow_sees_gpu() else "onnxruntime")  # auto: a GPU keeps TensorFlow
+    assert fast.backend == ("tensorflow" if tensorflow_sees_gpu() else "onnxruntime-int8")  # a GPU keeps TensorFlow
+    np.testing.assert_allclose(fast.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
     fast = load_classifier(backend="onnx")
     assert fast.backend == "onnxruntime"
     np.testing.assert_allclose(fast.predict_proba(FACES), ref.predict_proba(FACES), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend, runtime", [("onnxruntime", ", ONNX Runtime"), ("onnxruntime-int8", ", ONNX Runtime (int8)"),
+                                              ("tensorflow", ", TensorFlow")])
+def test_runtime_description_names_the_backend(backend, runtime):
+    from fer_core.device import describe_runtime
+
+    text = describe_runtime(backend)
+    assert text.endswith(runtime) and text.split(":")[0] in ("CPU", "GPU")

@@ -28,6 +28,7 @@ def test_tiny_run_folder_is_complete(tiny_run):
     metrics = runs.read_json(tiny_run / runs.METRICS)
     assert metrics["n"] == 28 and set(metrics["per_class"]) == set(config["labels"])
     assert 0 <= metrics["tta"]["accuracy"] <= 1
+    assert metrics["backend"] in ("tensorflow", "onnxruntime", "onnxruntime-int8")
     labels, cm = runs.read_confusion(tiny_run / runs.CONFUSION)
     assert labels == config["labels"] and cm.sum() == 28
     assert np.isclose(np.trace(cm) / cm.sum(), metrics["accuracy"])
