@@ -108,7 +108,8 @@ class Classifier:
     def _use_onnx(self, onnx_path, backend: str | None) -> None:
         """Run the forward pass on ONNX Runtime when ``onnx_path`` (or its int8 sibling) exists and matches the Keras
         model, unless the backend choice (``backend`` or ``$FER_BACKEND``) says keras, or (for ``auto``) TensorFlow
-        sees a GPU. ``auto`` and ``int8`` try the int8 file first, ``onnx`` only the float32 one."""
+        sees a GPU. ``auto`` and ``int8`` then prefer the int8 file, if it was quantized from that very model.onnx
+        (its recorded SHA-256) and passes the probe check; ``onnx`` uses the float32 file only."""
         from . import onnx_backend
 
         choice = onnx_backend.backend_choice(backend)
@@ -116,17 +117,21 @@ class Classifier:
             return
         if choice == "auto" and onnx_backend.tensorflow_sees_gpu():
             return
-        fp32 = Path(onnx_path)
-        candidates = [(fp32, onnx_backend.PROBE_TOLERANCE, "onnxruntime", "model.keras")]
-        if choice in ("auto", "int8"):
-            fallback = fp32.name if fp32.is_file() else "model.keras"
-            candidates.insert(0, (onnx_backend.int8_path(fp32), onnx_backend.INT8_TOLERANCE, "onnxruntime-int8", fallback))
-        for path, tolerance, name, fallback in candidates:
-            if path.is_file():
-                forward = onnx_backend.onnx_forward(path, self._forward, self.input_shape, tolerance, fallback)
-                if forward is not None:
-                    self._forward, self.backend = forward, name
-                    return
+        fp32, int8 = Path(onnx_path), onnx_backend.int8_path(onnx_path)
+        if not fp32.is_file():  # the int8 file is trusted only as a copy of a model.onnx that matches model.keras
+            if choice in ("auto", "int8") and int8.is_file():
+                onnx_backend.log.warning("Ignoring %s: no %s beside it to check it against; using model.keras",
+                                         int8, fp32.name)
+            return
+        forward = onnx_backend.onnx_forward(fp32, self._forward, self.input_shape)
+        if forward is None:
+            return
+        self._forward, self.backend = forward, "onnxruntime"
+        if choice in ("auto", "int8") and int8.is_file():
+            forward = onnx_backend.onnx_forward(int8, self._forward, self.input_shape, onnx_backend.INT8_TOLERANCE,
+                                                fp32.name, onnx_backend.file_sha256(fp32))
+            if forward is not None:
+                self._forward, self.backend = forward, "onnxruntime-int8"
 
     @property
     def n_params(self) -> int:
@@ -260,7 +265,7 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
     except ValueError as e:
         raise ModelLoadError(f"{p / runs.CONFIG if p.is_dir() else p}: inference.tta is invalid. {e}") from None
     name = config.get("run_id") or model_file.parent.name if p.is_dir() else model_file.stem
-    onnx_path = None if runs.is_ensemble(config) else model_file.with_name(runs.ONNX_MODEL)
+    onnx_path = model_file.with_name(runs.ONNX_MODEL)  # an ensemble's too: export_onnx exports the averaged model
     return Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
 
 

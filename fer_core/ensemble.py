@@ -3,7 +3,8 @@
 
 Writes an ensemble run folder: a config.json with ``"kind": "ensemble"`` naming the member runs (no model file: the
 members' model.keras files are averaged at load time), and with ``--data`` its evaluation (metrics.json and
-confusion_matrix.csv, the run-folder schema). Members sharing the ensemble's parent folder are stored by run id,
+confusion_matrix.csv, the run-folder schema). ``python -m fer_core.export_onnx ENSEMBLE [--int8 ...]`` then writes
+the averaged network as model.onnx / model.int8.onnx, which load_classifier runs like any run's. Members sharing the ensemble's parent folder are stored by run id,
 others by a path relative to that parent.
 """
 from __future__ import annotations
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     config = ensemble_config(out, members, args.tta)
-    for stale in (runs.METRICS, runs.CONFUSION):  # a previous ensemble's evaluation would no longer apply
+    # a previous ensemble's evaluation and exported models would no longer apply
+    for stale in (runs.METRICS, runs.CONFUSION, runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):
         (out / stale).unlink(missing_ok=True)
     runs.write_json(out / runs.CONFIG, config)
     try:

@@ -1,6 +1,7 @@
 """CLI: ``python -m fer_core.export_onnx RUN [RUN ...] [--int8 --calib-data CSV_OR_FOLDER]``: write each run's
-model.onnx from its model.keras (and with ``--int8`` its model.int8.onnx, calibrated on training images) and check
-that ONNX Runtime then runs it (the same probabilities as Keras on a probe batch, within each file's tolerance)."""
+model.onnx from its model.keras unless the one there already matches it (and with ``--int8`` its model.int8.onnx,
+calibrated on training images), and check that ONNX Runtime then runs them (the same probabilities as Keras on a
+probe batch, within each file's tolerance)."""
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             ref = load_classifier(run, backend="keras")
-            paths = [export_onnx(ref.model, run / runs.ONNX_MODEL)]
+            fp32 = run / runs.ONNX_MODEL
+            current = fp32.is_file() and Classifier(ref.model, ref.labels, onnx_path=fp32, backend="onnx").backend != "tensorflow"
+            paths = [fp32 if current else export_onnx(ref.model, fp32)]
             if args.int8:
                 side = ref.input_shape[0]
                 if side not in calib_images:
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 failed += 1
                 continue
-            print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, checked against model.keras, "
+            kept = " (kept: it already matched)" if path == fp32 and current else ""
+            print(f"{path}: {path.stat().st_size / 1e6:.1f} MB{kept}, checked against model.keras, "
                   f"{time.perf_counter() - t0:.1f} s")
     return 1 if failed else 0
 

@@ -13,6 +13,7 @@ PublicTest accuracy for the default model. It is checked the same way with a loo
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "int8", "onnx", "keras")
 PROBE_TOLERANCE = 1e-3  # max |p_onnx - p_keras| on the probe batch (float32 runs agree to ~1e-6)
 INT8_TOLERANCE = 0.1  # the same for the int8 model (the default model's differs by at most 0.04 there)
+SOURCE_KEY = "fer_core.source_sha256"  # int8 file metadata: SHA-256 of the model.onnx it was quantized from
 
 
 class OnnxExportError(RuntimeError):
@@ -62,9 +64,14 @@ def int8_path(onnx_path: str | os.PathLike) -> Path:
     return Path(onnx_path).with_suffix(".int8.onnx")
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: np.ndarray, batch: int = 64) -> Path:
     """Quantize the float32 ONNX file ``src`` to ``dst`` (QDQ, int8 per-channel weights, uint8 activations) with
-    activation ranges calibrated on ``calibration``: model inputs ``(N, H, W, C)`` float32 pixels."""
+    activation ranges calibrated on ``calibration``: model inputs ``(N, H, W, C)`` float32 pixels. ``dst`` records
+    ``src``'s SHA-256 (``SOURCE_KEY``), so a stale int8 file is recognised even where the loose tolerance is not."""
     try:
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -93,6 +100,9 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: n
         quant_pre_process(str(src), str(pre))
         quantize_static(str(pre), str(tmp), Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantized = onnx.load(str(tmp))
+        onnx.helper.set_model_props(quantized, {SOURCE_KEY: file_sha256(src)})
+        onnx.save(quantized, str(tmp))
         os.replace(tmp, dst)
     except Exception as e:  # onnx / onnxruntime raise many types
         raise OnnxExportError(f"Could not quantize {src} ({type(e).__name__}: {e})") from e
@@ -113,10 +123,12 @@ def probe_batch(input_shape: tuple[int, ...], n: int = 4) -> np.ndarray:
 
 
 def onnx_forward(path: Path, keras_forward: Callable[[np.ndarray], np.ndarray], input_shape: tuple[int, ...],
-                 tolerance: float = PROBE_TOLERANCE, fallback: str = "model.keras") -> Callable[[np.ndarray], np.ndarray] | None:
+                 tolerance: float = PROBE_TOLERANCE, fallback: str = "model.keras",
+                 source_sha256: str | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
     """A forward function ``float32 (N, H, W, C) -> (N, K)`` on ONNX Runtime for ``path``, or None (logged) when
     onnxruntime is missing, the file does not load, or it differs from ``keras_forward`` on ``probe_batch`` by more
-    than ``tolerance``; the warning names ``fallback``, what the caller uses instead."""
+    than ``tolerance``, or (given ``source_sha256``) was not quantized from that file; the warning names
+    ``fallback``, what the caller uses instead."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -135,6 +147,10 @@ def onnx_forward(path: Path, keras_forward: Callable[[np.ndarray], np.ndarray], 
         shape = tuple(inp.shape[1:])
         if shape != tuple(input_shape):
             raise ValueError(f"input shape {shape} differs from model.keras' {tuple(input_shape)}")
+        if source_sha256 is not None and session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != source_sha256:
+            log.warning("Ignoring %s: it was not quantized from the model.onnx beside it (stale; re-export it with "
+                        "python -m fer_core.export_onnx --int8); using %s", path, fallback)
+            return None
         name = inp.name
 
         def forward(x: np.ndarray) -> np.ndarray:

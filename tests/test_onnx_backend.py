@@ -63,6 +63,42 @@ def test_corrupt_int8_model_falls_back_to_float32_onnx(tiny_run, tmp_path, caplo
     assert "Ignoring" in caplog.text and runs.ONNX_INT8_MODEL in caplog.text
 
 
+@pytest.mark.parametrize("damage", ["stale", "alone"])
+def test_int8_model_is_used_only_as_a_copy_of_the_model_onnx_beside_it(tiny_run, tmp_path, caplog, damage):
+    run = _copy_run(tiny_run, tmp_path)
+    if damage == "stale":  # model.onnx exported again (new bytes): the int8 file no longer names it as its source
+        from fer_core.onnx_backend import probe_batch
+
+        other = tmp_path / "other.onnx"
+        export_onnx(load_classifier(run, backend="keras").model, other)
+        quantize_int8(other, run / runs.ONNX_INT8_MODEL, probe_batch((48, 48, 1), 8))
+        expected = "onnxruntime"
+    else:
+        (run / runs.ONNX_MODEL).unlink()
+        expected = "tensorflow"
+    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+        clf = load_classifier(run)
+    assert clf.backend == expected and "Ignoring" in caplog.text and runs.ONNX_INT8_MODEL in caplog.text
+    assert ("was not quantized from" if damage == "stale" else "no model.onnx beside it") in caplog.text
+
+
+def test_ensemble_exports_its_averaged_network(tiny_run, tmp_path, fer_csv):
+    from fer_core.ensemble import main as ensemble_main
+
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        shutil.copytree(tiny_run, root / name)
+    out = root / "ens"
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
+    assert load_classifier(out).backend == "tensorflow"  # nothing exported yet
+    assert export_main([str(out), "--int8", "--calib-data", str(fer_csv), "--calib-n", "16"]) == 0
+    fast, ref = load_classifier(out), load_classifier(out, backend="keras")
+    assert fast.backend == "onnxruntime-int8"
+    np.testing.assert_allclose(fast.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0  # rewritten:
+    assert not (out / runs.ONNX_MODEL).exists() and not (out / runs.ONNX_INT8_MODEL).exists()  # stale exports go
+
+
 def test_quantize_rejects_an_empty_calibration_batch(tiny_run, tmp_path):
     with pytest.raises(ValueError, match=r"Received: shape=\(0, 48, 48, 1\)"):
         quantize_int8(tiny_run / runs.ONNX_MODEL, tmp_path / "q.onnx", np.zeros((0, 48, 48, 1), np.float32))
@@ -92,6 +128,9 @@ def test_export_cli_writes_and_checks_model_onnx(tiny_run, tmp_path, capsys):
     assert export_main([str(run)]) == 0
     assert "checked against model.keras" in capsys.readouterr().out
     assert load_classifier(run, backend="onnx").backend == "onnxruntime"
+    before = (run / runs.ONNX_MODEL).read_bytes()
+    assert export_main([str(run)]) == 0  # a model.onnx that matches is kept as it is
+    assert "kept: it already matched" in capsys.readouterr().out and (run / runs.ONNX_MODEL).read_bytes() == before
     assert export_main([str(tmp_path / "missing")]) == 1
     assert "Model file not found" in capsys.readouterr().err
 
