@@ -138,10 +138,9 @@ def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, cha
 
 
 def save_inference_model(model, path: Path) -> None:
-    """Save weights and architecture without the optimizer state (a third of the size under Adam)."""
-    import keras
-
-    clone = keras.models.clone_model(model)
+    """Save weights and architecture without the optimizer state (half the size under SGD with momentum, a third
+    under Adam). Built from the config, not ``clone_model``, which in Keras 3 keeps the compiled optimizer."""
+    clone = type(model).from_config(model.get_config())
     clone.set_weights(model.get_weights())
     clone.save(path)
 

@@ -13,6 +13,16 @@ from fer_core.train import main as train_main
 from fer_core.training import TrainConfig, lr_at, train
 
 
+def test_saved_model_holds_no_optimizer_state(tiny_run):
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(tiny_run / runs.MODEL) as z, z.open("model.weights.h5") as fh:
+        with h5py.File(fh, "r") as weights:
+            assert "optimizer" not in weights and "layers" in weights
+
+
 def test_tiny_run_folder_is_complete(tiny_run):
     for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.CONFUSION, runs.MODEL):
         assert (tiny_run / name).is_file(), name
