@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--int8 needs --calib-data (training images to calibrate the int8 ranges on)")
     from .classifier import Classifier, ModelLoadError, load_classifier
     from .data import DatasetError, load_dataset
-    from .onnx_backend import OnnxExportError, export_onnx, quantize_int8
-    from .training import calibration_inputs
+    from .onnx_backend import OnnxExportError, calibration_inputs, export_onnx, quantize_int8
 
     failed, calib_images = 0, {}
     for run in map(Path, args.runs):

@@ -68,6 +68,12 @@ def file_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def calibration_inputs(clf, images: np.ndarray, n: int = 512, seed: int = 0) -> np.ndarray:
+    """``n`` random training images as ``clf``'s model inputs, to calibrate int8 activation ranges."""
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return clf.preprocess(images[idx])
+
+
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: np.ndarray, batch: int = 64) -> Path:
     """Quantize the float32 ONNX file ``src`` to ``dst`` (QDQ, int8 per-channel weights, uint8 activations) with
     activation ranges calibrated on ``calibration``: model inputs ``(N, H, W, C)`` float32 pixels. ``dst`` records

@@ -160,12 +160,6 @@ def write_onnx(model, run_dir: Path, calibration: np.ndarray | None = None) -> P
         return None
 
 
-def calibration_inputs(clf, images: np.ndarray, n: int = 512, seed: int = 0) -> np.ndarray:
-    """``n`` random training images as ``clf``'s model inputs, to calibrate int8 activation ranges."""
-    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
-    return clf.preprocess(images[idx])
-
-
 def _init_weights(model, source: str, labels: list[str]) -> dict:
     """Copy the weights of a run (or a ``.keras`` file), loaded as ``load_classifier`` loads it, into ``model``; both
     must share architecture and labels. Returns what config.json records about the source, so a fine-tuned run says
@@ -193,7 +187,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     import keras
     import tensorflow as tf
 
-    from . import augmentation  # noqa: F401  (custom layers for checkpoint loading)
+    from . import augmentation, onnx_backend  # noqa: F401  (augmentation: custom layers for checkpoint loading)
     from .classifier import Classifier
     from .device import describe_device
     from .evaluation import evaluate, write_evaluation
@@ -299,7 +293,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
                   callbacks=callbacks, verbose=verbose)
 
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
-    write_onnx(best, run_dir, calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
+    write_onnx(best, run_dir, onnx_backend.calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
     clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
     metrics, cm = evaluate(clf, val_ds, tta=cfg.tta)
     metrics["model_epoch"] = state["best_epoch"]
