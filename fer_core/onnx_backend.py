@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "int8", "onnx", "keras")
 PROBE_TOLERANCE = 1e-3  # max |p_onnx - p_keras| on the probe batch (float32 runs agree to ~1e-6)
-INT8_TOLERANCE = 0.1  # the same for the int8 model (the default model's differs by at most 0.04 there)
+INT8_TOLERANCE = 0.1  # the same for the int8 model (the shipped int8 files differ by 0.036 and 0.060 there)
 SOURCE_KEY = "fer_core.source_sha256"  # int8 file metadata: SHA-256 of the model.onnx it was quantized from
 
 
