@@ -133,6 +133,14 @@ class Classifier:
             if forward is not None:
                 self._forward, self.backend = forward, "onnxruntime-int8"
 
+    def average_members(self, members: Sequence["Classifier"]) -> None:
+        """Run the forward pass as the mean of ``members``' own forward passes (an ensemble whose members run on
+        their own model.onnx / model.int8.onnx); ``backend`` names theirs, joined by "+" when they differ."""
+        forwards = [m._forward for m in members]
+        self._forward = lambda x: np.mean([f(x) for f in forwards], axis=0)
+        kinds = list(dict.fromkeys(m.backend for m in members))
+        self.backend = "+".join(kinds)
+
     @property
     def n_params(self) -> int:
         return int(self.model.count_params())
@@ -248,8 +256,11 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
         model_file = p
         if (p.parent / runs.CONFIG).is_file():
             config = runs.read_json(p.parent / runs.CONFIG)
+    members: list[Classifier] = []
     if p.is_dir() and runs.is_ensemble(config):
-        model = _ensemble_model(p, config, parents)
+        # Without an exported model.onnx of its own, an ensemble runs its members' own ONNX files (no copy of weights).
+        member_backend = "keras" if (p / runs.ONNX_MODEL).is_file() else backend
+        model, members = _ensemble_model(p, config, parents, member_backend)
         labels = config.get("labels")
     else:
         model = load_keras_model(model_file)
@@ -266,11 +277,15 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
         raise ModelLoadError(f"{p / runs.CONFIG if p.is_dir() else p}: inference.tta is invalid. {e}") from None
     name = config.get("run_id") or model_file.parent.name if p.is_dir() else model_file.stem
     onnx_path = model_file.with_name(runs.ONNX_MODEL)  # an ensemble's too: export_onnx exports the averaged model
-    return Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
+    clf = Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
+    if clf.backend == "tensorflow" and any(m.backend != "tensorflow" for m in members):
+        clf.average_members(members)
+    return clf
 
 
-def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
-    """One Keras model averaging the softmax outputs of the ensemble's member runs (loaded from their folders)."""
+def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...], backend: str | None = "keras"):
+    """One Keras model averaging the softmax outputs of the ensemble's member runs (loaded from their folders), and
+    the members as classifiers, each on ``backend``."""
     import keras
 
     key = ens_dir.resolve()
@@ -298,7 +313,7 @@ def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
             raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} is a clip model; members must classify "
                                  f"single face images. Received: kind='clip'")
         try:
-            clf = _load(d, "none", (*parents, key), "keras")  # members run inside one Keras model
+            clf = _load(d, "none", (*parents, key), backend)
         except ModelLoadError as e:
             raise ModelLoadError(f"Ensemble {ens_dir.name}: member {ref!r} could not be loaded: {e}") from None
         members.append((str(ref), clf))
@@ -323,7 +338,7 @@ def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...]):
         clf.model.name = f"member{i}_{_safe_name(Path(ref).name)}"  # layer names must be unique in one model
         outputs.append(clf.model(inp))
     out = keras.layers.Average(name="mean_probabilities")(outputs) if len(outputs) > 1 else outputs[0]
-    return keras.Model(inp, out, name=_safe_name(ens_dir.name))
+    return keras.Model(inp, out, name=_safe_name(ens_dir.name)), [clf for _, clf in members]
 
 
 def _safe_name(text: str) -> str:

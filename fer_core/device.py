@@ -16,14 +16,16 @@ def describe_device() -> str:
     return _cpu_text()
 
 
+_RUNTIMES = {"tensorflow": "TensorFlow", "onnxruntime": "ONNX Runtime", "onnxruntime-int8": "ONNX Runtime (int8)"}
+
+
 def describe_runtime(backend: str = "tensorflow") -> str:
     """Where and by what a classifier's forward pass runs: ``describe_device()`` plus the runtime, e.g.
-    ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only)."""
-    if backend == "onnxruntime":
-        return f"{_cpu_text()}, ONNX Runtime"
-    if backend == "onnxruntime-int8":
-        return f"{_cpu_text()}, ONNX Runtime (int8)"
-    return f"{describe_device()}, TensorFlow"
+    ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only). An ensemble whose members run on
+    different backends has them joined by "+" (``"onnxruntime-int8+tensorflow"``)."""
+    kinds = backend.split("+")
+    where = describe_device() if "tensorflow" in kinds else _cpu_text()
+    return f"{where}, " + " + ".join(_RUNTIMES.get(k, k) for k in kinds)
 
 
 def _cpu_text() -> str:

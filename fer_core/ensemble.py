@@ -3,8 +3,10 @@
 
 Writes an ensemble run folder: a config.json with ``"kind": "ensemble"`` naming the member runs (no model file: the
 members' model.keras files are averaged at load time), and with ``--data`` its evaluation (metrics.json and
-confusion_matrix.csv, the run-folder schema). ``python -m fer_core.export_onnx ENSEMBLE [--int8 ...]`` then writes
-the averaged network as model.onnx / model.int8.onnx, which load_classifier runs like any run's. Members sharing the ensemble's parent folder are stored by run id,
+confusion_matrix.csv, the run-folder schema). Loaded, it runs each member's own
+model.int8.onnx / model.onnx (the members' averaged outputs); ``python -m fer_core.export_onnx ENSEMBLE [--int8
+...]`` can instead write the averaged network as one model.onnx / model.int8.onnx of its own (a copy of all the
+members' weights), which then takes precedence. Members sharing the ensemble's parent folder are stored by run id,
 others by a path relative to that parent.
 """
 from __future__ import annotations

@@ -4,7 +4,8 @@ Schema (``models/runs/<run_id>/``):
   config.json            everything to reproduce the run (data, classes, architecture, hyper-parameters, versions, device, times)
   history.csv            epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds (one row per epoch)
   metrics.json           dataset, split, n, labels, accuracy, macro_f1, per_class {label: precision, recall, f1, support},
-                         backend (what ran the model: tensorflow, onnxruntime or onnxruntime-int8)
+                         backend (what ran the model: tensorflow, onnxruntime or onnxruntime-int8; an ensemble
+                         whose members ran on different ones names them joined by "+")
                          (+ "tta": the same with test-time augmentation, its "method" naming the mode: flip or crops)
   confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
   model.keras            the selected (best validation) model
@@ -17,7 +18,8 @@ Ensemble run folder (``python -m fer_core.ensemble``): config.json says ``"kind"
 ``"members"`` (run ids, resolved relative to the ensemble folder's parent, i.e. sibling run folders; or paths,
 relative to that parent or absolute), plus ``labels`` and ``inference`` ({"tta": false | true | "none" | "flip" |
 "crops"}). It has no model.keras and no history.csv of its own: the model is built at load time from the
-members' model.keras files and averages their softmax outputs (members must share labels and input shape).
+members' model.keras files and averages their softmax outputs (members must share labels and input shape). Where
+the ensemble has no model.onnx of its own, that average runs on each member's model.int8.onnx / model.onnx.
 metrics.json, confusion_matrix.csv and evaluations/ are as above.
 """
 from __future__ import annotations

@@ -167,7 +167,7 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
     assert "ensemble of a, b" in printed and "with crops TTA" in printed
     assert not (out / runs.MODEL).exists()  # weights are not duplicated
     config = runs.read_json(out / runs.CONFIG)
-    a = load_classifier(root / "a", backend="keras")  # the ensemble runs its members on Keras
+    a = load_classifier(root / "a", backend="keras")
     assert config["kind"] == "ensemble" and config["members"] == ["a", "b"] and config["run_id"] == "ens"
     assert config["labels"] == list(EMOTIONS) and config["inference"] == {"tta": "crops"}
     assert config["n_params"] == 2 * a.n_params and config["input_shape"] == [48, 48, 1]
@@ -178,7 +178,7 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
     assert labels == list(EMOTIONS) and cm.sum() == 28
     s = rs.summarize(out)
     assert s.status == rs.COMPLETE and s.problems == []
-    clf = load_classifier(out)
+    clf = load_classifier(out, backend="keras")  # members' ONNX files under auto: test_onnx_backend
     assert clf.tta == "crops" and clf.n_params == 2 * a.n_params
     # the ensemble's own metrics are those of the averaged model
     p = clf.predict_proba(np.zeros((1, 48, 48), np.uint8), tta="none")

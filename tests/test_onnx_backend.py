@@ -82,7 +82,7 @@ def test_int8_model_is_used_only_as_a_copy_of_the_model_onnx_beside_it(tiny_run,
     assert ("was not quantized from" if damage == "stale" else "no model.onnx beside it") in caplog.text
 
 
-def test_ensemble_exports_its_averaged_network(tiny_run, tmp_path, fer_csv):
+def test_ensemble_runs_its_members_onnx_files_then_its_own_export(tiny_run, tmp_path, fer_csv):
     from fer_core.ensemble import main as ensemble_main
 
     root = tmp_path / "runs"
@@ -90,13 +90,24 @@ def test_ensemble_exports_its_averaged_network(tiny_run, tmp_path, fer_csv):
         shutil.copytree(tiny_run, root / name)
     out = root / "ens"
     assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
-    assert load_classifier(out).backend == "tensorflow"  # nothing exported yet
+    ref = load_classifier(out, backend="keras")
+    assert ref.backend == "tensorflow"
+    members = load_classifier(out)  # nothing exported for the ensemble: each member runs its own model.int8.onnx
+    assert members.backend == "onnxruntime-int8"
+    np.testing.assert_allclose(members.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
+    assert load_classifier(out, backend="onnx").backend == "onnxruntime"
+    (root / "b" / runs.ONNX_MODEL).unlink()  # b has no ONNX file left: it runs on TensorFlow beside a's int8 file
+    mixed = load_classifier(out)
+    assert mixed.backend == "onnxruntime-int8+tensorflow"
+    np.testing.assert_allclose(mixed.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
     assert export_main([str(out), "--int8", "--calib-data", str(fer_csv), "--calib-n", "16"]) == 0
-    fast, ref = load_classifier(out), load_classifier(out, backend="keras")
+    (root / "a" / runs.ONNX_MODEL).unlink()  # the ensemble's own export needs no member file
+    fast = load_classifier(out)
     assert fast.backend == "onnxruntime-int8"
     np.testing.assert_allclose(fast.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
     assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0  # rewritten:
     assert not (out / runs.ONNX_MODEL).exists() and not (out / runs.ONNX_INT8_MODEL).exists()  # stale exports go
+    assert load_classifier(out).backend == "tensorflow"  # and no member has an ONNX file left
 
 
 def test_quantize_rejects_an_empty_calibration_batch(tiny_run, tmp_path):
@@ -167,7 +178,8 @@ def test_shipped_default_model_runs_on_onnx_runtime_and_matches_keras():
 
 
 @pytest.mark.parametrize("backend, runtime", [("onnxruntime", ", ONNX Runtime"), ("onnxruntime-int8", ", ONNX Runtime (int8)"),
-                                              ("tensorflow", ", TensorFlow")])
+                                              ("tensorflow", ", TensorFlow"),
+                                              ("onnxruntime-int8+tensorflow", ", ONNX Runtime (int8) + TensorFlow")])
 def test_runtime_description_names_the_backend(backend, runtime):
     from fer_core.device import describe_runtime
 
