@@ -283,7 +283,7 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
     return clf
 
 
-def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...], backend: str | None = "keras"):
+def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...], backend: str | None):
     """One Keras model averaging the softmax outputs of the ensemble's member runs (loaded from their folders), and
     the members as classifiers, each on ``backend``."""
     import keras
