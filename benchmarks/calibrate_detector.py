@@ -7,7 +7,8 @@ Positives: every 20th FER2013 image (48x48, many partly covered by hands), upsca
 the cascade sees the whole face. Negatives: scikit-image's face-free sample pictures at 3 scales. Scenes: the
 astronaut alone, tiled 3x3, tiled 2x3 as a JPEG, letterboxed in a 4000x3000 frame, under-exposed. Prints recall,
 false positives and faces found/extra per scene for each setting (the first is the classic one: histogram
-equalisation, min_neighbors=5, no verification). ``--detector`` sets further FaceDetector fields for every setting.
+equalisation, min_neighbors=5, no verification). ``--detector`` sets further FaceDetector fields for every setting
+(``rotations=-15+15`` for a tuple); ``--yunet 0.6,0.8`` checks YuNetDetector at these score thresholds instead.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_core.detection import FaceDetector  # noqa: E402
+from fer_core.detection import FaceDetector, YuNetDetector  # noqa: E402
 
 FACE_FREE = ("brick", "cat", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
              "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina",
@@ -63,6 +64,7 @@ def main() -> None:
                     help="settings to compare, each equalize:min_neighbors:verify_neighbors:eye_check "
                          "(verify_neighbors 'auto' = the calibrated value for each cascade)")
     ap.add_argument("--detector", default="", help="other FaceDetector fields for every setting, e.g. scale_factor=1.2")
+    ap.add_argument("--yunet", default="", help="check YuNetDetector at these score thresholds (e.g. 0.6,0.8) instead")
     args = ap.parse_args()
     extra = {}
     for item in filter(None, args.detector.split(",")):
@@ -70,6 +72,9 @@ def main() -> None:
         extra[key] = float(value) if "." in value else int(value) if value.isdigit() else value
     if isinstance(extra.get("cascades"), str):
         extra["cascades"] = tuple(extra["cascades"].split("+"))  # e.g. cascades=default+alt2
+    for key in ("rotations", "fallback_rotations"):
+        if key in extra:
+            extra[key] = tuple(float(a) for a in str(extra[key]).split("+") if a)  # e.g. rotations=-15+15
     from skimage import data
 
     pos, neg = fer_faces(args.fer, args.n), negatives()
@@ -92,10 +97,15 @@ def main() -> None:
         print("every setting with", extra)
     print(f"{'equalize':>8} {'min_nb':>6} {'verify':>6} {'eyes':>4} {'FER recall':>10} {'false pos.':>10}  " +
           "  ".join(f"{k} found/extra" for k in scenes))
-    for setting in args.grid.split(","):
-        eq, mn, verify, eyes = setting.split(":")
-        mn, verify, eyes = int(mn), None if verify == "auto" else int(verify), bool(int(eyes))
-        det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes, **extra)
+    settings = [f"yunet:{t}" for t in args.yunet.split(",")] if args.yunet else args.grid.split(",")
+    for setting in settings:
+        if setting.startswith("yunet:"):
+            det = YuNetDetector(score_threshold=float(setting[6:]), **extra)
+            eq, mn, verify, eyes = "yunet", setting[6:], "-", 0
+        else:
+            eq, mn, verify, eyes = setting.split(":")
+            mn, verify, eyes = int(mn), None if verify == "auto" else int(verify), bool(int(eyes))
+            det = FaceDetector(min_neighbors=mn, verify_neighbors=verify, equalize=eq, eye_check=eyes, **extra)
         hits = sum(any(abs(x + w / 2 - 144) < 30 and abs(y + h / 2 - 144) < 30 and w > 120 for x, y, w, h in det(img))
                    for img in pos)
         fps = sum(len(det(img)) for img in neg)

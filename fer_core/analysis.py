@@ -7,19 +7,29 @@ from typing import Sequence
 
 import numpy as np
 
-from .detection import Box, FaceDetector, default_detector
-from .preprocessing import FACE_MARGIN, check_image, crop_faces
+from .detection import Box, Detection, detect_scored, resolve_detector
+from .preprocessing import FACE_MARGIN, check_image, crop_face, crop_face_aligned
+
+# Level the eyes (YuNet's landmarks) before classifying? Measured with benchmarks/bench_alignment.py: see ALIGN_NOTE.
+ALIGN_DEFAULT = False
 
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face: its box ``(x, y, w, h)`` and the model's probabilities, aligned with ``labels``."""
+    """One face: its box ``(x, y, w, h)``, the model's probabilities (aligned with ``labels``) and how sure the
+    detector is that it is a face (``face_confidence``, 0-1: YuNet's score; 1.0 for Haar, whose cascades answer yes
+    or no, and for boxes given by the caller)."""
 
     box: Box
     probabilities: np.ndarray
     labels: tuple[str, ...]
+    face_confidence: float = 1.0
 
     def __post_init__(self) -> None:
+        conf = float(self.face_confidence)
+        if not 0.0 <= conf <= 1.0:
+            raise ValueError(f"face_confidence must be in [0, 1]. Received: face_confidence={self.face_confidence!r}")
+        object.__setattr__(self, "face_confidence", conf)
         probs = np.asarray(self.probabilities, dtype=np.float32).ravel()
         if len(probs) != len(self.labels):
             raise ValueError(f"Need one probability per label. Received: {len(probs)} probabilities for labels={list(self.labels)}")
@@ -42,12 +52,14 @@ class FaceResult:
         return {k: float(v) for k, v in zip(self.labels, self.probabilities)}
 
     def to_dict(self) -> dict:
-        """DeepFace's shape: ``{"region": {x, y, w, h}, "emotion": {label: percent}, "dominant_emotion": label}``."""
+        """DeepFace's shape: ``{"region": {x, y, w, h}, "emotion": {label: percent}, "dominant_emotion": label,
+        "face_confidence": 0-1}``."""
         x, y, w, h = self.box
         return {
             "region": {"x": x, "y": y, "w": w, "h": h},
             "emotion": {k: round(100.0 * v, 4) for k, v in self.emotions.items()},
             "dominant_emotion": self.dominant_emotion,
+            "face_confidence": round(self.face_confidence, 4),
         }
 
 
@@ -66,35 +78,45 @@ def default_classifier():
         return _classifier
 
 
-def analyze(image: np.ndarray, classifier=None, detector: FaceDetector | None = None, *,
+def analyze(image: np.ndarray, classifier=None, detector=None, *,
             boxes: Sequence[Box] | None = None, whole_image: bool = False,
-            margin: float = FACE_MARGIN, tta: bool | str | None = None) -> list[FaceResult]:
+            margin: float = FACE_MARGIN, tta: bool | str | None = None, align: bool | None = None) -> list[FaceResult]:
     """Every face in ``image`` (BGR, BGRA or grey uint8 as OpenCV reads it, any size), in reading order.
 
-    ``classifier`` defaults to the shipped model and ``detector`` to ``FaceDetector()``. ``boxes`` skips detection
-    (e.g. boxes tracked from an earlier frame); ``whole_image`` treats the whole image as one face crop (for images
-    that already are crops, like dataset samples). All crops go to the model in one batch. ``tta`` overrides the
-    classifier's test-time augmentation (``"none"``, ``"flip"``, ``"crops"``; None = the classifier's own).
+    ``classifier`` defaults to the shipped model. ``detector``: a detector object (``FaceDetector``, ``YuNetDetector``
+    or anything with ``.detect(image)``), a name from ``fer_core.detection.list_detectors()`` ("haar", "yunet") or
+    None (``DEFAULT_DETECTOR``). ``boxes`` skips detection (e.g. boxes tracked from an earlier frame);
+    ``whole_image`` treats the whole image as one face crop (for images that already are crops, like dataset
+    samples). ``align`` levels the eyes before classifying when the detector gives landmarks (YuNet; None:
+    ``ALIGN_DEFAULT``). All crops go to the model in one batch. ``tta`` overrides the classifier's test-time
+    augmentation (``"none"``, ``"flip"``, ``"crops"``; None = the classifier's own).
     """
     image = check_image(image)
     if whole_image:
         h, w = image.shape[:2]
-        boxes, margin = [(0, 0, w, h)], 0.0
+        found, margin = [Detection((0, 0, w, h))], 0.0
     elif boxes is None:
-        boxes = (detector or default_detector()).detect(image)
-    if not boxes:
+        found = detect_scored(resolve_detector(detector), image)
+    else:
+        found = [Detection(tuple(b)) for b in boxes]
+    if not found:
         return []
+    align = ALIGN_DEFAULT if align is None else align
+    crops = [crop_face_aligned(image, d.box, d.eyes, margin) if align and d.eyes is not None
+             else crop_face(image, d.box, margin) for d in found]
     clf = classifier if classifier is not None else default_classifier()
-    probs = clf.predict_proba(crop_faces(image, boxes, margin), tta=tta)
-    return [FaceResult(tuple(b), p, clf.labels) for b, p in zip(boxes, probs)]
+    probs = clf.predict_proba(crops, tta=tta)
+    return [FaceResult(tuple(d.box), p, clf.labels, d.score) for d, p in zip(found, probs)]
 
 
 def to_records(results: Sequence[FaceResult], **extra) -> list[dict]:
-    """Flat rows (face number, box, dominant emotion, confidence, one column per label) for tables and CSV."""
+    """Flat rows (face number, box, dominant emotion and its probability, one column per label, the detector's face
+    confidence) for tables and CSV."""
     rows = []
     for i, r in enumerate(results, start=1):
         x, y, w, h = r.box
-        rows.append({**extra, "face": i, "x": x, "y": y, "w": w, "h": h, "dominant_emotion": r.dominant_emotion,
+        rows.append({**extra, "face": i, "x": x, "y": y, "w": w, "h": h, "face_confidence": round(r.face_confidence, 4),
+                     "dominant_emotion": r.dominant_emotion,
                      "confidence": round(r.confidence, 4), **{k: round(v, 4) for k, v in r.emotions.items()}})
     return rows
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import runs
 from .labels import EMOTIONS
+from .preprocessing import check_image
 
 
 class ModelLoadError(RuntimeError):
@@ -146,7 +147,11 @@ class Classifier:
         return int(self.model.count_params())
 
     def preprocess(self, faces) -> np.ndarray:
-        """Crops (array ``(N,H,W[,C])`` or a list of arrays) -> float32 ``(N, h, w, c)`` of the model's input size."""
+        """Crops (array ``(N,H,W[,C])`` or a list of arrays) -> float32 ``(N, h, w, c)`` of the model's input size.
+
+        Each crop is validated as ``preprocessing.check_image`` does: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` BGR or
+        ``(H, W, 4)`` BGRA, at least 1x1, of a numeric dtype (bool, integers, floats: NaN reads as 0, infinities
+        saturate); anything else raises ``ValueError`` naming the crop."""
         h, w, c = self.input_shape
         if isinstance(faces, np.ndarray) and faces.ndim in (3, 4):
             items = list(faces) if len(faces) else []
@@ -157,19 +162,16 @@ class Classifier:
             raise ValueError(f"faces must be an array (N, H, W), (N, H, W, 1) or (N, H, W, 3), or a list of crops. Received: shape={shape}")
         out = np.empty((len(items), h, w, c), dtype=np.float32)
         for i, face in enumerate(items):
-            face = np.asarray(face)
-            if face.dtype != np.uint8:
-                face = _to_uint8(face)
-            if face.ndim == 3 and face.shape[2] == 1:
-                face = face[:, :, 0]
-            if face.ndim == 3 and face.shape[2] in (3, 4) and c == 1:
+            try:  # a numeric (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) crop, any dtype made uint8 (NaN as 0)
+                face = check_image(face)
+            except ValueError as e:
+                raise ValueError(f"faces[{i}] is not a face crop (grey or BGR): {e}") from None
+            if face.ndim == 3 and c == 1:
                 face = cv2.cvtColor(face, cv2.COLOR_BGRA2GRAY if face.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
             elif face.ndim == 2 and c == 3:
                 face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
             elif face.ndim == 3 and face.shape[2] == 4:
                 face = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR)
-            if face.ndim not in (2, 3) or min(face.shape[:2]) < 1:
-                raise ValueError(f"Each face must be a non-empty 2-D crop (grey or BGR). Received: shape={face.shape}")
             if face.shape[:2] != (h, w):
                 interp = cv2.INTER_AREA if face.shape[0] > h else cv2.INTER_LINEAR
                 face = cv2.resize(face, (w, h), interpolation=interp)
@@ -206,20 +208,12 @@ class Classifier:
     def predict_proba(self, faces, tta: bool | str | None = None, batch_size: int = 256) -> np.ndarray:
         """Probabilities ``(N, len(labels))`` for raw uint8 crops, rows summing to 1; ``tta`` (default: the
         classifier's own) averages over views: ``"none"``/False, ``"flip"``/True (with the mirrored crop) or
-        ``"crops"`` (flip x 5 shifted views)."""
+        ``"crops"`` (flip x 5 shifted views). ``ValueError`` for crops ``preprocess`` refuses or an unknown ``tta``."""
         views = self.predict_views(faces, tta, batch_size)
         probs = views.mean(axis=0)
         if len(probs) == 0:
             return probs.astype(np.float32)
         return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint16:
-        return (a >> 8).astype(np.uint8)
-    if np.issubdtype(a.dtype, np.floating) and a.size and a.max() <= 1.0:
-        a = a * 255.0
-    return np.clip(a, 0, 255).astype(np.uint8)
 
 
 def load_keras_model(path: Path):
@@ -244,18 +238,21 @@ def load_classifier(path: str | os.PathLike | None = None, tta: bool | str | Non
     return _load(runs.default_run_dir() if path is None else Path(path), tta, (), backend)
 
 
+_LOAD_FIELDS = ("run_id", "kind", "labels", "inference", "members")  # config.json fields a load relies on
+
+
 def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -> Classifier:
     config: dict = {}
-    if p.is_dir():
+    config_file = p / runs.CONFIG if p.is_dir() else p.parent / runs.CONFIG
+    if p.is_dir() or config_file.is_file():
         try:
-            config = runs.read_json(p / runs.CONFIG)
+            config = runs.read_json(config_file)
         except runs.RunError as e:
             raise ModelLoadError(str(e)) from None
-        model_file = p / runs.MODEL
-    else:
-        model_file = p
-        if (p.parent / runs.CONFIG).is_file():
-            config = runs.read_json(p.parent / runs.CONFIG)
+        _, problems = runs.checked_fields(config, {k: runs.CONFIG_FIELDS[k] for k in _LOAD_FIELDS}, str(config_file))
+        if problems:
+            raise ModelLoadError("; ".join(problems))
+    model_file = p / runs.MODEL if p.is_dir() else p
     members: list[Classifier] = []
     if p.is_dir() and runs.is_ensemble(config):
         # Without an exported model.onnx of its own, an ensemble runs its members' own ONNX files (no copy of weights).
@@ -270,7 +267,8 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
             if n_out != len(EMOTIONS):
                 raise ModelLoadError(f"{model_file} has {n_out} outputs and no config.json naming its labels.")
             labels = EMOTIONS
-    inference_tta = (config.get("inference") or {}).get("tta", False)
+    inference_tta = (config.get("inference") or {}).get("tta")
+    inference_tta = False if inference_tta is None else inference_tta
     try:
         use_tta = tta_mode(inference_tta if tta is None else tta)
     except ValueError as e:

@@ -162,6 +162,7 @@ class EngagementRecorder:
         self._columns = ("second", "time", "face", "present", "frames", "frames_seen", "dominant_emotion", "engagement",
                          "level", "both_eyes_share", *[f"p_{label}" for label in self.labels])
         self._lock = threading.RLock()  # summary() holds it while calling rows()
+        self._resets = -1
         self.reset()
 
     def reset(self) -> None:
@@ -173,6 +174,21 @@ class EngagementRecorder:
             self._first_seen: dict[str, int] = {}
             self._final_rows: list[dict] = []  # rows of the seconds before the latest one (they cannot change)
             self._final_upto = -1
+            self._resets += 1
+
+    def completed_seconds(self, after: int = -1, include_latest: bool = False
+                          ) -> tuple[int, list[tuple[int, float, list[dict]]]]:
+        """For a reader forwarding the record elsewhere (a class session): the seconds after ``after`` that can no
+        longer change (all but the latest, unless ``include_latest``), each as ``(second, clock time of its first
+        frame, its rows as in rows(): one per face seen by then, none before the first face)``, with the number of
+        resets so far (seconds restart at 0 after one)."""
+        with self._lock:
+            if not self._seconds:
+                return self._resets, []
+            latest = next(reversed(self._seconds))
+            faces = sorted(self._first_seen, key=lambda n: (self._first_seen[n], _face_sort_key(n)))
+            return self._resets, [(sec, b.wall, self._second_rows(sec, b, faces)) for sec, b in self._seconds.items()
+                                  if sec > after and (sec < latest or include_latest)]
 
     @property
     def empty(self) -> bool:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .analysis import analyze
+from .detection import DEFAULT_DETECTOR, list_detectors
 from .engagement import EngagementRecorder, EyeDetector, FaceObservation
 from .tracking import Box, FaceTracker
 
@@ -41,6 +42,7 @@ class LiveSettings:
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
     tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
     # averages, and a flip pass doubles the model's cost per frame
+    detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.detection.list_detectors())
 
     def __post_init__(self):
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -54,15 +56,24 @@ class LiveSettings:
                              f"max_missed={self.max_missed}")
         if self.detect_width < 64:
             raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
+        if self.detector not in list_detectors():
+            raise ValueError(f"Unknown face detector. Expected one of {list_detectors()}. Received: detector={self.detector!r}")
 
     def detector_params(self) -> dict:
-        """``FaceDetector`` settings for this sensitivity, centred on its calibrated defaults (sensitivity 0.5 =
-        3 neighbours, 48 px faces): fewer required neighbours and smaller faces when more sensitive. The detector
-        searches the frame downscaled so a ``min_size`` face spans the cascade's window (20 px for ``alt2``; capped
-        by ``detect_width``). CLAHE, because on dim, low-contrast and over-bright versions of the
-        test clip it found the face in every frame where global equalisation missed a few."""
-        return {"scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
-                "min_size": int(round(64 - 32 * self.sensitivity)), "max_side": self.detect_width, "equalize": "clahe"}
+        """``method`` and the detector's settings for this sensitivity (``fer_core.detection.make_detector``).
+
+        Haar: centred on its calibrated defaults (sensitivity 0.5 = 3 neighbours, 48 px faces), fewer required
+        neighbours and smaller faces when more sensitive, searched downscaled so a ``min_size`` face spans the
+        cascade's window (capped by ``detect_width``), upright only (the turned searches triple the cost). CLAHE,
+        because on dim, low-contrast and over-bright versions of the test clip it found the face in every frame where
+        global equalisation missed a few. YuNet: score threshold 0.9 (strict) .. 0.5, 0.7 at 0.5 (its default), the
+        same minimum face sizes, the frame searched at most ``detect_width`` wide."""
+        min_size = int(round(64 - 32 * self.sensitivity))
+        if self.detector == "yunet":
+            return {"method": "yunet", "score_threshold": round(0.9 - 0.4 * self.sensitivity, 3), "min_size": min_size,
+                    "max_side": self.detect_width}
+        return {"method": "haar", "scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
+                "min_size": min_size, "max_side": self.detect_width, "equalize": "clahe", "rotations": ()}
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ class LiveProcessor:
         self._lock = threading.Lock()
         self._settings = settings or LiveSettings()
         self._classifier = classifier
-        self._detector_factory = detector_factory or haar_face_detector
+        self._detector_factory = detector_factory or face_detector
         self._detector = None
         self._detector_params: dict | None = None
         self._eyes = eye_detector or EyeDetector()
@@ -213,7 +224,7 @@ class LiveProcessor:
         frame = cv2.flip(image, 1) if settings.mirror else image.copy()
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self._frames == 0 or self._since_detection + 1 >= settings.detect_every or not self._tracker.present():
-            self._detect(gray, settings)
+            self._detect(frame, gray, settings)
             self._since_detection = 0
         else:
             self._since_detection += 1
@@ -247,12 +258,13 @@ class LiveProcessor:
                                         fps=self._fps(end), processing_ms=self._proc_ms, lag_ms=lag, updated=end)
         return frame
 
-    def _detect(self, gray: np.ndarray, settings: LiveSettings) -> None:
+    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
         params = settings.detector_params()
         if self._detector is None or params != self._detector_params:
             self._detector = self._detector_factory(settings)
             self._detector_params = params
-        boxes = [tuple(int(v) for v in b) for b in self._detector(gray)]
+        colour = getattr(self._detector, "color_input", False)  # YuNet was trained on colour
+        boxes = [tuple(int(v) for v in b) for b in self._detector(frame if colour else gray)]
         for track, box in zip(self._tracker.update(boxes), boxes):
             if track is not None:
                 track.extra["eyes"] = self._eyes.count(gray, box)
@@ -277,12 +289,17 @@ class LiveProcessor:
         return (offset - self._lag_base) * 1000
 
 
-def haar_face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:
-    """The default detector for live video: ``fer_core.detection.FaceDetector`` tuned by the sensitivity setting
-    (it searches a downscaled frame, which is where the speed comes from)."""
-    from .detection import FaceDetector
+def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:
+    """The detector for live video: ``settings.detector`` ("haar" or "yunet") tuned by the sensitivity setting (both
+    search a downscaled frame, which is where the speed comes from). A callable object; YuNet's has ``color_input``
+    set, so the processor hands it the colour frame."""
+    from .detection import make_detector
 
-    return FaceDetector(**settings.detector_params()).detect
+    params = settings.detector_params()
+    return make_detector(params.pop("method"), **params)
+
+
+haar_face_detector = face_detector  # the former name (it built only Haar)
 
 
 def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:

@@ -29,6 +29,10 @@ class ImageDecodeError(ValueError):
     """Bytes that are empty, not an image, corrupt or too large; the message says which."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """An image whose header declares more than ``max_pixels``: refused before its pixels are decoded."""
+
+
 def decode_image(data: bytes, *, name: str = "image", max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.ndarray:
     """Encoded image bytes (JPEG, PNG, WebP, GIF, BMP, TIFF ...) -> uint8 BGR ``(H, W, 3)`` (or ``(H, W)`` if ``gray``).
 
@@ -45,14 +49,14 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = MAX_PIXE
         raise ImageDecodeError(f"{name}: not an image file Pillow can read (expected JPEG, PNG, WebP, GIF, BMP or TIFF). "
                                f"Received: {len(data)} bytes starting {data[:8]!r}") from None
     except Image.DecompressionBombError as e:  # Pillow's own limit (2x Image.MAX_IMAGE_PIXELS)
-        raise ImageDecodeError(f"{name}: image too large; the limit is {max_pixels / 1e6:.0f} MP. Received: {e}") from None
+        raise ImageTooLargeError(f"{name}: image too large; the limit is {max_pixels / 1e6:g} MP. Received: {e}") from None
     except _PIL_ERRORS as e:  # a known format whose header is broken
         raise ImageDecodeError(f"{name}: the image data is corrupt or truncated ({e}). "
                                f"Received: {len(data)} bytes starting {data[:8]!r}") from None
     w, h = img.size
     if w * h > max_pixels:
-        raise ImageDecodeError(f"{name}: image too large ({w}x{h} = {w * h / 1e6:.1f} MP); the limit is "
-                               f"{max_pixels / 1e6:.0f} MP. Received: size={w}x{h}")
+        raise ImageTooLargeError(f"{name}: image too large ({w}x{h} = {w * h / 1e6:.1f} MP); the limit is "
+                                 f"{max_pixels / 1e6:g} MP. Received: size={w}x{h}")
     if w < 1 or h < 1:
         raise ImageDecodeError(f"{name}: image has no pixels. Received: size={w}x{h}")
     try:
@@ -101,7 +105,8 @@ def _high_depth_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """uint16 (full range), float (0-1 or 0-255) or bool arrays -> uint8; uint8 passes through."""
+    """uint16 (full range), float (0-1 or 0-255; NaN reads as 0, infinities saturate) or bool arrays -> uint8; uint8
+    passes through. ``ValueError`` for a dtype that is not numeric (complex, text, dates, objects)."""
     a = np.asarray(image)
     if a.dtype == np.uint8:
         return a
@@ -110,8 +115,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
     if np.issubdtype(a.dtype, np.floating):
-        a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
-        return np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+        finite = a[np.isfinite(a)]
+        a = a.astype(np.float64) * 255.0 if finite.size and finite.max() <= 1.0 else a
+        return np.clip(np.nan_to_num(a, nan=0.0), 0, 255).round().astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):
         return np.clip(a, 0, 255).astype(np.uint8)
     raise ValueError(f"Expected a numeric image array. Received: dtype={a.dtype}")
@@ -162,12 +168,19 @@ def crop_face(image: np.ndarray, box: Sequence[int], margin: float = FACE_MARGIN
     """The square region around ``box`` (x, y, w, h) grown by ``margin`` of its side on every side.
 
     Square because the model's input is; where the region leaves the image the border is replicated, so the face
-    stays centred as in the training crops.
+    stays centred as in the training crops. ``ValueError`` for a box that is not 4 finite numbers, has no area, lies
+    outside the image or is more than 4 times the image's longer side (its padding alone could exhaust memory).
     """
-    x, y, w, h = (int(v) for v in box)
+    try:
+        x, y, w, h = (int(v) for v in box)
+    except (TypeError, ValueError, OverflowError):  # not 4 numbers, NaN, infinity
+        raise ValueError(f"A face box must be 4 finite numbers (x, y, w, h). Received: box={box!r}") from None
     if w < 1 or h < 1:
         raise ValueError(f"A face box needs a positive width and height. Received: box={tuple(box)}")
     ih, iw = image.shape[:2]
+    if max(w, h) > 4 * max(ih, iw):
+        raise ValueError(f"A face box may be at most 4 times the image's longer side. Received: box={tuple(box)}, "
+                         f"image size={iw}x{ih}")
     side = max(w, h) * (1 + 2 * margin)
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
@@ -184,6 +197,33 @@ def crop_face(image: np.ndarray, box: Sequence[int], margin: float = FACE_MARGIN
 
 def crop_faces(image: np.ndarray, boxes: Sequence[Sequence[int]], margin: float = FACE_MARGIN) -> list[np.ndarray]:
     return [crop_face(image, b, margin) for b in boxes]
+
+
+def crop_face_aligned(image: np.ndarray, box: Sequence[int], eyes: Sequence[Sequence[float]],
+                      margin: float = FACE_MARGIN) -> np.ndarray:
+    """``crop_face`` turned so that the eyes are level: the same square around ``box``, rotated about the box centre
+    by the tilt of the line through ``eyes`` (two eye centres, image-left first; e.g. YuNet's landmarks)."""
+    try:
+        x, y, w, h = (int(v) for v in box)
+        (lx, ly), (rx, ry) = ((float(a), float(b)) for a, b in eyes)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"Expected a box (x, y, w, h) and two eye points ((x, y), (x, y)). "
+                         f"Received: box={box!r}, eyes={eyes!r}") from None
+    ih, iw = image.shape[:2]
+    if w < 1 or h < 1 or not all(np.isfinite((lx, ly, rx, ry))):
+        raise ValueError(f"Expected a box with a positive size and finite eye points. Received: box={tuple(box)}, "
+                         f"eyes={eyes!r}")
+    if max(w, h) > 4 * max(ih, iw) or x >= iw or y >= ih or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"The face box must overlap the image and be at most 4 times its longer side. "
+                         f"Received: box={tuple(box)}, image size={iw}x{ih}")
+    angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+    side = max(w, h) * (1 + 2 * margin)
+    s = max(int(round(side)), 1)
+    cx, cy = x + w / 2, y + h / 2
+    m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+    m[0, 2] += s / 2 - cx
+    m[1, 2] += s / 2 - cy
+    return cv2.warpAffine(image, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def encode_png(image: np.ndarray) -> bytes:

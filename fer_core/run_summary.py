@@ -313,11 +313,13 @@ class Evaluation:
 
 
 def load_evaluation(path: str | os.PathLike, name: str | None = None) -> Evaluation:
-    """Read ``metrics.json`` and ``confusion_matrix.csv`` of a folder, collecting problems instead of failing."""
+    """Read ``metrics.json`` (its fields checked as ``runs.load_run`` does) and ``confusion_matrix.csv`` of a folder,
+    collecting problems instead of failing."""
     path = Path(path)
     ev = Evaluation(name or path.name, path)
     try:
-        ev.metrics = runs.read_json(path / runs.METRICS)
+        ev.metrics, bad = runs.checked_metrics(runs.read_json(path / runs.METRICS), str(path / runs.METRICS))
+        ev.problems += bad
     except (runs.RunError, OSError) as e:
         ev.problems.append(str(e))
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ CHECKPOINT, STATE, EVALUATIONS = "checkpoint.keras", "state.json", "evaluations"
 ONNX_MODEL = "model.onnx"
 ONNX_INT8_MODEL = "model.int8.onnx"  # the same network quantized (onnx_backend.quantize_int8)
 ENSEMBLE = "ensemble"  # config.json "kind" of an ensemble run folder
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+OPTIONAL_HISTORY_COLUMNS = ("ema_val_accuracy",)  # written only by runs that use them
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds") + OPTIONAL_HISTORY_COLUMNS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = REPO_ROOT / "models" / "runs"
 DEFAULT_FILE = REPO_ROOT / "models" / "default.json"
@@ -65,43 +67,125 @@ def _json_default(o):
     raise TypeError(f"Not JSON serialisable: {type(o).__name__}")
 
 
+def _finite_or_none(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def read_json(path: Path) -> dict:
+    """A JSON object from a run folder. ``NaN``, ``Infinity`` (which Python's json writes for non-finite floats) and
+    numbers overflowing a float read as null, i.e. missing. ``RunError`` for a missing file, text that is not JSON
+    (binary, truncated, nested too deep, an integer of over 4300 digits) or JSON that is not an object."""
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(path.read_text(), parse_constant=lambda _: None, parse_float=_finite_or_none)
     except FileNotFoundError:
         raise RunError(f"{path.name} is missing in {path.parent}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path} is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise RunError(f"{path} is not valid JSON: {str(e)[:200]}") from None
     if not isinstance(data, dict):
         raise RunError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
     return data
 
 
+NUMBER, TEXT, OBJECT, LIST, FLAG, LABELS = ("a number", "text", "an object", "a list", "true or false",
+                                            "a list of distinct label names")
+# The fields of config.json and metrics.json that the app reads, and what each must hold (null always counts as
+# missing). ``load_run`` drops a field of another kind, so every reader can trust these, and lists it as a problem.
+CONFIG_FIELDS = {"run_id": TEXT, "architecture": TEXT, "device": TEXT, "kind": TEXT, "labels": LABELS,
+                 "n_params": NUMBER, "epochs_planned": NUMBER, "epochs_done": NUMBER, "best_epoch": NUMBER,
+                 "best_val_accuracy": NUMBER, "train_seconds": NUMBER, "finished": FLAG, "dataset": OBJECT,
+                 "init_from": OBJECT, "inference": OBJECT, "hyperparameters": OBJECT, "members": LIST,
+                 "input_shape": LIST}
+METRICS_FIELDS = {"dataset": TEXT, "split": TEXT, "backend": TEXT, "method": TEXT, "labels": LABELS, "n": NUMBER,
+                  "accuracy": NUMBER, "macro_f1": NUMBER, "per_class": OBJECT, "tta": OBJECT}
+PER_CLASS_FIELDS = {"precision": NUMBER, "recall": NUMBER, "f1": NUMBER, "support": NUMBER}
+
+
+def _is_kind(value, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == LABELS:
+        return (isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
+                and len(set(value)) == len(value))
+    return isinstance(value, {TEXT: str, OBJECT: dict, LIST: list, FLAG: bool}[kind])
+
+
+def checked_fields(data: dict, fields: dict[str, str], where: str) -> tuple[dict, list[str]]:
+    """``data`` without the ``fields`` whose value is not of the kind named there, and one problem per field dropped."""
+    clean, problems = dict(data), []
+    for key, kind in fields.items():
+        if key in clean and not _is_kind(clean[key], kind):
+            problems.append(f"{where}: \"{key}\" should be {kind}; ignored. Received: {str(clean.pop(key))[:80]}")
+    return clean, problems
+
+
+def checked_metrics(metrics: dict, where: str) -> tuple[dict, list[str]]:
+    """A metrics.json object with ``METRICS_FIELDS`` checked, each class of ``per_class`` by ``PER_CLASS_FIELDS``,
+    and its ``tta`` block as a metrics object of its own."""
+    clean, problems = checked_fields(metrics, METRICS_FIELDS, where)
+    if isinstance(clean.get("per_class"), dict):
+        per_class = {}
+        for name, scores in clean["per_class"].items():
+            if isinstance(scores, dict):
+                per_class[name], bad = checked_fields(scores, PER_CLASS_FIELDS, f"{where}: per_class {name!r}")
+                problems += bad
+            else:
+                problems.append(f"{where}: per_class {name!r} should be {OBJECT}; ignored. Received: {str(scores)[:80]}")
+        clean["per_class"] = per_class
+    if isinstance(clean.get("tta"), dict):
+        clean["tta"], bad = checked_metrics({k: v for k, v in clean["tta"].items() if k != "tta"}, f"{where}: tta")
+        problems += bad
+    return clean, problems
+
+
 def append_history(run_dir: Path, row: dict) -> None:
+    """Append one epoch's row; a column the file lacks (an optional one, e.g. ``ema_val_accuracy`` switched on when a
+    run resumed) is added to its header, earlier rows left blank there."""
     path = Path(run_dir) / HISTORY
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    columns = [c for c in HISTORY_COLUMNS if c in row or c not in OPTIONAL_HISTORY_COLUMNS]
+    if path.exists():
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            old_columns, old_rows = list(reader.fieldnames or []), list(reader)
+        if all(c in old_columns for c in columns):
+            with open(path, "a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=old_columns, extrasaction="ignore").writerow(row)
+            return
+        columns = old_columns + [c for c in columns if c not in old_columns]
+    else:
+        old_rows = []
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(old_rows + [row])
+    os.replace(tmp, path)
 
 
 def read_history(run_dir: Path) -> list[dict]:
+    """history.csv as one dict of floats per epoch; an empty or non-finite cell (a diverged epoch's ``nan`` loss)
+    reads as None. ``RunError`` for a missing file, one that is not CSV text, or a cell that is not a number."""
     path = Path(run_dir) / HISTORY
     if not path.exists():
         raise RunError(f"{HISTORY} is missing in {run_dir}")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("epoch", "loss", "accuracy") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RunError(f"{path} lacks columns {missing}. Received: columns={reader.fieldnames}")
-        rows = []
-        for i, r in enumerate(reader, start=2):
-            try:
-                rows.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items() if k in HISTORY_COLUMNS})
-            except ValueError:
-                raise RunError(f"{path}, row {i}: expected numbers. Received: {dict(r)}") from None
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("epoch", "loss", "accuracy") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RunError(f"{path} lacks columns {missing}. Received: columns={reader.fieldnames}")
+            rows = []
+            for i, r in enumerate(reader, start=2):
+                try:
+                    rows.append({k: (_finite_or_none(v) if v not in ("", None) else None) for k, v in r.items()
+                                 if k in HISTORY_COLUMNS})
+                except ValueError:
+                    raise RunError(f"{path}, row {i}: expected numbers. Received: {str(dict(r))[:200]}") from None
+    except (UnicodeDecodeError, csv.Error) as e:  # binary data, a NUL byte, a field beyond csv's size limit
+        raise RunError(f"{path} is not readable CSV text: {str(e)[:200]}") from None
     return rows
 
 
@@ -117,15 +201,20 @@ def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path.name} is missing in {path.parent}")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RunError(f"{path} is not readable CSV text: {str(e)[:200]}") from None
     if len(rows) < 2:
         raise RunError(f"{path} is empty or has no rows.")
     labels = rows[0][1:]
     try:
         matrix = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.int64)
-    except ValueError:
-        raise RunError(f"{path}: counts must be integers.") from None
+    except (ValueError, OverflowError):
+        raise RunError(f"{path}: counts must be integers (below 2**63).") from None
+    if (matrix < 0).any():
+        raise RunError(f"{path}: counts must not be negative. Received: min={int(matrix.min())}")
     if matrix.shape != (len(labels), len(labels)) or [r[0] for r in rows[1:]] != labels:
         raise RunError(f"{path}: expected a square matrix labelled {labels}. Received: shape={matrix.shape}")
     return labels, matrix
@@ -208,16 +297,24 @@ def load_run(run_dir: str | os.PathLike) -> RunInfo:
     """Read every file of a run folder, collecting problems instead of failing on the first.
 
     An ensemble (config.json ``"kind": "ensemble"``) has no history.csv or model.keras of its own; a member
-    missing, or without its model.keras, is a problem instead."""
+    missing, or without its model.keras, is a problem instead. Fields of config.json and metrics.json of the wrong
+    kind (``CONFIG_FIELDS``, ``METRICS_FIELDS``) are dropped, each a problem too."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"Run folder not found. Received: path={str(run_dir)!r}")
     info = RunInfo(run_dir)
     try:
-        info.config = read_json(run_dir / CONFIG)
+        info.config, bad = checked_fields(read_json(run_dir / CONFIG), CONFIG_FIELDS, str(run_dir / CONFIG))
+        info.problems += bad
     except (RunError, OSError) as e:
         info.problems.append(str(e))
-    loaders = [("metrics", lambda: read_json(run_dir / METRICS)),
+
+    def metrics() -> dict:
+        checked, bad = checked_metrics(read_json(run_dir / METRICS), str(run_dir / METRICS))
+        info.problems.extend(bad)
+        return checked
+
+    loaders = [("metrics", metrics),
                ("confusion", lambda: read_confusion(run_dir / CONFUSION))]
     if not info.is_ensemble:
         loaders.insert(1, ("history", lambda: read_history(run_dir)))

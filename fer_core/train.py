@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tta", action="store_true", help="do not report/use flip test-time augmentation")
     p.add_argument("--init-from", help="start from the weights of this run folder (or .keras file): fine-tuning")
     p.add_argument("--max-train", type=int, help="use at most this many training images (quick trials)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="also keep an exponential moving average of the weights (decay per step, e.g. 0.999), "
+                        "evaluated every epoch; the better of the two is selected")
     return p
 
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         split_by_subject=args.split_by_subject, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
         augment=args.augment, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
-        tta=not args.no_tta, max_train=args.max_train, init_from=args.init_from,
+        tta=not args.no_tta, max_train=args.max_train, init_from=args.init_from, ema=args.ema,
     )
     run_dir = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
     from . import runs

@@ -49,6 +49,7 @@ class TrainConfig:
     tta: bool = True
     max_train: int | None = None  # cap on training images (quick trials, tests)
     init_from: str | None = None  # a run folder or .keras file whose weights start the training (fine-tuning)
+    ema: float | None = None  # decay of an exponential moving average of the weights per step; None = off
 
     def resolved(self) -> "TrainConfig":
         recipe = get_spec(self.arch).recipe
@@ -191,6 +192,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     from .classifier import Classifier
     from .device import describe_device
     from .evaluation import evaluate, write_evaluation
+    from .weight_averaging import EMA_WEIGHTS, WeightEMA, accuracy
 
     cfg = cfg.resolved()
     spec = get_spec(cfg.arch)
@@ -217,6 +219,9 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         config["epochs_planned"] = cfg.epochs
         config["hyperparameters"]["epochs"] = cfg.epochs
+        if cfg.ema != config["hyperparameters"].get("ema"):
+            config["resumes"][-1]["ema"] = cfg.ema
+            config["hyperparameters"]["ema"] = cfg.ema
     else:
         state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "train_seconds": 0.0}
         for stale in (runs.HISTORY, runs.METRICS, runs.CONFUSION):
@@ -242,6 +247,10 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     channels = input_shape[2]
     fit_train = _dataset(x_train, train_ds.labels, len(labels), cfg, channels, True)
     fit_val = _dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
+    ema = WeightEMA(cfg.ema) if cfg.ema else None
+    ema_path = run_dir / EMA_WEIGHTS
+    if ema and state["epochs_done"]:
+        ema.load(ema_path)
 
     class RunRecorder(keras.callbacks.Callback):
         """Writes history, the checkpoint, the best model and state after every epoch; applies the LR schedule."""
@@ -257,21 +266,34 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             row = {"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 2),
                    **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}}
-            runs.append_history(run_dir, row)
             val_acc = float(logs.get("val_accuracy", 0.0))
+            source = "weights"
+            if ema:  # the model holds the average while it is evaluated, and while it is saved if it is better
+                ema.swap()
+                row["ema_val_accuracy"] = accuracy(self.model, fit_val)
+                if row["ema_val_accuracy"] > val_acc:
+                    source, val_acc = "ema", row["ema_val_accuracy"]
+                else:
+                    ema.swap()
             if val_acc > state["best_val_accuracy"]:
-                state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
+                state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0, best_source=source)
                 save_inference_model(self.model, run_dir / runs.MODEL)
                 for stale in (runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):  # exported again at the end
                     (run_dir / stale).unlink(missing_ok=True)
             else:
                 state["wait"] += 1
+            if source == "ema":
+                ema.swap()
+            runs.append_history(run_dir, row)
             state["epochs_done"] = epoch + 1
             state["train_seconds"] += seconds
             self.model.save(ckpt_path)
+            if ema:
+                ema.save(ema_path)
             runs.write_json(state_path, state)
             config.update(epochs_done=epoch + 1, best_epoch=state["best_epoch"],
-                          best_val_accuracy=state["best_val_accuracy"], train_seconds=round(state["train_seconds"], 1),
+                          best_val_accuracy=state["best_val_accuracy"], best_source=state.get("best_source", "weights"),
+                          train_seconds=round(state["train_seconds"], 1),
                           ended=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             runs.write_json(run_dir / runs.CONFIG, config)
             if on_epoch:
@@ -281,7 +303,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
                 self.model.stop_training = True
                 config["early_stopped"] = True
 
-    callbacks = [RunRecorder()]
+    callbacks = ([ema] if ema else []) + [RunRecorder()]
     if cfg.schedule == "plateau":
         recipe = spec.recipe
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
@@ -301,4 +323,5 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     config["finished"] = True
     runs.write_json(run_dir / runs.CONFIG, config)
     ckpt_path.unlink(missing_ok=True)
+    ema_path.unlink(missing_ok=True)
     return run_dir

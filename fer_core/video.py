@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .detection import DEFAULT_DETECTOR
 from .engagement import FORMULA, EngagementRecorder
 from .live import LiveProcessor, LiveSettings, crop_face, draw_faces
 
@@ -80,6 +81,7 @@ class VideoSettings:
     max_mb: float = field(default_factory=lambda: MAX_MB)  # module constants, read when settings are made
     max_seconds: float = field(default_factory=lambda: MAX_SECONDS)
     max_side: int = field(default_factory=lambda: MAX_SIDE)
+    detector: str = DEFAULT_DETECTOR  # "haar" or "yunet"
 
     def __post_init__(self):
         for name in ("every", "detect_every", "clip_every"):
@@ -91,7 +93,8 @@ class VideoSettings:
 
     def live_settings(self) -> LiveSettings:
         return LiveSettings(sensitivity=self.sensitivity, smoothing=self.smoothing, detect_every=self.detect_every,
-                            mirror=False, tta=None)  # not real time: the model's own test-time augmentation
+                            mirror=False, tta=None,  # not real time: the model's own test-time augmentation
+                            detector=self.detector)
 
 
 def _open(data: bytes):

@@ -1,7 +1,7 @@
 """Upload Photo: every face in one or several photos, boxed and labelled, with probabilities and downloads."""
 import streamlit as st
 
-from sample_utils import keys, model_picker, photo_ui
+from sample_utils import detector_picker, keys, model_picker, photo_ui
 from sample_utils.page_header import classifier_or_stop, page_header
 
 page_header("Upload photo", ":material/photo_camera:", "Upload a photo",
@@ -10,7 +10,7 @@ page_header("Upload photo", ":material/photo_camera:", "Upload a photo",
 
 with st.sidebar:
     run_path = model_picker.model_picker()
-    detector = photo_ui.detector_sidebar()
+    detector = photo_ui.detector_sidebar(detector_picker.detector_picker(keys.PHOTO_DETECTOR))
 
 classifier = classifier_or_stop(run_path, "photos")
 

@@ -3,7 +3,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer_core import engagement as eng
-from sample_utils import keys, model_cache, webcam_ui, webrtc_ui
+from sample_utils import class_join_ui, keys, model_cache, webcam_ui, webrtc_ui
 from sample_utils.model_cache import selected_run_path
 from sample_utils.page_header import classifier_or_stop, page_header
 
@@ -13,6 +13,7 @@ page_header("Webcam", ":material/videocam:", "Webcam: live emotions and engageme
 
 with st.sidebar:
     st.header("Live video")
+    webcam_ui.detector_picker(keys.WEBCAM_DETECTOR)
     sensitivity = st.slider("Detector sensitivity", 0.0, 1.0, 0.5, 0.1, key=keys.WEBCAM_SENSITIVITY,
                             help="Higher finds smaller and harder faces, but also more false ones.")
     smoothing = st.slider("Smoothing strength", 0.0, 0.95, 0.6, 0.05, key=keys.WEBCAM_SMOOTHING,
@@ -27,6 +28,7 @@ classifier = classifier_or_stop(selected_run_path(), "the webcam")
 
 processor = webcam_ui.session_processor(classifier)
 processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
+class_join_ui.class_join_panel(processor)  # optional: share this session's per-second aggregates with a class
 rtc_configuration, ice_source = webrtc_ui.rtc_configuration()
 
 video_col, live_col = st.columns([3, 2])

@@ -5,7 +5,7 @@ from fer_core import engagement as eng
 from fer_core import video as fv
 from fer_core.classifier import ModelLoadError
 from fer_core.runs import RunError
-from sample_utils import keys, video_ui
+from sample_utils import detector_picker, keys, video_ui
 from sample_utils.model_cache import selected_run_path
 from sample_utils.page_header import classifier_or_stop, page_header
 
@@ -19,6 +19,7 @@ with st.sidebar:
     every = st.slider("Analyse every k-th frame", 1, 10, 1, key=keys.VIDEO_EVERY,
                       help="1 analyses every frame; higher is faster. The annotated copy keeps every frame, showing "
                            "the latest boxes in between.")
+    detector = detector_picker.detector_picker(keys.VIDEO_DETECTOR)
     sensitivity = st.slider("Detector sensitivity", 0.0, 1.0, 0.5, 0.1, key=keys.VIDEO_SENSITIVITY,
                             help="Higher finds smaller and harder faces, but also more false ones.")
     smoothing = st.slider("Smoothing strength", 0.0, 0.95, 0.6, 0.05, key=keys.VIDEO_SMOOTHING,
@@ -38,7 +39,7 @@ stopped = st.session_state.get(keys.VIDEO_STOP, False) and video_ui.collect_stop
 
 if upload is not None:
     settings = fv.VideoSettings(every=every, sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every,
-                                clip_every=clip_every)
+                                clip_every=clip_every, detector=detector)
     data = upload.getvalue()
     try:
         info = fv.probe(data, settings)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from fer_core.analysis import FaceResult, analyze, distribution, to_records
 from fer_core.annotate import draw_results
-from fer_core.detection import FaceDetector
+from fer_core.detection import DEFAULT_DETECTOR, FaceDetector, YuNetDetector, make_detector
 from fer_core.preprocessing import ImageDecodeError, crop_face, decode_image, encode_png, resize_max_side
 
 from . import charts, keys
@@ -46,7 +46,7 @@ class PhotoAnalysis:
         return self.table().to_csv(index=False)
 
 
-def analyze_upload(name: str, data: bytes, classifier, detector: FaceDetector, whole_image: bool = False) -> PhotoAnalysis:
+def analyze_upload(name: str, data: bytes, classifier, detector, whole_image: bool = False) -> PhotoAnalysis:
     """Decode ``data`` in memory and analyse it; ``ImageDecodeError`` (naming ``name``) for unreadable files."""
     image = decode_image(data, name=name)
     results = analyze(image, classifier, detector, whole_image=whole_image)
@@ -54,23 +54,34 @@ def analyze_upload(name: str, data: bytes, classifier, detector: FaceDetector, w
     return PhotoAnalysis(name, image, results, tuple(classifier.labels), whole_image, annotated)
 
 
-def detector_sidebar() -> FaceDetector:
-    """Sidebar widgets for the face detector; returns the configured detector."""
-    st.subheader("Face detector")
-    strict = st.slider("Strictness (min neighbours)", 1, 10, FaceDetector.min_neighbors, key=keys.PHOTO_MIN_NEIGHBORS,
-                       help="How many overlapping detections a face needs. Lower finds more (and harder) faces, "
-                            "but also more false ones.")
-    scale = st.select_slider("Search step (scale factor)", [1.05, 1.1, 1.15, 1.2, 1.25, 1.3], FaceDetector.scale_factor,
-                             key=keys.PHOTO_SCALE_FACTOR, help="Smaller steps search more face sizes: slower, finds more.")
+def detector_sidebar(method: str = DEFAULT_DETECTOR):
+    """Sidebar widgets for the face detector ``method`` ("yunet" or "haar", from ``detector_picker``); returns the
+    configured detector. The Haar-only settings stay visible, greyed out, when YuNet is picked."""
+    st.subheader("Face detector settings")
+    haar = method == "haar"
     min_size = st.slider("Minimum face size (px)", 16, 200, FaceDetector.min_size, 4, key=keys.PHOTO_MIN_SIZE,
                          help="Faces smaller than this (in the photo's pixels) are ignored. Lower it for group photos.")
-    verify = st.checkbox("Double-check faces (fewer false faces)", value=True, key=keys.PHOTO_VERIFY,
+    score = st.slider("Least face score (YuNet)", 0.5, 0.95, YuNetDetector.score_threshold, 0.05,
+                      key=keys.PHOTO_MIN_SCORE, disabled=haar,
+                      help="How sure YuNet must be that a box is a face. Lower finds more (and harder) faces, but "
+                           "also more false ones.")
+    strict = st.slider("Strictness (min neighbours, Haar)", 1, 10, FaceDetector.min_neighbors,
+                       key=keys.PHOTO_MIN_NEIGHBORS, disabled=not haar,
+                       help="How many overlapping detections a face needs. Lower finds more (and harder) faces, "
+                            "but also more false ones.")
+    scale = st.select_slider("Search step (scale factor, Haar)", [1.05, 1.1, 1.15, 1.2, 1.25, 1.3],
+                             FaceDetector.scale_factor, key=keys.PHOTO_SCALE_FACTOR, disabled=not haar,
+                             help="Smaller steps search more face sizes: slower, finds more.")
+    verify = st.checkbox("Double-check faces (fewer false faces, Haar)", value=True, key=keys.PHOTO_VERIFY,
+                         disabled=not haar,
                          help="Re-check each face with a second Haar cascade; turn off if a face you can see is missed.")
+    if not haar:
+        return make_detector(method, min_size=min_size, score_threshold=score)
     return FaceDetector(scale_factor=scale, min_neighbors=strict, min_size=min_size,
                         verify_neighbors=FaceDetector.verify_neighbors if verify else 0)
 
 
-def _cached_analysis(file_key: str, name: str, data: bytes, classifier, detector: FaceDetector,
+def _cached_analysis(file_key: str, name: str, data: bytes, classifier, detector,
                      whole_image: bool) -> PhotoAnalysis:
     """Analyses are kept in this session only, so toggling a widget does not redo every photo."""
     key = (file_key, repr(detector), classifier.name, id(classifier), whole_image)
@@ -91,7 +102,7 @@ def file_key(name: str, data: bytes) -> str:
     return f"{name}:{hashlib.sha1(data).hexdigest()[:12]}"
 
 
-def show_upload(name: str, data: bytes, classifier, detector: FaceDetector) -> PhotoAnalysis | None:
+def show_upload(name: str, data: bytes, classifier, detector) -> PhotoAnalysis | None:
     """Analyse and render one uploaded file; an unreadable file shows an error naming it (and returns None)."""
     fk = file_key(name, data)
     st.subheader(name, divider="gray")
@@ -118,7 +129,8 @@ def render_analysis(pa: PhotoAnalysis, fk: str) -> None:
     st.caption(f"{w}x{h} px{note} · {what}")
     if n == 0 or pa.whole_image:
         if n == 0:
-            st.warning(f"No face found in **{pa.name}**. Try a lower strictness or minimum face size in the sidebar, "
+            st.warning(f"No face found in **{pa.name}**. Try the other face detector, a lower minimum face size or "
+                       "face score (YuNet) or strictness (Haar) in the sidebar, "
                        "or, if the image already is a face crop (like a dataset sample), treat it as one face.")
         st.checkbox("Treat the whole image as one face", key=f"{keys.PHOTO_WHOLE_IMAGE}:{fk}")
     width = "stretch" if shown.shape[1] > 700 else "content"
@@ -184,9 +196,9 @@ def _group_charts(pa: PhotoAnalysis, fk: str) -> None:
 
 def _styled_table(pa: PhotoAnalysis) -> pd.DataFrame:
     df = pa.table().drop(columns=["file"])
-    for k in pa.labels + ("confidence",):
+    for k in pa.labels + ("confidence", "face_confidence"):
         df[k] = (100 * df[k]).round(1)
-    return df.rename(columns={k: f"{k} %" for k in pa.labels + ("confidence",)})
+    return df.rename(columns={**{k: f"{k} %" for k in pa.labels + ("confidence",)}, "face_confidence": "face score %"})
 
 
 def _downloads(pa: PhotoAnalysis, fk: str) -> None:

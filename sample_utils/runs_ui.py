@@ -79,13 +79,14 @@ def curves_figure(series: list[tuple[str, list[dict], bool]]) -> go.Figure:
             return [r.get(key) for r in history]
 
         for key, panel, dash, what in (("loss", 1, "solid", "train"), ("val_loss", 1, "dash", "validation"),
-                                       ("accuracy", 2, "solid", "train"), ("val_accuracy", 2, "dash", "validation")):
+                                       ("accuracy", 2, "solid", "train"), ("val_accuracy", 2, "dash", "validation"),
+                                       ("ema_val_accuracy", 2, "dashdot", "weight average (EMA), validation")):
             values = col(key)
             if not any(v is not None for v in values):
                 continue
             fig.add_trace(go.Scatter(
                 x=epochs, y=values, mode="lines+markers" if len(epochs) < 3 else "lines",
-                name=f"{label} · {what}", legendgroup=f"{label} · {what}", showlegend=panel == 1,
+                name=f"{label} · {what}", legendgroup=f"{label} · {what}", showlegend=panel == 1 or key == "ema_val_accuracy",
                 line=dict(color=color, dash=dash), hovertemplate=f"{label}<br>{what} {key}: %{{y:.4f}}<br>epoch %{{x}}<extra></extra>",
             ), row=1, col=panel)
         lr = col("lr")
@@ -274,6 +275,11 @@ def show_matrix(ev: rs.Evaluation, normalise: bool, title: str, key: str) -> Non
     st.plotly_chart(confusion_figure(ev.labels, ev.matrix, normalise, title), key=key)
 
 
+def _figure(value, spec: str) -> str:
+    """A metric formatted, or a dash when the file lacks it (runs.load_run keeps only numbers there)."""
+    return "—" if value is None else format(value, spec)
+
+
 def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
     """Headline figures, the confusion matrix, the most confused pairs and per-class bars of one evaluation."""
     for p in ev.problems:
@@ -282,12 +288,12 @@ def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
     if m:
         tta = m.get("tta") if isinstance(m.get("tta"), dict) else None
         cols = st.columns(4)
-        cols[0].metric("accuracy", f"{m.get('accuracy', 0):.1%}")
-        cols[1].metric("macro-F1", f"{m.get('macro_f1', 0):.3f}")
+        cols[0].metric("accuracy", _figure(m.get("accuracy"), ".1%"))
+        cols[1].metric("macro-F1", _figure(m.get("macro_f1"), ".3f"))
         if tta:
             method = tta.get("method") or "flip"
-            cols[2].metric(f"accuracy with {method} TTA", f"{tta.get('accuracy', 0):.1%}")
-            cols[3].metric(f"macro-F1 with {method} TTA", f"{tta.get('macro_f1', 0):.3f}")
+            cols[2].metric(f"accuracy with {method} TTA", _figure(tta.get("accuracy"), ".1%"))
+            cols[3].metric(f"macro-F1 with {method} TTA", _figure(tta.get("macro_f1"), ".3f"))
     left, right = st.columns([3, 2])
     with left:
         show_matrix(ev, normalise, "Confusion matrix" + (" (row shares)" if normalise else " (counts)"), f"{key}:cm")

@@ -21,6 +21,8 @@ from fer_core import engagement as eng
 from fer_core.live import LiveProcessor, LiveSnapshot
 
 from . import keys
+from .detector_picker import chosen as chosen_detector
+from .detector_picker import detector_picker  # noqa: F401 - the Webcam page's sidebar calls it through this module
 
 LIVE_REFRESH_S = 0.5  # the live panel (probabilities of the main face) refreshes about twice a second
 MONITOR_REFRESH_S = 3.0  # the engagement timeline and summary
@@ -30,13 +32,15 @@ PRIVACY_NOTE = ("**Privacy:** no video frame or face image is stored or sent any
 
 
 def session_processor(classifier) -> LiveProcessor:
-    """This browser session's processor (created once; given the newly selected model when it changed)."""
+    """This browser session's processor (created once; given the newly selected model when it changed, and the
+    face detector picked in the sidebar)."""
     proc = st.session_state.get(keys.WEBCAM_PROCESSOR)
     if proc is None:
         proc = st.session_state[keys.WEBCAM_PROCESSOR] = LiveProcessor(classifier)
         freeze_long_lived_objects()
     elif proc.classifier is not classifier:
         proc.set_classifier(classifier)
+    proc.update_settings(detector=chosen_detector(keys.WEBCAM_DETECTOR))  # the sidebar's choice; next frame uses it
     return proc
 
 

@@ -108,14 +108,19 @@ def _astronaut_patch() -> np.ndarray:
     return data.astronaut()[:300, 60:360, ::-1].copy()  # head and shoulders, BGR, 300x300
 
 
-def clip_frame(i: int, patch: np.ndarray | None = None, n_frames: int = 120) -> np.ndarray:
-    """Frame ``i`` of the clip (BGR): the face drifts a few pixels on a slow circle; the code strip holds ``i``."""
+def clip_frame(i: int, patch: np.ndarray | None = None, n_frames: int = 120, faces: int = 1) -> np.ndarray:
+    """Frame ``i`` of the clip (BGR): the face (or ``faces=2`` copies side by side) drifts a few pixels on a slow
+    circle; the code strip holds ``i``."""
+    if faces not in (1, 2):
+        raise ValueError(f"The clip holds 1 or 2 faces. Received: faces={faces}")
     patch = _astronaut_patch() if patch is None else patch
     img = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
     a = 2 * np.pi * i / n_frames
     dx, dy = int(round(8 * np.cos(a))), int(round(5 * np.sin(a)))
-    y0, x0 = 80 + dy, (WIDTH - patch.shape[1]) // 2 + dx
-    img[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
+    lefts = [(WIDTH - patch.shape[1]) // 2] if faces == 1 else [12, WIDTH - 12 - patch.shape[1]]
+    for left in lefts:
+        y0, x0 = 80 + dy, left + dx
+        img[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
     img[HEIGHT - CODE_ROWS:] = 0
     block = WIDTH // (2 * CODE_BITS)
     for j in range(CODE_BITS):
@@ -135,23 +140,23 @@ def decode_index(img: np.ndarray) -> int | None:
     return sum(b << j for j, b in enumerate(bits[:CODE_BITS]))
 
 
-def write_clip(path: Path, n_frames: int = 120) -> Path:
-    """Write the clip as Y4M (I420), the format Chromium's fake camera reads."""
+def write_clip(path: Path, n_frames: int = 120, faces: int = 1) -> Path:
+    """Write the clip (with ``faces`` faces) as Y4M (I420), the format Chromium's fake camera reads."""
     patch = _astronaut_patch()
     with open(path, "wb") as fh:
         fh.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
         for i in range(n_frames):
             fh.write(b"FRAME\n")
-            fh.write(cv2.cvtColor(clip_frame(i, patch, n_frames), cv2.COLOR_BGR2YUV_I420).tobytes())
+            fh.write(cv2.cvtColor(clip_frame(i, patch, n_frames, faces), cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
 
 
-def annotation_pixels(grabbed: np.ndarray, n_frames: int = 120) -> int | None:
+def annotation_pixels(grabbed: np.ndarray, n_frames: int = 120, faces: int = 1) -> int | None:
     """Pixels of a grabbed output frame that differ strongly from the clip frame it shows (boxes, labels drawn)."""
     idx = decode_index(grabbed)
     if idx is None:
         return None
-    src = clip_frame(idx % n_frames, n_frames=n_frames)
+    src = clip_frame(idx % n_frames, n_frames=n_frames, faces=faces)
     if grabbed.shape[:2] != src.shape[:2]:
         grabbed = cv2.resize(grabbed, (WIDTH, HEIGHT))
     counts = []

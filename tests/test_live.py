@@ -283,6 +283,30 @@ def test_draw_faces_draws_in_place_with_the_track_name():
     assert draw_faces(untouched, []) is untouched and (untouched == 60).all()
 
 
+def test_the_engagement_record_grows_with_seconds_not_frames():
+    """A long stream keeps one timeline row per second and face and never a frame: 10 s processed at 200 fps holds
+    what 10 s at 20 fps holds (the page polling the summary meanwhile), far less than one frame."""
+    asizeof = pytest.importorskip("pympler.asizeof").asizeof
+    box = (80, 60, 100, 100)
+    img = frame(box, size=(240, 320))
+    sizes = {}
+    for fps in (20, 200):
+        proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False), detector_factory=ScriptedDetector([[box]]),
+                             clock=Clock(step=0.5 / fps))  # the clock ticks twice per frame
+        for i in range(10 * fps):
+            proc.process(img)
+            if i % (3 * fps) == 0:
+                proc.recorder.summary()  # as the page does every 3 s (it caches the finished seconds' rows)
+        rec = proc.recorder
+        assert rec.summary()["recorded_seconds"] == 10
+        rows = rec.rows()
+        assert [(r["second"], r["face"], r["present"]) for r in rows] == [(s, "Face 1", True) for s in range(10)]
+        assert sum(r["frames"] for r in rows) == 10 * fps  # every frame counted, none kept
+        sizes[fps] = asizeof(rec)
+    assert sizes[200] <= 1.1 * sizes[20]
+    assert sizes[200] < 40_000 < img.nbytes / 5  # bytes per second of a face: a few KB; one small frame: 230 KB
+
+
 @pytest.fixture(scope="module")
 def astronaut_frame():
     skdata = pytest.importorskip("skimage.data")

@@ -236,6 +236,14 @@ def test_figures_from_histories_and_matrices():
     assert [t.name for t in bars.data] == ["precision", "recall", "F1"]
 
 
+def test_curves_show_the_weight_average_when_a_run_kept_one():
+    hist = [{"epoch": e, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 0.1,
+             "ema_val_accuracy": None if e == 1 else 0.45} for e in (1, 2, 3)]
+    fig = runs_ui.curves_figure([("r", hist, False)])
+    ema = [t for t in fig.data if t.name == "r · weight average (EMA), validation"]
+    assert len(ema) == 1 and list(ema[0].y) == [None, 0.45, 0.45] and ema[0].showlegend
+
+
 def test_an_ensemble_run_shows_its_members_metrics_and_no_curves(tmp_path, main_dir, monkeypatch):
     root = tmp_path / "ens_runs"
     make_run(root, "m0")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.preprocessing import (FACE_MARGIN, ImageDecodeError, check_image, crop_face, crop_faces, decode_image,
-                                    encode_png, resize_max_side, to_bgr, to_gray, to_uint8)
+from fer_core.preprocessing import (FACE_MARGIN, ImageDecodeError, ImageTooLargeError, check_image, crop_face,
+                                    crop_faces, decode_image, encode_png, resize_max_side, to_bgr, to_gray, to_uint8)
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -136,6 +136,7 @@ def test_too_many_pixels_is_refused_before_decoding():
     with pytest.raises(ImageDecodeError, match="too large") as info:
         decode_image(bomb, name="bomb.png")
     assert "bomb.png" in str(info.value) and "10000x10000" in str(info.value)
+    assert isinstance(info.value, ImageTooLargeError)  # the API answers these with 413, other decode errors with 400
     with pytest.raises(ImageDecodeError, match="bomb.png: image too large"):  # beyond Pillow's own limit too
         decode_image(png_with_declared_size(100_000, 100_000), name="bomb.png")
     with pytest.raises(ImageDecodeError, match="too large"):

@@ -1,0 +1,219 @@
+"""Can one server hold a class? N simulated students, each with the live pipeline and a class share, in one process.
+
+    python benchmarks/bench_class.py [--students 1 5 10 20] [--seconds 20] [--camera-fps 30]
+                                     [--transport sendrecv|none] [--model RUN] [--db URL]
+
+Each student is what the Webcam page runs for one browser, in threads of this one process as in one Streamlit server:
+the camera delivers a generated face clip (the browser test's astronaut, each student at another phase) at
+``--camera-fps``; with ``--transport sendrecv`` (default) every camera frame is VP8-decoded and every output frame
+VP8-encoded with aiortc's own codecs, as streamlit-webrtc does for the SENDRECV Webcam page; a worker thread runs
+``LiveProcessor.callback`` on the newest decoded frame (older ones are dropped, as with ``async_processing``); a
+``ClassShare`` writes the completed seconds to the class database every 2 s. ``--transport none`` leaves out the
+video codecs (the pipeline and the database alone). All students share one model, as the app's cached classifier.
+
+Reports per N: per-student processed fps (mean, min), camera frames received per student per second, CPU cores used,
+the CPU time per processed frame (pipeline) and per camera frame (VP8 decode + encode), measured per thread so that
+other jobs on the machine do not inflate them, database writes with their latency (p50, p95) and whether every row
+sent is in the database.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pylibsrtp  # noqa: E402,F401  (aiortc's libsrtp must load before TensorFlow)
+
+CLIP_FRAMES = 120
+
+
+class Latest:
+    """The newest item and a counter (what streamlit-webrtc's async worker hands the callback)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.item, self.count = None, 0
+
+    def put(self, item) -> None:
+        with self.cond:
+            self.item, self.count = item, self.count + 1
+            self.cond.notify()
+
+    def newer_than(self, seen: int, timeout: float):
+        with self.cond:
+            if self.count == seen:
+                self.cond.wait(timeout)
+            return self.item, self.count
+
+
+def encoded_clip(frames: list[np.ndarray]) -> list[bytes]:
+    """The clip as VP8 frames (aiortc's encoder, depayloaded as its receiver does), the first one a key frame."""
+    import av
+    from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+
+    enc = Vp8Encoder()
+    out = []
+    for i, img in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+        frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
+        payloads, _ = enc.encode(frame, force_keyframe=i == 0)
+        out.append(b"".join(vp8_depayload(p) for p in payloads))
+    return out
+
+
+class Student:
+    def __init__(self, k: int, clf, store, person, frames, packets, args):
+        from fer_core.class_share import ClassShare
+        from fer_core.live import LiveProcessor
+
+        self.k, self.args = k, args
+        self.frames, self.packets = frames, packets
+        self.offset = (k * 37) % CLIP_FRAMES  # each student at another point of the clip
+        self.processor = LiveProcessor(clf, warm_up=False)
+        self.share = ClassShare(store, person, self.processor, flush_every=2.0)
+        self.inbox = Latest()
+        self.outbox = Latest()
+        self.processed = self.received = self.late_ticks = 0
+        self.codec_cpu = self.pipeline_cpu = 0.0  # CPU seconds of this student's transport / worker thread so far
+        self.stop = threading.Event()
+
+    def run_transport(self, t0: float) -> None:
+        """Camera at the given fps: decode each frame (sendrecv) or take it raw (none); encode the latest output."""
+        import av
+        from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
+        from aiortc.jitterbuffer import JitterFrame
+
+        sendrecv = self.args.transport == "sendrecv"
+        decoder, encoder = (Vp8Decoder(), Vp8Encoder()) if sendrecv else (None, None)
+        period = 1.0 / self.args.camera_fps
+        i = 0
+        cpu0 = time.thread_time()
+        while not self.stop.is_set():
+            due = t0 + i * period
+            now = time.perf_counter()
+            if now < due:
+                time.sleep(due - now)
+            elif now - due > period:
+                self.late_ticks += 1
+            idx = (self.offset + i) % CLIP_FRAMES
+            if sendrecv:
+                # the clip restarts with its key frame; a student joining mid-clip starts from the key frame too
+                packet = self.packets[idx if i else 0]
+                for frame in decoder.decode(JitterFrame(packet, i * 3000)):
+                    self.inbox.put(frame)
+                out, _ = self.outbox.newer_than(-1, 0)
+                if out is not None:
+                    out.pts, out.time_base = i * 3000, Fraction(1, 90000)
+                    encoder.encode(out)
+            else:
+                self.inbox.put(av.VideoFrame.from_ndarray(self.frames[idx], format="bgr24"))
+            self.received += 1
+            self.codec_cpu = time.thread_time() - cpu0
+            i += 1
+
+    def run_worker(self) -> None:
+        seen = 0
+        cpu0 = time.thread_time()
+        while not self.stop.is_set():
+            frame, count = self.inbox.newer_than(seen, 0.1)
+            if count == seen or frame is None:
+                continue
+            seen = count
+            self.outbox.put(self.processor.callback(frame))
+            self.processed += 1
+            self.pipeline_cpu = time.thread_time() - cpu0
+
+
+def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
+    from fer_core.classroom import ClassStore
+
+    store = ClassStore(db_url)
+    session, _ = store.create_session(f"bench {n}")
+    students = [Student(k, clf, store, store.join(session.join_code, f"Student {k + 1}"), frames, packets, args)
+                for k in range(n)]
+    t0 = time.perf_counter() + 0.2
+    threads = []
+    for s in students:
+        threads += [threading.Thread(target=s.run_transport, args=(t0,), daemon=True),
+                    threading.Thread(target=s.run_worker, daemon=True)]
+    for t in threads:
+        t.start()
+    time.sleep(args.warmup)  # the first seconds: detector set-up, the pipeline's first detections
+    base = [(s.processed, s.received, s.pipeline_cpu, s.codec_cpu) for s in students]
+    w0, c1 = time.perf_counter(), time.process_time()
+    time.sleep(args.seconds)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c1
+    done = [(s.processed - p, s.received - r, s.pipeline_cpu - pc, s.codec_cpu - cc)
+            for s, (p, r, pc, cc) in zip(students, base)]
+    for s in students:
+        s.stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    for s in students:
+        s.share.stop(leave=True)
+    sent = sum(s.share.status().rows_sent for s in students)
+    stored = store.count_seconds()
+    lat = np.array([x for s in students for x in s.share.latencies]) * 1000
+    fps = np.array([d[0] / wall for d in done])
+    rx = np.array([d[1] / wall for d in done])
+    pipeline_ms = 1000 * sum(d[2] for d in done) / max(1, sum(d[0] for d in done))
+    codec_ms = 1000 * sum(d[3] for d in done) / max(1, sum(d[1] for d in done))
+    store.close()
+    return {"n": n, "fps_mean": fps.mean(), "fps_min": fps.min(), "rx_mean": rx.mean(), "total_fps": fps.sum(),
+            "cores": cpu / wall, "writes": len(lat), "p50": np.percentile(lat, 50) if len(lat) else float("nan"),
+            "p95": np.percentile(lat, 95) if len(lat) else float("nan"), "sent": sent, "stored": stored,
+            "pipeline_ms": pipeline_ms, "codec_ms": codec_ms, "late": sum(s.late_ticks for s in students)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--students", type=int, nargs="+", default=[1, 5, 10, 20])
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per class size")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds run before measuring, per class size")
+    ap.add_argument("--camera-fps", type=float, default=30.0)
+    ap.add_argument("--transport", choices=["sendrecv", "none"], default="sendrecv")
+    ap.add_argument("--model", default=None, help="run folder (default: the shipped default run)")
+    ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a new SQLite file per class size)")
+    args = ap.parse_args(argv)
+
+    from browser_harness import clip_frame
+    from fer_core.classifier import load_classifier
+    from fer_core.device import describe_device
+
+    clf = load_classifier(args.model)
+    clf.predict_proba([np.zeros((48, 48), np.uint8)])
+    frames = [clip_frame(i, n_frames=CLIP_FRAMES) for i in range(CLIP_FRAMES)]
+    packets = encoded_clip(frames) if args.transport == "sendrecv" else []
+    print(f"device: {describe_device()}  python {platform.python_version()}  cores: {os.cpu_count()}  "
+          f"load average: {os.getloadavg()}")
+    print(f"model: {clf.name} ({clf.backend})  camera {args.camera_fps:g} fps 640x480  transport: {args.transport}  "
+          f"{args.seconds:g} s measured per class size")
+    print("| students | processed fps per student, mean (min) | camera frames received per student per s | "
+          "total processed fps | CPU cores used | CPU ms per processed frame | CPU ms per camera frame (codecs) | "
+          "DB writes | write latency p50 / p95 (ms) | rows sent / in DB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.students:
+            url = args.db or f"sqlite:///{Path(tmp) / f'class_{n}.sqlite3'}"
+            r = run_class(n, clf, frames, packets, args, url)
+            print(f"| {n} | {r['fps_mean']:.1f} ({r['fps_min']:.1f}) | {r['rx_mean']:.1f} | {r['total_fps']:.0f} | "
+                  f"{r['cores']:.2f} | {r['pipeline_ms']:.1f} | {r['codec_ms']:.1f} | {r['writes']} | "
+                  f"{r['p50']:.1f} / {r['p95']:.1f} | {r['sent']} / {r['stored']} |", flush=True)
+    print(f"load average at the end: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

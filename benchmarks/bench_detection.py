@@ -1,0 +1,224 @@
+"""Face detection on real photos: recall, false boxes and time per detector and setting.
+
+    python benchmarks/bench_detection.py                       # the standard table (Haar and YuNet settings)
+    python benchmarks/bench_detection.py --detector yunet:score_threshold=0.7,max_side=480 --detector haar:min_neighbors=3
+    python benchmarks/bench_detection.py --misses yunet        # list what a setting misses and its false boxes
+    python benchmarks/bench_detection.py --draw /tmp/det       # PNGs: annotations (green, ignored orange), detections (red)
+    python benchmarks/bench_detection.py --calibrate-frame     # where FER2013's 48x48 frame sits in YuNet's box
+
+The photos (``benchmarks/data/photos``, sources and licences in ``benchmarks/data/SOURCES.md``) have hand-checked boxes
+in ``benchmarks/data/faces.json``: ``faces`` every detector should find, ``ignore`` real faces that are neither required
+nor false (cut by a border, profile, upside down, tiny background people). A detection matches a face at IoU >= 0.35
+(annotated boxes run hairline to chin, detector boxes are FER2013's square frame; a correct box has IoU 0.5-0.8).
+
+- recall: the share of annotated faces at least ``--min-face`` (48) px wide that a detection matches;
+- false boxes per photo: detections matching no annotated face, ignored face or smaller face;
+- time: median (and 90th percentile) wall time of ``detect`` per photo (photos are at most 1024 px on their longer
+  side), and the median on a 640x480 frame with one face (the webcam case). Run timings with nothing else running
+  (``bash /work/quiet.sh python benchmarks/bench_detection.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fer_core.detection import make_detector  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+MATCH_IOU = 0.35
+
+# name -> (method, settings). "haar (previous)" pins the defaults before this benchmark existed, so it stays comparable.
+STANDARD = {
+    "haar (previous)": ("haar", dict(cascades=("alt2",), scale_factor=1.2, min_neighbors=1, min_size=48,
+                                     equalize="clahe", sure_neighbors=6, rotations=(), fallback_rotations=())),
+    "haar": ("haar", {}),
+    "yunet": ("yunet", {}),
+    "yunet, score 0.6": ("yunet", dict(score_threshold=0.6)),
+    "yunet, score 0.9": ("yunet", dict(score_threshold=0.9)),
+    "yunet, max side 320": ("yunet", dict(max_side=320)),
+    "yunet, max side 480": ("yunet", dict(max_side=480)),
+    "yunet, max side 1024": ("yunet", dict(max_side=1024)),
+}
+
+
+def load_annotations(path: Path = DATA / "faces.json") -> dict[str, dict]:
+    return json.loads(path.read_text())["images"]
+
+
+def iou(a, b) -> float:
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
+
+
+def match(dets, faces, ignore, min_face: int) -> tuple[list[bool], list[int]]:
+    """Which required faces (``w >= min_face``) a detection found, and the indices of the false detections."""
+    free = list(range(len(dets)))
+    hit = []
+    for f in sorted(faces, key=lambda b: -b[2]):  # big faces first, each detection matches one face
+        best = max(free, key=lambda i: iou(dets[i], f), default=None)
+        ok = best is not None and iou(dets[best], f) >= MATCH_IOU
+        if ok:
+            free.remove(best)
+        if f[2] >= min_face:
+            hit.append(ok)
+    false = []
+    for i in free:
+        d = dets[i]
+        cx, cy = d[0] + d[2] / 2, d[1] + d[3] / 2
+        if not any(iou(d, g) >= MATCH_IOU or (g[0] <= cx <= g[0] + g[2] and g[1] <= cy <= g[1] + g[3]) for g in ignore):
+            false.append(i)
+    return hit, false
+
+
+def frame_640x480() -> np.ndarray:
+    """A 640x480 frame with one face about 150 px wide (scikit-image's astronaut, public domain), as in the webcam."""
+    from skimage import data
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[20:320, 110:350]
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[90:390, 200:440] = face
+    return frame
+
+
+def evaluate(detector, photos: dict[str, np.ndarray], ann: dict[str, dict], min_face: int, repeat: int = 1) -> dict:
+    hits, false, times, per_image = [], 0, [], {}
+    for name, img in photos.items():
+        t = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            dets = detector.detect(img)
+            t.append(time.perf_counter() - t0)
+        times.append(min(t))
+        h, f = match(dets, ann[name]["faces"], ann[name]["ignore"], min_face)
+        hits += h
+        false += len(f)
+        per_image[name] = (dets, h, f)
+    frame = frame_640x480()
+    detector.detect(frame)
+    ft = []
+    for _ in range(max(5, repeat * 5)):
+        t0 = time.perf_counter()
+        detector.detect(frame)
+        ft.append(time.perf_counter() - t0)
+    return {"recall": float(np.mean(hits)), "found": int(np.sum(hits)), "required": len(hits),
+            "false_per_photo": false / len(photos), "false": false, "ms": 1000 * float(np.median(times)),
+            "ms_p90": 1000 * float(np.percentile(times, 90)), "frame_ms": 1000 * float(np.median(ft)),
+            "per_image": per_image}
+
+
+def parse_detector(spec: str) -> tuple[str, str, dict]:
+    """``method[:field=value,...]`` -> (label, method, settings)."""
+    method, _, rest = spec.partition(":")
+    settings = {}
+    for item in filter(None, rest.split(",")):
+        k, v = item.split("=", 1)
+        if k == "cascades":
+            settings[k] = tuple(v.split("+"))
+        elif k in ("rotations", "fallback_rotations"):
+            settings[k] = tuple(float(a) for a in v.split("+") if a)
+        elif v in ("True", "False"):
+            settings[k] = v == "True"
+        else:
+            try:
+                settings[k] = int(v)
+            except ValueError:
+                try:
+                    settings[k] = float(v)
+                except ValueError:
+                    settings[k] = v
+    return spec, method, settings
+
+
+def draw(out: Path, name: str, img: np.ndarray, a: dict, dets) -> None:
+    vis = img.copy()
+    for color, boxes in (((0, 200, 0), a["faces"]), ((0, 140, 255), a["ignore"]), ((0, 0, 255), dets)):
+        for x, y, w, h in boxes:
+            cv2.rectangle(vis, (int(x), int(y)), (int(x + w), int(y + h)), color, 2)
+    cv2.imwrite(str(out / (Path(name).stem + ".png")), vis)
+
+
+def calibrate_frame(n: int = 3000) -> None:
+    """Where FER2013's 48x48 frame sits relative to YuNet's box (training faces, upscaled 4x and border-padded)."""
+    from fer_core.data import load_fer2013
+    from fer_core.detection import load_yunet
+
+    ds = load_fer2013(DATA.parent.parent.parent / "shared/data/fer2013/fer2013.csv.gz", usage="Training")
+    idx = np.random.default_rng(0).choice(len(ds), n, replace=False)
+    yn = load_yunet(score_threshold=0.5)
+    yn.setInputSize((384, 384))
+    rows = []
+    for i in idx:
+        g = cv2.copyMakeBorder(cv2.resize(ds.images[i], (192, 192), interpolation=cv2.INTER_CUBIC),
+                               96, 96, 96, 96, cv2.BORDER_REPLICATE)
+        _, f = yn.detect(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+        if f is not None:
+            b = f[np.argmin(np.hypot(f[:, 0] + f[:, 2] / 2 - 192, f[:, 1] + f[:, 3] / 2 - 192))]
+            rows.append(b[:4])
+    x, y, w, h = np.array(rows).T
+    q = lambda a: np.percentile(a, [25, 50, 75]).round(3).tolist()  # noqa: E731
+    print(f"YuNet found {len(rows)} of {n} faces")
+    print(f"frame side / box width {q(192 / w)}; / box height {q(192 / h)}")
+    print(f"frame centre - box centre: x {q((192 - x - w / 2) / w)} (box widths), y {q((192 - y - h / 2) / h)} (box heights)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--detector", action="append", default=[], help="method[:field=value,...]; repeatable")
+    ap.add_argument("--min-face", type=int, default=48, help="faces at least this wide (px) count for recall")
+    ap.add_argument("--repeat", type=int, default=1, help="time each photo this many times (the minimum is kept)")
+    ap.add_argument("--misses", metavar="SETTING", help="list the missed faces and false boxes of this setting")
+    ap.add_argument("--draw", type=Path, help="write each photo with annotations and the last setting's detections")
+    ap.add_argument("--json", type=Path, help="also write the table as JSON")
+    ap.add_argument("--calibrate-frame", action="store_true", help="measure FER_FRAME_SIDE on FER2013 and exit")
+    args = ap.parse_args()
+    if args.calibrate_frame:
+        calibrate_frame()
+        return
+    cv2.setNumThreads(max(1, os.cpu_count() or 1))
+    ann = load_annotations()
+    photos = {n: cv2.imread(str(DATA / "photos" / n)) for n in sorted(ann)}
+    specs = [(k, m, s) for k, (m, s) in STANDARD.items()] if not args.detector else [parse_detector(d) for d in args.detector]
+    n_req = sum(1 for a in ann.values() for f in a["faces"] if f[2] >= args.min_face)
+    print(f"{len(photos)} photos, {n_req} faces >= {args.min_face} px wide "
+          f"({sum(len(a['faces']) for a in ann.values())} annotated, {sum(len(a['ignore']) for a in ann.values())} ignored)")
+    print(f"| detector | settings | recall (faces >= {args.min_face} px) | false boxes / photo | median ms / photo "
+          f"(p90) | ms / 640x480 frame |")
+    print("|---|---|---|---|---|---|")
+    table = []
+    for label, method, settings in specs:
+        det = make_detector(method, **settings)
+        r = evaluate(det, photos, ann, args.min_face, args.repeat)
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        print(f"| {label} | {shown} | {100 * r['recall']:.1f}% ({r['found']}/{r['required']}) | "
+              f"{r['false_per_photo']:.3f} ({r['false']}) | {r['ms']:.1f} ({r['ms_p90']:.1f}) | {r['frame_ms']:.1f} |",
+              flush=True)
+        table.append({"label": label, "method": method, "settings": {k: str(v) for k, v in settings.items()},
+                      **{k: v for k, v in r.items() if k != "per_image"}})
+        if args.misses == label:
+            for name, (dets, h, f) in r["per_image"].items():
+                req = sorted((b for b in ann[name]["faces"] if b[2] >= args.min_face), key=lambda b: -b[2])
+                missed = [b for b, ok in zip(req, h) if not ok]
+                if missed or f:
+                    print(f"    {name}: missed {missed}, false {[tuple(dets[i]) for i in f]}")
+        if args.draw:
+            args.draw.mkdir(parents=True, exist_ok=True)
+            for name, (dets, _, _) in r["per_image"].items():
+                draw(args.draw, name, photos[name], ann[name], dets)
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()

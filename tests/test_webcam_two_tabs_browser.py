@@ -1,0 +1,61 @@
+"""Two viewers at once: two Chromium tabs (separate browsers, so separate Streamlit sessions) stream the Webcam page
+from one app server at the same time, one camera showing one face and the other two. Both get annotated video back,
+and each session's engagement record holds only its own camera's faces (per-session state, no shared processor)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import browser_harness as bh
+from test_webcam_browser import browser_ready, wait_for  # noqa: F401  (browser_ready is a fixture)
+
+pytestmark = pytest.mark.browser
+
+STATUS = re.compile(r"Recorded (\d+) s · ([^\n]*)")  # webcam_ui.status_text, the line above the timeline
+
+
+def faces_present(page) -> dict[str, int]:
+    """Seconds present per face, as this tab's engagement monitor shows them ({} before any face)."""
+    m = STATUS.search(page.inner_text("body"))
+    return {} if m is None else {name: int(s) for name, s in re.findall(r"(Face \d+) present (\d+) s", m.group(2))}
+
+
+def test_two_tabs_stream_at_once_and_keep_their_own_faces(browser_ready, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    # Chromium's fake camera plays one file per browser process: one browser per camera, one context (session) each
+    clips = {1: bh.write_clip(tmp_path / "one_face.y4m", faces=1), 2: bh.write_clip(tmp_path / "two_faces.y4m", faces=2)}
+    with bh.app_server() as url, sync_playwright() as p:
+        browsers = {n: bh.launch(p, clip) for n, clip in clips.items()}
+        try:
+            pages = {n: b.new_context(viewport={"width": 1400, "height": 1000}).new_page() for n, b in browsers.items()}
+            for page in pages.values():
+                page.goto(f"{url}/Webcam")
+                page.get_by_text("Webcam: live emotions and engagement").wait_for(timeout=180_000)
+            for page in pages.values():  # both streams start before either is checked: they run concurrently
+                page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=180_000)
+
+            for n, page in pages.items():
+                def annotated(page=page, n=n):
+                    img = bh.grab_output(page)
+                    count = None if img is None else bh.annotation_pixels(img, faces=n)
+                    return count if count is not None and count > 300 * n else None
+                wait_for(annotated, timeout=300, what=f"annotated video in the {n}-face tab")
+
+            def recorded():
+                a, b = faces_present(pages[1]), faces_present(pages[2])
+                return (a, b) if min(a.get("Face 1", 0), b.get("Face 1", 0), b.get("Face 2", 0)) >= 3 else None
+            one, two = wait_for(recorded, timeout=300, what="each tab's timeline to record its faces present for 3 s")
+            assert set(one) == {"Face 1"}, f"the one-face tab's record shows other faces: {one}"
+            assert set(two) == {"Face 1", "Face 2"}, f"the two-face tab's record: {two}"
+
+            for page in pages.values():
+                component = page.frame_locator("iframe").first
+                component.get_by_role("button", name="STOP").click(timeout=60_000)
+                component.get_by_role("button", name="START").wait_for(timeout=60_000)
+            lines = {n: STATUS.search(page.inner_text("body")).group(0) for n, page in pages.items()}
+            assert set(faces_present(pages[1])) == {"Face 1"}, lines  # still only its own face once both stopped
+        finally:
+            for b in browsers.values():
+                b.close()
