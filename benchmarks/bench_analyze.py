@@ -1,7 +1,8 @@
 """Per-stage time of photo analysis (decode, detect, crop, classify, and analyze() end to end) for 1, 5 and 25 faces.
 
     python benchmarks/bench_analyze.py [--repeats 20] [--model RUN_OR_KERAS | --untrained] [--threads N]
-                                       [--detector min_size=80,scale_factor=1.2] [--backend auto|onnx|keras]
+                                       [--method haar|yunet] [--detector min_size=80,scale_factor=1.2]
+                                       [--backend auto|onnx|keras]
 
 Frames are built from scikit-image's astronaut portrait: one face in a 640x480 frame (the analyze() bar: median
 <= 15 ms), 5 and 25 faces as a gallery grid of 384 px tiles. Times are wall-clock medians in ms; the CPU column
@@ -23,7 +24,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer_core.analysis import analyze  # noqa: E402
-from fer_core.detection import FaceDetector  # noqa: E402
+from fer_core.detection import list_detectors, make_detector  # noqa: E402
 from fer_core.preprocessing import crop_faces, decode_image  # noqa: E402
 from fer_core.onnx_backend import BACKENDS  # noqa: E402
 
@@ -83,7 +84,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
     ap.add_argument("--faces", default="1,5,25")
     ap.add_argument("--backend", default="auto", choices=BACKENDS, help="classifier forward pass")
-    ap.add_argument("--detector", default="", help="FaceDetector settings, e.g. min_size=80,scale_factor=1.2")
+    ap.add_argument("--method", default=None, choices=list_detectors(), help="face detector (default: the default)")
+    ap.add_argument("--detector", default="", help="detector settings, e.g. min_size=80,scale_factor=1.2")
     args = ap.parse_args()
     if args.threads:
         cv2.setNumThreads(args.threads)
@@ -95,7 +97,7 @@ def main() -> None:
         settings[key] = float(value) if "." in value else int(value) if value.isdigit() else value
     if isinstance(settings.get("cascades"), str):
         settings["cascades"] = tuple(settings["cascades"].split("+"))  # e.g. cascades=default+alt2
-    det = FaceDetector(**settings)
+    det = make_detector(args.method, **settings)
     print(f"model {clf.name} ({clf.n_params:,} parameters, {clf.backend}, tta {clf.tta}), "
           f"detector {det}")
     print(f"{'faces':>5} {'frame':>9} {'found':>5} {'decode':>7} {'detect':>7} {'crop':>6} {'classify':>8} "

@@ -442,12 +442,12 @@ class YuNetLoadError(ValueError):
     """The YuNet model file is missing, corrupt or not a YuNet face model; the message names the file."""
 
 
-def load_yunet(path: str | Path = YUNET_FILE, score_threshold: float = 0.8, nms_threshold: float = 0.3,
+def load_yunet(path: str | Path | None = None, score_threshold: float = 0.8, nms_threshold: float = 0.3,
                top_k: int = 5000) -> "cv2.FaceDetectorYN":
     """OpenCV's ``FaceDetectorYN`` on ``path`` (the shipped file by default), one per thread and settings (the object
     keeps the input size between calls, so threads must not share it). ``YuNetLoadError`` names the file when it is
     missing, is not the shipped file's exact bytes (for the shipped path) or does not run as a YuNet model."""
-    path = Path(path)
+    path = Path(YUNET_FILE if path is None else path)
     key = (str(path), float(score_threshold), float(nms_threshold), int(top_k))
     cache = _local.__dict__.setdefault("yunet", {})
     if key not in cache:
@@ -500,7 +500,7 @@ class YuNetDetector:
     nms_threshold: float = 0.3
     min_size: int = 48
     max_side: int = 640
-    model_path: str | Path = YUNET_FILE
+    model_path: str | Path | None = None  # None: the shipped file (YUNET_FILE)
 
     color_input: ClassVar[bool] = True  # live pipelines pass it the colour frame rather than the grey one
 
@@ -513,7 +513,7 @@ class YuNetDetector:
             raise ValueError(f"min_size must be >= 8 pixels. Received: min_size={self.min_size}")
         if self.max_side < 64:
             raise ValueError(f"max_side must be >= 64 pixels. Received: max_side={self.max_side}")
-        self.model_path = Path(self.model_path)
+        self.model_path = Path(YUNET_FILE if self.model_path is None else self.model_path)
         self._model()  # fail at construction, naming the file
 
     def _model(self):

@@ -51,7 +51,8 @@ def test_analyze_the_astronaut(astronaut, clf):
 
 def test_to_dict_has_the_deepface_shape(astronaut, clf):
     d = analyze(astronaut, clf)[0].to_dict()
-    assert set(d) == {"region", "emotion", "dominant_emotion"}
+    assert set(d) == {"region", "emotion", "dominant_emotion", "face_confidence"}
+    assert isinstance(d["face_confidence"], float) and 0.7 <= d["face_confidence"] <= 1.0  # YuNet's score
     assert set(d["region"]) == {"x", "y", "w", "h"} and all(isinstance(v, int) for v in d["region"].values())
     assert list(d["emotion"]) == list(clf.labels)
     assert abs(sum(d["emotion"].values()) - 100) < 0.05
@@ -85,12 +86,14 @@ def test_crops_are_the_haar_box_with_the_fer2013_margin(astronaut):
 def test_grayscale_bgra_and_16_bit_inputs(astronaut, clf):
     gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)
-    ref = analyze(astronaut, clf)
+    ref = analyze(astronaut, clf, "haar")  # Haar searches grey, so every format gives the same box
     for img in (gray, bgra, gray[..., None], astronaut.astype(np.uint16) * 257):
-        res = analyze(img, clf)
+        res = analyze(img, clf, "haar")
         assert [r.box for r in res] == [r.box for r in ref]
     # the model is grey: a colour and a grey copy of the same photo give the same probabilities
-    assert np.allclose(analyze(gray, clf)[0].probabilities, ref[0].probabilities, atol=1e-3)
+    assert np.allclose(analyze(gray, clf, "haar")[0].probabilities, ref[0].probabilities, atol=1e-3)
+    for img in (gray, bgra, astronaut.astype(np.uint16) * 257):  # YuNet: colour when there is colour, same face
+        assert len(analyze(img, clf, "yunet")) == 1
 
 
 def test_no_face_returns_an_empty_list_without_calling_the_model():
@@ -141,9 +144,13 @@ def test_face_result_checks_and_helpers():
     assert r.emotions == pytest.approx({"sad": 0.2, "happy": 0.8})
     with pytest.raises(ValueError, match="one probability per label"):
         FaceResult((0, 0, 1, 1), [1.0], ("sad", "happy"))
-    rows = to_records([r, FaceResult((5, 5, 5, 5), [0.9, 0.1], ("sad", "happy"))], file="a.jpg")
+    rows = to_records([r, FaceResult((5, 5, 5, 5), [0.9, 0.1], ("sad", "happy"), face_confidence=0.91)], file="a.jpg")
     assert rows[0] == {"file": "a.jpg", "face": 1, "x": 1, "y": 2, "w": 3, "h": 4, "dominant_emotion": "happy",
-                       "confidence": 0.8, "sad": 0.2, "happy": 0.8}
+                       "confidence": 0.8, "sad": 0.2, "happy": 0.8, "face_confidence": 1.0}
+    assert rows[1]["face_confidence"] == 0.91 and r.face_confidence == 1.0
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="face_confidence"):
+            FaceResult((0, 0, 1, 1), [0.5, 0.5], ("sad", "happy"), face_confidence=bad)
     assert distribution([r, r], ("sad", "happy", "neutral")) == {"sad": 0, "happy": 2, "neutral": 0}
 
 
@@ -174,3 +181,57 @@ def test_annotation_draws_each_face_in_its_emotion_colour(astronaut):
     assert gray.shape == astronaut.shape  # grey input comes back as BGR so the colours show
     with pytest.raises(ValueError, match="one label"):
         draw_faces(astronaut, [(0, 0, 5, 5)], [])
+
+
+def test_detector_by_name_object_or_default_and_its_face_confidence(astronaut):
+    from fer_core.detection import DEFAULT_DETECTOR, FaceDetector, YuNetDetector
+
+    spy = Spy()
+    (y,) = analyze(astronaut, spy, "yunet")
+    (h,) = analyze(astronaut, spy, "haar")
+    assert 0.7 <= y.face_confidence < 1.0 and h.face_confidence == 1.0  # YuNet's score; Haar answers yes or no
+    assert analyze(astronaut, spy, YuNetDetector())[0].box == y.box
+    assert analyze(astronaut, spy, FaceDetector())[0].box == h.box
+    assert analyze(astronaut, spy)[0].box == analyze(astronaut, spy, DEFAULT_DETECTOR)[0].box
+    assert analyze(astronaut, spy, boxes=[(1, 2, 30, 30)])[0].face_confidence == 1.0  # boxes given: no score
+    with pytest.raises(ValueError, match=r"Expected one of \['haar', 'yunet'\]"):
+        analyze(astronaut, spy, "mtcnn")
+    with pytest.raises(ValueError, match="detect"):
+        analyze(astronaut, spy, 42)
+
+
+def test_any_object_with_detect_is_a_detector(astronaut):
+    class Fixed:
+        def detect(self, image):
+            return [(100, 50, 80, 80)]
+
+    spy = Spy()
+    (r,) = analyze(astronaut, spy, Fixed())
+    assert r.box == (100, 50, 80, 80) and r.face_confidence == 1.0
+
+
+def test_alignment_levels_the_eyes_of_a_tilted_face(astronaut):
+    """With YuNet's landmarks, align=True turns the crop so the eyes are level: the crop of a head tilted by 20
+    degrees then matches the upright head's crop far better than the plain crop does."""
+    spy = Spy()
+    analyze(astronaut, spy, "yunet", align=False)
+    upright = cv2.cvtColor(spy.calls[-1][0], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    centre = (175 + 48, 65 + 48)
+    tilted = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D(centre, 20, 1.0), (512, 512),
+                            borderMode=cv2.BORDER_REPLICATE)
+    analyze(tilted, spy, "yunet", align=False)
+    plain = spy.calls[-1][0]
+    analyze(tilted, spy, "yunet", align=True)
+    levelled = spy.calls[-1][0]
+    assert plain.shape == levelled.shape
+
+    def similarity(crop):
+        g = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), upright.shape[::-1]).astype(np.float32)
+        return float(np.corrcoef(g.ravel(), upright.ravel())[0, 1])
+
+    assert similarity(levelled) > similarity(plain) + 0.1
+    analyze(astronaut, spy, "haar", align=True)  # no landmarks from Haar: the plain crop
+    haar_aligned = spy.calls[-1][0]
+    analyze(astronaut, spy, "haar", align=False)
+    assert np.array_equal(haar_aligned, spy.calls[-1][0])
+    assert analysis.ALIGN_DEFAULT in (True, False)

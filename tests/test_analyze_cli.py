@@ -34,7 +34,7 @@ def test_json_output_in_deepface_shape(photos, tiny_run, capsys):
     assert [r["file"] for r in report] == [str(photos["portrait"]), str(photos["blank"])]
     faces = report[0]["faces"]
     assert len(faces) == 1
-    assert set(faces[0]) == {"region", "emotion", "dominant_emotion"}
+    assert set(faces[0]) == {"region", "emotion", "dominant_emotion", "face_confidence"}
     assert set(faces[0]["region"]) == {"x", "y", "w", "h"}
     assert abs(sum(faces[0]["emotion"].values()) - 100) < 0.05
     assert report[1]["faces"] == []
@@ -58,6 +58,15 @@ def test_text_output_and_detector_options(photos, tiny_run, capsys):
     assert "astronaut.png (512x512): 1 face" in out and "#1 box=" in out
     assert main([str(photos["blank"]), "--model", str(tiny_run), "--whole-image"]) == 0
     assert ": 1 face" in capsys.readouterr().out
+
+
+def test_detector_choice(photos, tiny_run, capsys):
+    for method in ("haar", "yunet"):
+        assert main([str(photos["portrait"]), "--model", str(tiny_run), "--detector", method, "--json"]) == 0
+        (face,) = json.loads(capsys.readouterr().out)[0]["faces"]
+        assert (face["face_confidence"] == 1.0) == (method == "haar")  # YuNet's score is below 1
+    assert main([str(photos["portrait"]), "--model", str(tiny_run), "--detector", "yunet", "--min-neighbors", "3"]) == 2
+    assert "Haar settings" in capsys.readouterr().err
 
 
 def test_bad_model_or_settings_exit_2(photos, tmp_path, capsys):

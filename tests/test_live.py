@@ -82,9 +82,18 @@ def test_settings_validation_and_sensitivity():
         LiveSettings(sensitivity=2)
     with pytest.raises(ValueError, match="hold_missed"):
         LiveSettings(hold_missed=3, max_missed=2)
-    strict, loose = LiveSettings(sensitivity=0).detector_params(), LiveSettings(sensitivity=1).detector_params()
+    strict = LiveSettings(sensitivity=0, detector="haar").detector_params()
+    loose = LiveSettings(sensitivity=1, detector="haar").detector_params()
     assert strict["min_neighbors"] > loose["min_neighbors"] and strict["min_size"] > loose["min_size"]
-    assert LiveSettings(detect_width=256).detector_params()["max_side"] == 256
+    assert strict["method"] == "haar" and strict["rotations"] == ()  # upright only: turned searches cost 3x
+    strict = LiveSettings(sensitivity=0, detector="yunet").detector_params()
+    loose = LiveSettings(sensitivity=1, detector="yunet").detector_params()
+    assert strict["score_threshold"] > loose["score_threshold"] and strict["min_size"] > loose["min_size"]
+    assert LiveSettings(detector="yunet").detector_params()["score_threshold"] == 0.7  # YuNet's default at 0.5
+    for method in ("haar", "yunet"):
+        assert LiveSettings(detect_width=256, detector=method).detector_params()["max_side"] == 256
+    with pytest.raises(ValueError, match=r"Expected one of \['haar', 'yunet'\]"):
+        LiveSettings(detector="mtcnn")
 
 
 @pytest.mark.parametrize("tta", ["none", "flip"])
@@ -168,6 +177,51 @@ def test_sensitivity_change_rebuilds_the_detector():
     proc.update_settings(sensitivity=1.0)
     proc.process(frame())
     assert len(det.built_with) == 2 and det.built_with[1] == LiveSettings(sensitivity=1.0).detector_params()
+
+
+def test_detector_change_rebuilds_it_and_yunet_gets_the_colour_frame():
+    class ColourDetector:
+        color_input = True
+
+        def __init__(self):
+            self.seen = []
+
+        def __call__(self, image):
+            self.seen.append(image)
+            return []
+
+    built = []
+
+    def factory(settings):
+        built.append(settings.detector)
+        return ColourDetector() if settings.detector == "yunet" else (lambda gray: built.append(gray.ndim) or [])
+
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detector="haar"), detector_factory=factory,
+                         clock=Clock())
+    img = frame((200, 100, 120, 120))
+    proc.process(img)
+    proc.update_settings(detector="yunet")
+    proc.process(img)
+    assert built[:2] == ["haar", 2]  # Haar was handed the grey frame
+    assert built[2] == "yunet"
+    assert proc._detector.seen[0].shape == img.shape and np.array_equal(proc._detector.seen[0], img)  # colour
+
+
+@pytest.mark.parametrize("method", ["haar", "yunet"])
+def test_the_real_detectors_find_a_face_in_live_frames(method):
+    """The default factory builds the picked detector, tuned by the sensitivity; both find the astronaut."""
+    from skimage import data
+
+    from fer_core.detection import FaceDetector, YuNetDetector
+    from fer_core.live import face_detector
+
+    det = face_detector(LiveSettings(detector=method))
+    assert isinstance(det, {"haar": FaceDetector, "yunet": YuNetDetector}[method])
+    img = np.full((480, 640, 3), 90, np.uint8)
+    img[60:420, 140:500] = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (360, 360))
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detector=method), clock=Clock(), warm_up=False)
+    proc.process(img)
+    assert len(proc.snapshot().faces) == 1
 
 
 def test_two_faces_ids_and_main_face_is_the_largest():

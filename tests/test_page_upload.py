@@ -190,10 +190,42 @@ def test_model_error_is_shown_not_raised(monkeypatch):
 def test_downloads_hold_deepface_json_csv_and_png(portrait, clf):
     pa = photo_ui.analyze_upload("a.png", png(np.tile(portrait, (1, 2, 1))), clf, fer_core.FaceDetector())
     faces = json.loads(pa.to_json())
-    assert len(faces) == 2 and set(faces[0]) == {"region", "emotion", "dominant_emotion"}
+    assert len(faces) == 2 and set(faces[0]) == {"region", "emotion", "dominant_emotion", "face_confidence"}
     csv = pa.to_csv().splitlines()
     assert csv[0].startswith("file,face,x,y,w,h,dominant_emotion,confidence") and len(csv) == 3
     from fer_core.preprocessing import decode_image, encode_png
 
     annotated = decode_image(encode_png(pa.annotated))
     assert annotated.shape == pa.image.shape and not np.array_equal(annotated, pa.image)
+
+
+def test_detector_picker_offers_both_detectors_and_the_settings_follow_it(portrait):
+    from fer_core.detection import DEFAULT_DETECTOR, list_detectors
+
+    at = AppTest.from_file(PAGE)
+    at.run(timeout=120)
+    box = at.selectbox(key=keys.PHOTO_DETECTOR)
+    assert box.value == DEFAULT_DETECTOR and len(box.options) == len(list_detectors()) == 2
+    assert at.slider(key=keys.PHOTO_MIN_NEIGHBORS).disabled and not at.slider(key=keys.PHOTO_MIN_SCORE).disabled
+    at.file_uploader(key=keys.PHOTO_UPLOADS).set_value([("astronaut.png", png(portrait), "image/png")])
+    at.run(timeout=300)
+    assert not at.exception and any("1 face found" in c.value for c in at.caption)
+    assert 70 <= at.dataframe[0].value["face score %"].iat[0] < 100  # YuNet's score
+    at.selectbox(key=keys.PHOTO_DETECTOR).set_value("haar").run(timeout=300)
+    assert not at.exception and not at.slider(key=keys.PHOTO_MIN_NEIGHBORS).disabled
+    assert at.slider(key=keys.PHOTO_MIN_SCORE).disabled
+    assert any("1 face found" in c.value for c in at.caption)
+    assert at.dataframe[0].value["face score %"].iat[0] == 100  # Haar answers yes or no
+
+
+def test_missing_yunet_file_is_shown_naming_it_and_haar_analyses_instead(portrait, tmp_path, monkeypatch):
+    from fer_core import detection
+
+    monkeypatch.setattr(detection, "YUNET_FILE", tmp_path / "face_detection_yunet_2023mar.onnx")
+    monkeypatch.setattr(detection, "_shared", {})
+    at = upload([("astronaut.png", png(portrait), "image/png")])
+    assert not at.exception
+    assert any("not found" in e.value and "face_detection_yunet_2023mar.onnx" in e.value and "Haar" in e.value
+               for e in at.error)
+    assert any("1 face found" in c.value for c in at.caption)  # analysed with Haar
+    assert not at.slider(key=keys.PHOTO_MIN_NEIGHBORS).disabled

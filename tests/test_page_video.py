@@ -167,3 +167,23 @@ def test_emotion_chart_legend_sits_below_the_axis_title(video_bytes):
     fig = emotion_figure(analyze_video(video_bytes, FakeClassifier()), "Face 1")
     assert fig.layout.xaxis.title.text == "seconds into the video"
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "top" and fig.layout.legend.y < -0.2
+
+
+def test_detector_picker_choice_reaches_the_analysis(fake, video_bytes, monkeypatch):
+    from fer_core.detection import DEFAULT_DETECTOR
+
+    seen = []
+    original = VideoAnalysis.__init__
+
+    def spy(self, data, classifier, settings=None, *args, **kwargs):
+        seen.append(settings.detector)
+        original(self, data, classifier, settings, *args, **kwargs)
+
+    monkeypatch.setattr(VideoAnalysis, "__init__", spy)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert at.selectbox(key=keys.VIDEO_DETECTOR).value == DEFAULT_DETECTOR
+    at.selectbox(key=keys.VIDEO_DETECTOR).set_value("haar")
+    upload(at, "v.mp4", video_bytes)
+    at.button(key=keys.VIDEO_START).click().run(timeout=TIMEOUT)
+    assert not at.exception and not at.error
+    assert seen == ["haar"] and at.session_state[keys.VIDEO_RESULT]["result"].faces == ["Face 1"]

@@ -170,3 +170,16 @@ def test_ice_servers_from_env_and_bad_configuration(fake, monkeypatch):
     assert "Ignoring the ICE server configuration" in at.warning[0].value
     with pytest.raises(webrtc_ui.IceConfigError, match=r"\[0\] must be an object"):
         webrtc_ui.parse_ice_servers('[{"url": "stun:x"}]', "test")
+
+
+def test_detector_picker_sets_the_live_processors_detector(fake):
+    from fer_core.detection import DEFAULT_DETECTOR
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    box = at.sidebar.selectbox(key=keys.WEBCAM_DETECTOR)
+    assert box.value == DEFAULT_DETECTOR and len(box.options) == 2
+    assert at.session_state[keys.WEBCAM_PROCESSOR].settings.detector == DEFAULT_DETECTOR
+    box.set_value("haar").run()
+    assert not at.exception
+    assert at.session_state[keys.WEBCAM_PROCESSOR].settings.detector == "haar"

@@ -124,6 +124,14 @@ def test_moving_then_still_face_is_one_track(face_video):
         assert first.shape == (320, 480, 3)
 
 
+@pytest.mark.parametrize("method", ["haar", "yunet"])
+def test_either_detector_tracks_the_face(face_video, method):
+    settings = VideoSettings(detect_every=3, detector=method, annotate=False)
+    assert settings.live_settings().detector == method
+    res = analyze_video(face_video, FakeClassifier(), settings)
+    assert res.faces == ["Face 1"] and len(res.frames_table()) >= 25
+
+
 def test_exports_hold_timeline_summary_and_frames(face_video):
     res = analyze_video(face_video, FakeClassifier(), VideoSettings(every=2, annotate=False))
     assert res.frames_analysed == 15 and res.video is None
