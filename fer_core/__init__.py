@@ -13,6 +13,7 @@ _LAZY = {
     "ModelLoadError": "classifier",
     "detect_faces": "detection",
     "FaceDetector": "detection",
+    "YuNetDetector": "detection", "list_detectors": "detection", "YuNetLoadError": "detection",
     "analyze": "analysis",
     "FaceResult": "analysis",
     "list_models": "models",

@@ -192,7 +192,7 @@ def test_downloads_hold_deepface_json_csv_and_png(portrait, clf):
     faces = json.loads(pa.to_json())
     assert len(faces) == 2 and set(faces[0]) == {"region", "emotion", "dominant_emotion", "face_confidence"}
     csv = pa.to_csv().splitlines()
-    assert csv[0].startswith("file,face,x,y,w,h,dominant_emotion,confidence") and len(csv) == 3
+    assert csv[0].startswith("file,face,x,y,w,h,face_confidence,dominant_emotion,confidence") and len(csv) == 3
     from fer_core.preprocessing import decode_image, encode_png
 
     annotated = decode_image(encode_png(pa.annotated))

@@ -197,3 +197,23 @@ def test_crop_face_at_the_border_replicates_edges():
 def test_encode_png_round_trip():
     img = np.random.default_rng(1).integers(0, 255, (12, 9, 3), dtype=np.uint8)
     assert np.array_equal(decode_image(encode_png(img)), img)
+
+
+def test_crop_face_aligned_levels_the_eye_line_and_checks_its_inputs():
+    import cv2
+
+    from fer_core.preprocessing import crop_face_aligned
+
+    img = np.zeros((200, 200), np.uint8)
+    cv2.circle(img, (80, 90), 4, 255, -1)  # eyes on a line falling by 20 px over 40 px
+    cv2.circle(img, (120, 110), 4, 200, -1)
+    crop = crop_face_aligned(img, (50, 50, 100, 100), ((80, 90), (120, 110)), margin=0.0)
+    assert crop.shape == (100, 100)
+    (ly, lx), (ry, rx) = (np.argwhere(crop == v).mean(axis=0) for v in (255, 200))
+    assert abs(ly - ry) < 1.0 and rx - lx == pytest.approx(np.hypot(40, 20), abs=1.5)  # level, same distance
+    level = crop_face_aligned(img, (50, 50, 100, 100), ((80, 100), (120, 100)), margin=0.0)
+    assert np.array_equal(level, img[50:150, 50:150])  # eyes already level: the plain crop
+    for box, eyes in [((0, 0, 0, 10), ((1, 1), (2, 2))), ((500, 500, 10, 10), ((1, 1), (2, 2))),
+                      ((0, 0, 10, 10), ((1, float("nan")), (2, 2))), ((0, 0, 10, 10), ((1, 1),))]:
+        with pytest.raises(ValueError, match="Received"):
+            crop_face_aligned(img, box, eyes)

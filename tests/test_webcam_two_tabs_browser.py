@@ -2,10 +2,11 @@
 from one app server at the same time, one camera showing one face and the other two. Both get annotated video back,
 and each session's engagement record holds only its own camera's faces (per-session state, no shared processor).
 
-Face ids are not compared across the whole session: under CPU load Chromium lowers the stream's resolution
-(640x480 -> 480x360 -> 320x240), and the live tracker, whose boxes are in pixels of the frame, then gives the same
-face a new id. What must hold whatever the ids: the one-face tab never records two faces present in the same second,
-and the two-face tab does."""
+Under CPU load Chromium lowers a camera stream's resolution (640x480 -> 480x360 -> 320x240), and the live tracker,
+whose boxes are in pixels of the frame, then gives the same face a new id (and, at a few processed frames per second,
+the old and the new id can both count as present in a second). The tabs' camera tracks are therefore marked
+``contentHint = "detail"``, which tells Chromium to keep the resolution and drop frames instead. The check that holds
+whatever the ids: the one-face tab never records two faces present in the same second, and the two-face tab does."""
 from __future__ import annotations
 
 import csv
@@ -20,6 +21,18 @@ from test_webcam_browser import browser_ready, wait_for  # noqa: F401  (browser_
 
 pytestmark = pytest.mark.browser
 
+KEEP_RESOLUTION_JS = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) return;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    stream.getVideoTracks().forEach((t) => { t.contentHint = "detail"; });
+    return stream;
+  };
+})();
+"""
 STATUS = re.compile(r"Recorded (\d+) s · ([^\n]*)")  # webcam_ui.status_text, the line above the timeline
 
 
@@ -50,9 +63,13 @@ def test_two_tabs_stream_at_once_and_keep_their_own_faces(browser_ready, tmp_pat
     with bh.app_server() as url, sync_playwright() as p:
         browsers = {n: bh.launch(p, clip) for n, clip in clips.items()}
         try:
-            pages = {n: b.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
-                     for n, b in browsers.items()}
+            contexts = {n: b.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+                        for n, b in browsers.items()}
+            for context in contexts.values():
+                context.add_init_script(KEEP_RESOLUTION_JS)
+            pages = {n: context.new_page() for n, context in contexts.items()}
             for page in pages.values():
+                page.set_default_timeout(180_000)  # two streams on a small machine: everything is slow
                 page.goto(f"{url}/Webcam")
                 page.get_by_text("Webcam: live emotions and engagement").wait_for(timeout=180_000)
             for page in pages.values():  # both streams start before either is checked: they run concurrently
