@@ -13,7 +13,8 @@ st.title("Facial expression recognition")
 st.markdown(
     "This app finds faces in photos, webcam video and recorded video and tells which of seven basic emotions each "
     "face shows: **angry, disgust, fear, happy, sad, surprise, neutral** (the FER2013 classes). Faces are found "
-    "with OpenCV's Haar cascades and classified by a convolutional network trained in this project. "
+    "by YuNet, a small neural network run by OpenCV (or, if you pick them, OpenCV's classic Haar cascades), and "
+    "classified by a convolutional network trained in this project. "
     "Everything runs on this server; nothing you upload or stream is stored or sent anywhere.")
 
 st.header("How to use it")
@@ -21,7 +22,7 @@ st.markdown(
     "- **Upload photo** — drop one or several photos (a selfie, a portrait, a group photo, a screenshot of a "
     "video-call gallery). Every face is boxed and labelled; you get each face's probabilities as a chart, a table, "
     "the group's emotion distribution, and downloads as JSON (DeepFace-style), CSV and an annotated PNG. The sidebar "
-    "tunes the face detector (strictness, minimum face size) and picks the model.\n"
+    "picks and tunes the face detector (YuNet or Haar, minimum face size, strictness) and picks the model.\n"
     "- **Webcam** — press START and allow the camera: faces are labelled live, and an engagement monitor builds a "
     "per-second timeline of the session that you can export.\n"
     "- **Training runs** — compare the stored models: learning curves, accuracy, confusion matrices, and evaluate a "

@@ -213,7 +213,7 @@ def test_any_object_with_detect_is_a_detector(astronaut):
 def test_alignment_turns_the_crop_so_the_eyes_are_level(astronaut):
     """align=True turns the crop about the box centre by the tilt of the eye line: the crop of a head tilted by 20
     degrees then matches the upright head's crop. (A stand-in detector reports the true eye points: YuNet's own
-    landmarks hardly follow a tilt; see fer_core.analysis.ALIGN_NOTE.)"""
+    landmarks hardly follow a tilt; see the note on fer_core.analysis.ALIGN_DEFAULT.)"""
     from fer_core.detection import Detection
     from fer_core.preprocessing import crop_face
 
