@@ -167,7 +167,7 @@ def append_history(run_dir: Path, row: dict) -> None:
 
 def read_history(run_dir: Path) -> list[dict]:
     """history.csv as one dict of floats per epoch; an empty or non-finite cell (a diverged epoch's ``nan`` loss)
-    reads as None. ``RunError`` for a missing file, one that is not CSV text, or a cell that is not a number."""
+    reads as None, and a row without an epoch number is skipped. ``RunError`` for a missing file, one that is not CSV text, or a cell that is not a number."""
     path = Path(run_dir) / HISTORY
     if not path.exists():
         raise RunError(f"{HISTORY} is missing in {run_dir}")
@@ -180,10 +180,12 @@ def read_history(run_dir: Path) -> list[dict]:
             rows = []
             for i, r in enumerate(reader, start=2):
                 try:
-                    rows.append({k: (_finite_or_none(v) if v not in ("", None) else None) for k, v in r.items()
-                                 if k in HISTORY_COLUMNS})
+                    row = {k: (_finite_or_none(v) if v not in ("", None) else None) for k, v in r.items()
+                           if k in HISTORY_COLUMNS}
                 except ValueError:
                     raise RunError(f"{path}, row {i}: expected numbers. Received: {str(dict(r))[:200]}") from None
+                if row.get("epoch") is not None:  # a row without its epoch number cannot be placed on a curve
+                    rows.append(row)
     except (UnicodeDecodeError, csv.Error) as e:  # binary data, a NUL byte, a field beyond csv's size limit
         raise RunError(f"{path} is not readable CSV text: {str(e)[:200]}") from None
     return rows

@@ -41,7 +41,9 @@ def runs_dataframe(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     for col in ("classes", "parameters", "epochs", "issues"):
         if col in df:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+            values = pd.to_numeric(df[col], errors="coerce").astype("float64")
+            whole = np.isfinite(values) & (values.abs() < 2**53) & (values == values.round())
+            df[col] = values.where(whole).astype("Int64")  # 1e20 or 2.5 epochs in a hand-edited file: blank
     for col in (*PERCENT_COLUMNS, "training time (min)"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Float64")

@@ -344,6 +344,10 @@ def finite_or_none(v) -> bool:
 
 @hostile(150)
 @given(files=hostile_runs())
+@example(files={runs.CONFIG: None, runs.METRICS: None, runs.HISTORY: "epoch,loss,accuracy\n,\n", runs.CONFUSION: None,
+                runs.STATE: None})
+@example(files={runs.CONFIG: None, runs.METRICS: None, runs.HISTORY: None, runs.CONFUSION: None,
+                runs.STATE: '{"epochs_done":1e20}'})
 def test_run_summary_and_figures_survive_any_run_files(files):
     """What the Training runs page computes for a run folder: the summary (a problem listed per unreadable file),
     the table row, evaluations, confusion summaries and every figure: no exception but ``RunError`` listed as a
