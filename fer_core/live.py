@@ -133,6 +133,7 @@ class LiveProcessor:
         self._proc_ms: float | None = None
         self._lag_base: float | None = None
         self._last_stream_time: float | None = None
+        self._frame_size: tuple[int, int] | None = None
         if warm_up:
             classifier.predict_proba([np.zeros((48, 48), np.uint8)])  # trace the model before the first frame
 
@@ -216,6 +217,7 @@ class LiveProcessor:
         if reset:
             self._tracker.reset()
             self._frames, self._since_detection = 0, 0
+            self._frame_size = None
             self._stamps.clear()
             self._proc_ms = None
         self._tracker.smoothing = settings.smoothing
@@ -223,7 +225,12 @@ class LiveProcessor:
 
         frame = cv2.flip(image, 1) if settings.mirror else image.copy()
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        if self._frames == 0 or self._since_detection + 1 >= settings.detect_every or not self._tracker.present():
+        size = (frame.shape[1], frame.shape[0])
+        resized = self._frame_size is not None and size != self._frame_size
+        if resized:  # the browser changed the resolution: the same faces, at new coordinates
+            self._tracker.rescale(size[0] / self._frame_size[0], size[1] / self._frame_size[1])
+        self._frame_size = size
+        if resized or self._frames == 0 or self._since_detection + 1 >= settings.detect_every or not self._tracker.present():
             self._detect(frame, gray, settings)
             self._since_detection = 0
         else:

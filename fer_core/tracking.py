@@ -9,6 +9,8 @@ Probabilities are smoothed per track with an exponential moving average (``ema``
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -117,6 +119,15 @@ class FaceTracker:
         """Forget every track and start ids again at 1."""
         self._tracks = []
         self._next_id = 1
+
+    def rescale(self, sx: float, sy: float) -> None:
+        """Scale every track's box, when the video's resolution changes (a browser lowers it under load), so that the
+        same faces keep their tracks and ids instead of being lost and found again under new ids."""
+        if not (math.isfinite(sx) and math.isfinite(sy) and sx > 0 and sy > 0):
+            raise ValueError(f"Scale factors must be positive and finite. Received: sx={sx}, sy={sy}")
+        for t in self._tracks:
+            x, y, w, h = t.box
+            t.box = (round(x * sx), round(y * sy), max(1, round(w * sx)), max(1, round(h * sy)))
 
     def update(self, boxes: Sequence[Box]) -> list[Track | None]:
         """Match one detection pass; returns, per input box, its confirmed track (None while still tentative)."""

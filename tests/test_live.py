@@ -387,3 +387,16 @@ def test_real_pipeline_on_a_real_face(tiny_run, astronaut_frame):
     diff = np.abs(out.astype(int) - cv2.flip(astronaut_frame, 1).astype(int)).max(axis=2)
     assert (diff > 60).sum() > 300  # box and label drawn
     assert proc.recorder.summary()["faces"]["Face 1"]["seconds_present"] >= 0
+
+
+def test_a_resolution_change_keeps_the_face_id():
+    """Chromium lowers a stream's resolution under load: the same face keeps its track (no 'Face 2')."""
+    big, small = (200, 100, 120, 120), (100, 50, 60, 60)
+    proc, det = make([[big], [big], [small]], detect_every=5)
+    proc.process(frame(big))
+    proc.process(frame(big))
+    assert [f.name for f in proc.snapshot().faces] == ["Face 1"]
+    proc.process(frame(small, size=(240, 320)))  # half the resolution: detects again at once
+    snap = proc.snapshot()
+    assert len(det.calls) == 3
+    assert [(f.name, f.box) for f in snap.faces] == [("Face 1", small)]

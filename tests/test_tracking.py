@@ -111,3 +111,14 @@ def test_bad_boxes_and_settings_are_rejected():
         FaceTracker(min_hits=0)
     with pytest.raises(ValueError, match="strength"):
         FaceTracker(smoothing=1.5)
+
+
+def test_rescale_moves_every_track_to_the_new_resolution():
+    tr = FaceTracker(min_hits=1)
+    tr.update([(100, 50, 80, 80), (400, 60, 60, 60)])
+    tr.rescale(0.5, 0.5)
+    assert [t.box for t in tr.tracks] == [(50, 25, 40, 40), (200, 30, 30, 30)]
+    tr.update([(52, 26, 40, 40), (201, 30, 30, 30)])  # the faces, detected in the smaller frame
+    assert [t.id for t in tr.present()] == [1, 2]
+    with pytest.raises(ValueError, match="sx=0"):
+        tr.rescale(0, 1.0)
