@@ -116,6 +116,32 @@ def _make_optimizer(cfg: TrainConfig):
     raise ValueError(f"optimizer must be sgd, adam or adamw. Received: optimizer={cfg.optimizer!r}")
 
 
+# What a resume may change (the next epochs follow it; `resumes` in config.json says from when), and what it may not:
+# the optimizer, its weight decay and the loss are compiled into the checkpoint, the data and labels fix the run.
+RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
+RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage",
+                "val_fraction", "split_by_subject", "input_size", "max_train", "init_from")
+
+
+def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
+    """Apply a resume's changed settings to ``config`` (recorded in its latest ``resumes`` entry); a change the
+    checkpoint cannot follow is a ``ValueError``."""
+    hp = config["hyperparameters"]
+    given = dataclasses.asdict(cfg)
+    fixed = {k: (hp[k], given[k]) for k in RESUME_FIXED if k in hp and _norm(hp[k]) != _norm(given[k])}
+    if fixed:
+        raise ValueError(f"These settings are fixed by the run being resumed: {sorted(fixed)}. Expected the run's "
+                         f"values or none. Received: {', '.join(f'{k}={v[1]!r} (run: {v[0]!r})' for k, v in fixed.items())}")
+    for k in RESUME_CHANGEABLE:
+        if k != "epochs" and _norm(hp.get(k)) != _norm(given[k]):
+            config["resumes"][-1][k] = given[k]
+            hp[k] = given[k]
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
 def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool):
     import tensorflow as tf
 
@@ -219,9 +245,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         config["epochs_planned"] = cfg.epochs
         config["hyperparameters"]["epochs"] = cfg.epochs
-        if cfg.ema != config["hyperparameters"].get("ema"):
-            config["resumes"][-1]["ema"] = cfg.ema
-            config["hyperparameters"]["ema"] = cfg.ema
+        _record_resume_changes(cfg, config)
     else:
         state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "train_seconds": 0.0}
         for stale in (runs.HISTORY, runs.METRICS, runs.CONFUSION):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -56,9 +57,13 @@ def test_training_resumes_after_interruption(tmp_path, fer_csv):
         train(cfg, on_epoch=interrupt, verbose=0)
     assert (out / runs.CHECKPOINT).is_file()
     assert runs.read_json(out / runs.STATE)["epochs_done"] == 1
-    train(cfg, verbose=0)
+    with pytest.raises(ValueError, match=r"fixed by the run being resumed: \['weight_decay'\].*weight_decay=0.1"):
+        train(dataclasses.replace(cfg, weight_decay=0.1), verbose=0)
+    train(dataclasses.replace(cfg, augment="light"), verbose=0)  # e.g. a lighter augmentation for the tail
     assert [r["epoch"] for r in runs.read_history(out)] == [1, 2, 3]
-    assert runs.read_json(out / runs.CONFIG)["epochs_done"] == 3
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["epochs_done"] == 3 and config["hyperparameters"]["augment"] == "light"
+    assert config["resumes"][-1]["after_epoch"] == 1 and config["resumes"][-1]["augment"] == "light"
 
 
 def test_early_stopping_and_class_subset(tmp_path, fer_csv):
