@@ -12,9 +12,10 @@ from .preprocessing import FACE_MARGIN, check_image, crop_face, crop_face_aligne
 
 # Level the eyes (YuNet's landmarks) before classifying? Off: it changes nothing measurable. With the shipped model on
 # the faces YuNet finds (benchmarks/bench_alignment.py; dataset faces upscaled 4x in a reflected border, the model's
-# own flip TTA), accuracy without / with alignment: FER2013 PublicTest 64.0 / 64.7 % (3,206 faces; 116 answers turned
-# right, 93 wrong, p ~ 0.1), the same photos turned by up to +-20 degrees 62.8 / 63.1 % (145 vs 134); CK+48 without
-# contempt 67.3 / 66.7 % (927 faces; 6 vs 12), turned 64.9 / 65.8 % (27 vs 19). The reason: YuNet's landmarks hardly
+# own flip TTA; fer_vgg_wide_s1's 7-bit int8 file), accuracy without / with alignment: FER2013 PublicTest 64.0 / 64.8 %
+# (3,206 faces; 119 answers turned right, 94 wrong, p = 0.10), the same photos turned by up to +-20 degrees
+# 62.7 / 63.3 % (150 vs 131); CK+48 without contempt 67.1 / 65.9 % (927 faces; 7 vs 18, p = 0.04), turned
+# 64.3 / 65.2 % (28 vs 20). No consistent gain. The likely reason: YuNet's landmarks hardly
 # follow an in-plane tilt (a head turned by 20 degrees gives an eye line of 1.5 degrees, by 30 degrees 7), so the crop
 # is barely turned. ``align=True`` stays available (any detector giving eye points, e.g. a better landmark model).
 ALIGN_DEFAULT = False

@@ -354,7 +354,8 @@ def test_missing_yunet_file_is_a_clear_error_naming_it_and_haar_still_works(tmp_
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n<!DOCTYPE html><html>a web page saved as .onnx</html>",
-                                     bytes(range(256)) * 100, "truncated"])
+                                     bytes(range(256)) * 100, "truncated"],
+                         ids=["empty", "html-page", "random-bytes", "truncated"])
 def test_corrupt_yunet_file_is_a_clear_error_naming_it_and_haar_still_works(tmp_path, astronaut, content):
     bad = tmp_path / "broken_yunet.onnx"
     bad.write_bytes(detection.YUNET_FILE.read_bytes()[:50_000] if content == "truncated" else content)
