@@ -15,7 +15,7 @@ nor false (cut by a border, profile, upside down, tiny background people). A det
 - false boxes per photo: detections matching no annotated face, ignored face or smaller face;
 - time: median (and 90th percentile) wall time of ``detect`` per photo (photos are at most 1024 px on their longer
   side), and the median on a 640x480 frame with one face (the webcam case). Run timings with nothing else running
-  (``bash /work/quiet.sh python benchmarks/bench_detection.py``).
+  (a training or test run beside it skews the times).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """analyze() against the `fer` package on the same 640x480 one-face frame, timed side by side in one run.
 
     python -m venv --system-site-packages /tmp/fervenv && /tmp/fervenv/bin/pip install --no-deps fer
-    bash /work/quiet.sh /tmp/fervenv/bin/python benchmarks/bench_vs_fer.py [--repeats 40]
+    /tmp/fervenv/bin/python benchmarks/bench_vs_fer.py [--repeats 40]   # with nothing else running
 
 `fer` (FER(): OpenCV's default Haar cascade at scale 1.1, 5 neighbours, 50 px faces, then its quantized mini-Xception
 on TensorFlow Lite) is installed without its dependencies (facenet-pytorch, torch, moviepy), which only its MTCNN and
