@@ -2,10 +2,10 @@
 from one app server at the same time, one camera showing one face and the other two. Both get annotated video back,
 and each session's engagement record holds only its own camera's faces (per-session state, no shared processor).
 
-Under CPU load Chromium lowers a camera stream's resolution (640x480 -> 480x360 -> 320x240), and the live tracker,
-whose boxes are in pixels of the frame, then gives the same face a new id (and, at a few processed frames per second,
-the old and the new id can both count as present in a second). The tabs' camera tracks are therefore marked
-``contentHint = "detail"``, which tells Chromium to keep the resolution and drop frames instead. The check that holds
+Under CPU load Chromium lowers a camera stream's resolution (640x480 -> 480x360 -> 320x240); the live tracker
+rescales its boxes then (tested in tests/test_live.py), but a face could still blink between ids at a few processed
+frames per second. The tabs' camera tracks are marked ``contentHint = "detail"``, which tells Chromium to keep the
+resolution and drop frames instead, so that this test checks sessions, not Chromium's choices. The check that holds
 whatever the ids: the one-face tab never records two faces present in the same second, and the two-face tab does."""
 from __future__ import annotations
 
