@@ -226,3 +226,16 @@ def grab_output(page) -> np.ndarray | None:
     """The frame the processed video shows right now (BGR), or None while it does not play yet."""
     url = webrtc_frame(page).evaluate(GRAB_JS)
     return None if url is None else data_url_to_image(url)
+
+
+def click_button(locator, timeout: float = 120.0) -> None:
+    """Click a button in the WebRTC component. Under CPU load the video above it keeps changing size (Chromium lowers
+    and raises the stream's resolution), so the button may never hold still for Playwright's "stable" check: after
+    a real click has failed for 30 s, the click event is dispatched to the button itself."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    locator.wait_for(state="visible", timeout=timeout * 1000)
+    try:
+        locator.click(timeout=30_000)
+    except PlaywrightTimeout:
+        locator.dispatch_event("click")

@@ -67,7 +67,7 @@ def test_webcam_page_streams_annotated_video_and_records_engagement(browser_read
                                what="the engagement timeline to record Face 1 present")
             assert int(present.group(1)) >= 1
 
-            component.get_by_role("button", name="STOP").click(timeout=30_000)
+            bh.click_button(component.get_by_role("button", name="STOP"))
             component.get_by_role("button", name="START").wait_for(timeout=60_000)
             page.get_by_text("Session summary").wait_for(timeout=60_000)
             assert re.search(r"Recorded [1-9]\d* s", body())

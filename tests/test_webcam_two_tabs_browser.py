@@ -91,7 +91,7 @@ def test_two_tabs_stream_at_once_and_keep_their_own_faces(browser_ready, tmp_pat
 
             for page in pages.values():
                 component = page.frame_locator("iframe").first
-                component.get_by_role("button", name="STOP").click(timeout=120_000)
+                bh.click_button(component.get_by_role("button", name="STOP"))
                 component.get_by_role("button", name="START").wait_for(timeout=120_000)
             (alone, seconds_1), (pair, seconds_2) = faces_per_second(pages[1]), faces_per_second(pages[2])
             assert set(alone) == {1}, f"the one-face tab, faces present per second: {seconds_1}; other tab: {seconds_2}"
