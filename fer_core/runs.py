@@ -167,7 +167,8 @@ def append_history(run_dir: Path, row: dict) -> None:
 
 def read_history(run_dir: Path) -> list[dict]:
     """history.csv as one dict of floats per epoch; an empty or non-finite cell (a diverged epoch's ``nan`` loss)
-    reads as None, and a row without an epoch number is skipped. ``RunError`` for a missing file, one that is not CSV text, or a cell that is not a number."""
+    reads as None, and a row without an epoch number is skipped. ``RunError`` for a missing file, one that is not CSV
+    text, or a cell that is not a number."""
     path = Path(run_dir) / HISTORY
     if not path.exists():
         raise RunError(f"{HISTORY} is missing in {run_dir}")

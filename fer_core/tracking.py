@@ -10,7 +10,6 @@ Probabilities are smoothed per track with an exponential moving average (``ema``
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Sequence
 

@@ -120,7 +120,7 @@ def _make_optimizer(cfg: TrainConfig):
 # the optimizer, its weight decay and the loss are compiled into the checkpoint, the data and labels fix the run.
 RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
 RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage",
-                "val_fraction", "split_by_subject", "input_size", "max_train", "init_from")
+                "val_fraction", "split_by_subject", "input_size", "max_train")  # init_from: the checkpoint's weights win
 
 
 def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
@@ -131,7 +131,7 @@ def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
     fixed = {k: (hp[k], given[k]) for k in RESUME_FIXED if k in hp and _norm(hp[k]) != _norm(given[k])}
     if fixed:
         raise ValueError(f"These settings are fixed by the run being resumed: {sorted(fixed)}. Expected the run's "
-                         f"values or none. Received: {', '.join(f'{k}={v[1]!r} (run: {v[0]!r})' for k, v in fixed.items())}")
+                         f"values. Received: {', '.join(f'{k}={v[1]!r} (run: {v[0]!r})' for k, v in fixed.items())}")
     for k in RESUME_CHANGEABLE:
         if k != "epochs" and _norm(hp.get(k)) != _norm(given[k]):
             config["resumes"][-1][k] = given[k]
