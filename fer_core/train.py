@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="also keep an exponential moving average of the weights (decay per step, e.g. 0.999), "
                         "evaluated every epoch; the better of the two is selected")
+    p.add_argument("--ferplus", metavar="VOTES_CSV",
+                   help="FER+ votes in the --data CSV's row order (python -m fer_core.ferplus --images ... --out): "
+                        "train on soft targets mixing them with the original labels")
+    p.add_argument("--ferplus-weight", type=float, default=0.5, help="share of the FER+ votes in a target (0-1)")
+    p.add_argument("--teacher", help="a run or ensemble run folder to distil: its flip-TTA predictions on the training "
+                                     "images are mixed into the targets")
+    p.add_argument("--teacher-weight", type=float, default=0.5, help="share of the teacher's output in a target (0-1)")
     return p
 
 
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         augment=args.augment, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
         tta=not args.no_tta, max_train=args.max_train, init_from=args.init_from, ema=args.ema,
+        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, teacher=args.teacher, teacher_weight=args.teacher_weight,
     )
     run_dir = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
     from . import runs

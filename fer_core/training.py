@@ -50,6 +50,10 @@ class TrainConfig:
     max_train: int | None = None  # cap on training images (quick trials, tests)
     init_from: str | None = None  # a run folder or .keras file whose weights start the training (fine-tuning)
     ema: float | None = None  # decay of an exponential moving average of the weights per step; None = off
+    ferplus: str | None = None  # FER+ votes in the data CSV's row order: soft targets (soft_targets.py)
+    ferplus_weight: float = 0.5
+    teacher: str | None = None  # a run (or ensemble run) whose predictions are distilled into this one
+    teacher_weight: float = 0.5
 
     def resolved(self) -> "TrainConfig":
         recipe = get_spec(self.arch).recipe
@@ -120,7 +124,8 @@ def _make_optimizer(cfg: TrainConfig):
 # the optimizer, its weight decay and the loss are compiled into the checkpoint, the data and labels fix the run.
 RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
 RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage",
-                "val_fraction", "split_by_subject", "input_size", "max_train")  # init_from: the checkpoint's weights win
+                "val_fraction", "split_by_subject", "input_size", "max_train", "ferplus", "ferplus_weight", "teacher",
+                "teacher_weight")  # init_from: the checkpoint's weights win
 
 
 def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
@@ -142,15 +147,23 @@ def _norm(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool):
+def session_seed(seed: int, epochs_done: int) -> int:
+    """The seed of a training session that starts after ``epochs_done`` epochs. A resumed session seeded like the
+    first would replay the first session's shuffles and augmentations, batch for batch."""
+    return seed + 1009 * epochs_done
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool,
+             seed: int | None = None):
     import tensorflow as tf
 
     from .augmentation import make_augmenter
 
-    aug = make_augmenter(cfg.augment, cfg.seed) if training else None
+    seed = cfg.seed if seed is None else seed
+    aug = make_augmenter(cfg.augment, seed) if training else None
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
-        ds = ds.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.batch_size)
 
     def prep(xb, yb):
@@ -159,7 +172,7 @@ def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, cha
             xb = aug(xb, training=True)
         if channels == 3:
             xb = tf.repeat(xb, 3, axis=-1)
-        return xb, tf.one_hot(yb, n_classes)
+        return xb, (tf.one_hot(yb, n_classes) if yb.shape.rank == 1 else yb)
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
@@ -218,6 +231,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     from .classifier import Classifier
     from .device import describe_device
     from .evaluation import evaluate, write_evaluation
+    from .soft_targets import build_targets
     from .weight_averaging import EMA_WEIGHTS, WeightEMA, accuracy
 
     cfg = cfg.resolved()
@@ -226,8 +240,16 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
 
+    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.max_train or cfg.classes or cfg.remap):
+        raise ValueError("FER+ votes pair with every row of a FER2013 CSV's training Usage: --ferplus takes no folder "
+                         f"dataset, --max-train, --classes or --remap. Received: data={cfg.data!r}, "
+                         f"max_train={cfg.max_train}, classes={cfg.classes}, remap={cfg.remap}")
     train_ds, val_ds = load_splits(cfg)
     labels = train_ds.label_names
+    y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
+                                          usage=cfg.train_usage)
+    if not targets_info:
+        y_train = train_ds.labels
     side = cfg.input_size or spec.input_shape[0]
     input_shape = (side, side, spec.input_shape[2])
     x_train, x_val = prepare_images(train_ds.images, input_shape), prepare_images(val_ds.images, input_shape)
@@ -266,10 +288,14 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         }
         if init:
             config["init_from"] = init
+        if targets_info:
+            config["targets"] = targets_info
         runs.write_json(run_dir / runs.CONFIG, config)
 
     channels = input_shape[2]
-    fit_train = _dataset(x_train, train_ds.labels, len(labels), cfg, channels, True)
+    seed = session_seed(cfg.seed, state["epochs_done"])
+    keras.utils.set_random_seed(seed)
+    fit_train = _dataset(x_train, y_train, len(labels), cfg, channels, True, seed=seed)
     fit_val = _dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
     ema = WeightEMA(cfg.ema) if cfg.ema else None
     ema_path = run_dir / EMA_WEIGHTS
