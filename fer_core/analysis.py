@@ -112,7 +112,7 @@ def analyze(image: np.ndarray, classifier=None, detector=None, *,
     crops = [crop_face_aligned(image, d.box, d.eyes, margin) if align and d.eyes is not None
              else crop_face(image, d.box, margin) for d in found]
     clf = classifier if classifier is not None else default_classifier()
-    probs = clf.predict_proba(crops, tta=tta)
+    probs = clf.predict_proba(crops, tta=tta, photo=True)
     return [FaceResult(tuple(d.box), p, clf.labels, d.score) for d, p in zip(found, probs)]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import runs
 from .labels import EMOTIONS
-from .preprocessing import check_image
+from .preprocessing import INPUT_EQUALIZATIONS, check_image, equalize_crop
 
 
 class ModelLoadError(RuntimeError):
@@ -92,6 +92,11 @@ class Classifier:
         self.name = name or model.name
         self.config = config or {}
         self.tta: str = tta_mode(tta)  # the default mode of predict_proba: "none", "flip" or "crops"
+        # How crops from photos are brought to the training images' intensities (run's inference.equalize).
+        self.equalize: str = (self.config.get("inference") or {}).get("equalize") or "none"
+        if self.equalize not in INPUT_EQUALIZATIONS:
+            raise ModelLoadError(f"inference.equalize must be one of {INPUT_EQUALIZATIONS}. "
+                                 f"Received: equalize={self.equalize!r}")
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in model.input_shape[1:])
         self.crop_sizes: tuple[int, ...] = tuple(_face_crop_sizes(model))
         import tensorflow as tf
@@ -146,8 +151,10 @@ class Classifier:
     def n_params(self) -> int:
         return int(self.model.count_params())
 
-    def preprocess(self, faces) -> np.ndarray:
+    def preprocess(self, faces, photo: bool = False) -> np.ndarray:
         """Crops (array ``(N,H,W[,C])`` or a list of arrays) -> float32 ``(N, h, w, c)`` of the model's input size.
+        ``photo``: the crops come from photos, not from the model's training data: apply ``self.equalize`` to them
+        (at the input size), so they look like the training images did.
 
         Each crop is validated as ``preprocessing.check_image`` does: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` BGR or
         ``(H, W, 4)`` BGRA, at least 1x1, of a numeric dtype (bool, integers, floats: NaN reads as 0, infinities
@@ -175,6 +182,8 @@ class Classifier:
             if face.shape[:2] != (h, w):
                 interp = cv2.INTER_AREA if face.shape[0] > h else cv2.INTER_LINEAR
                 face = cv2.resize(face, (w, h), interpolation=interp)
+            if photo and self.equalize == "hist":
+                face = equalize_crop(face)
             out[i] = face.reshape(h, w, c)
         return out
 
@@ -187,10 +196,11 @@ class Classifier:
         shifts = [(0, 0)] if mode == "flip" else crop_shifts(self.input_shape, self.crop_sizes)
         return [(dy, dx, flip) for dy, dx in shifts for flip in (False, True)]
 
-    def predict_views(self, faces, tta: bool | str | None = None, batch_size: int = 256) -> np.ndarray:
+    def predict_views(self, faces, tta: bool | str | None = None, batch_size: int = 256, photo: bool = False
+                      ) -> np.ndarray:
         """Probabilities of every TTA view, ``(V, N, len(labels))`` in the order of ``view_shifts(tta)``
         (view 0 is the plain crop); each row sums to 1. Views are batched together, ~``batch_size`` rows a pass."""
-        x = self.preprocess(faces)
+        x = self.preprocess(faces, photo=photo)
         views = self.view_shifts(self.tta if tta is None else tta)
         n, v, k = len(x), len(views), len(self.labels)
         out = np.empty((v, n, k), dtype=np.float32)
@@ -205,11 +215,13 @@ class Classifier:
             out[:, start:start + len(chunk)] = probs.reshape(v, len(chunk), k)
         return out / np.maximum(out.sum(axis=2, keepdims=True), 1e-12)
 
-    def predict_proba(self, faces, tta: bool | str | None = None, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, faces, tta: bool | str | None = None, batch_size: int = 256, photo: bool = False
+                      ) -> np.ndarray:
         """Probabilities ``(N, len(labels))`` for raw uint8 crops, rows summing to 1; ``tta`` (default: the
         classifier's own) averages over views: ``"none"``/False, ``"flip"``/True (with the mirrored crop) or
-        ``"crops"`` (flip x 5 shifted views). ``ValueError`` for crops ``preprocess`` refuses or an unknown ``tta``."""
-        views = self.predict_views(faces, tta, batch_size)
+        ``"crops"`` (flip x 5 shifted views). ``photo``: crops cut from photos (see ``preprocess``); dataset rows
+        are not. ``ValueError`` for crops ``preprocess`` refuses or an unknown ``tta``."""
+        views = self.predict_views(faces, tta, batch_size, photo=photo)
         probs = views.mean(axis=0)
         if len(probs) == 0:
             return probs.astype(np.float32)
@@ -276,6 +288,8 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
     name = config.get("run_id") or model_file.parent.name if p.is_dir() else model_file.stem
     onnx_path = model_file.with_name(runs.ONNX_MODEL)  # an ensemble's too: export_onnx exports the averaged model
     clf = Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
+    if members and "equalize" not in (config.get("inference") or {}) and len({m.equalize for m in members}) == 1:
+        clf.equalize = members[0].equalize  # an ensemble written before inference.equalize existed
     if clf.backend == "tensorflow" and any(m.backend != "tensorflow" for m in members):
         clf.average_members(members)
     return clf

@@ -63,6 +63,11 @@ def ensemble_config(out: Path, members: list[Path], tta: str) -> dict:
     paths = {(d or {}).get("path") if isinstance(d, dict) else None for d in datasets}
     if len(paths) == 1 and None not in paths:  # all members trained on the same data: the ensemble's too
         config["dataset"] = datasets[0]
+    equalize = {((c.get("inference") or {}).get("equalize") or "none") for c in member_configs}
+    if len(equalize) > 1:
+        raise ValueError(f"Ensemble members must see photo crops alike. Expected one inference.equalize. "
+                         f"Received: {sorted(equalize)}")
+    config["inference"]["equalize"] = equalize.pop() if equalize else "none"
     return config
 
 
@@ -100,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {out} holds a trained run; choose a new folder for the ensemble. Received: out={args.out}",
                   file=sys.stderr)
             return 2
+    try:
+        config = ensemble_config(out, members, args.tta)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    config = ensemble_config(out, members, args.tta)
     # a previous ensemble's evaluation and exported models would no longer apply
     for stale in (runs.METRICS, runs.CONFUSION, runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):
         (out / stale).unlink(missing_ok=True)

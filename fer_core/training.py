@@ -16,6 +16,7 @@ import numpy as np
 
 from . import runs
 from .data import FaceDataset, load_dataset, select_classes, stratified_split
+from .preprocessing import EQUALIZED_FLATNESS, histogram_flatness
 from .models import get_spec
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ def prepare_images(images: np.ndarray, input_shape: tuple[int, int, int]) -> np.
         interp = cv2.INTER_AREA if images.shape[1] > h else cv2.INTER_LINEAR
         images = np.stack([cv2.resize(im, (w, h), interpolation=interp) for im in images]) if len(images) else np.zeros((0, h, w), np.uint8)
     return images[..., None]
+
+
+def input_equalization(images: np.ndarray) -> str:
+    """What the training images say photo crops need to look like them: "hist" when they are histogram-equalised
+    (as the shared FER2013 copy is), else "none"."""
+    return "hist" if histogram_flatness(images[:2000]) < EQUALIZED_FLATNESS else "none"
 
 
 def load_splits(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
@@ -284,7 +291,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
             "versions": _versions(), "device": describe_device(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "epochs_planned": cfg.epochs, "epochs_done": 0, "inference": {"tta": bool(cfg.tta)},
+            "epochs_planned": cfg.epochs, "epochs_done": 0,
+            "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
         }
         if init:
             config["init_from"] = init

@@ -32,7 +32,7 @@ class Spy:
     def __init__(self):
         self.calls: list[list[np.ndarray]] = []
 
-    def predict_proba(self, faces, tta=None):
+    def predict_proba(self, faces, tta=None, photo=False):
         self.calls.append(list(faces))
         return np.tile(np.array([[0.1, 0.7, 0.2]], np.float32), (len(faces), 1))
 
@@ -248,3 +248,21 @@ def test_alignment_turns_the_crop_so_the_eyes_are_level(astronaut):
     analyze(astronaut, spy, "haar", align=False)
     assert np.array_equal(haar_aligned, spy.calls[-1][0])
     assert analysis.ALIGN_DEFAULT in (True, False)
+
+
+def test_photo_crops_are_equalised_like_the_training_images(tiny_run, monkeypatch):
+    """A run trained on histogram-equalised images (inference.equalize "hist") gets photo crops equalised; dataset
+    rows (``photo=False``, as evaluation passes them) are left as they are."""
+    clf = fer_core.load_classifier(tiny_run)
+    dull = np.random.default_rng(1).integers(100, 140, (48, 48)).astype(np.uint8)  # low contrast, as a photo may be
+    monkeypatch.setattr(clf, "equalize", "hist")
+    as_photo = clf.preprocess([dull], photo=True)[0, ..., 0]
+    assert as_photo.min() == 0 and as_photo.max() == 255
+    np.testing.assert_array_equal(clf.preprocess([dull])[0, ..., 0], dull)
+    seen = []
+    monkeypatch.setattr(clf, "predict_proba", lambda faces, tta=None, photo=False: seen.append(photo) or
+                        np.full((len(faces), len(clf.labels)), 1 / len(clf.labels), np.float32))
+    analyze(cv2.cvtColor(dull, cv2.COLOR_GRAY2BGR), clf, whole_image=True)
+    assert seen == [True]
+    monkeypatch.setattr(clf, "equalize", "none")
+    np.testing.assert_array_equal(clf.preprocess([dull], photo=True)[0, ..., 0], dull)

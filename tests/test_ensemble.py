@@ -2,6 +2,7 @@
 runs.load_run / run_summary / the model picker and card see them."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -169,7 +170,8 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
     config = runs.read_json(out / runs.CONFIG)
     a = load_classifier(root / "a", backend="keras")
     assert config["kind"] == "ensemble" and config["members"] == ["a", "b"] and config["run_id"] == "ens"
-    assert config["labels"] == list(EMOTIONS) and config["inference"] == {"tta": "crops"}
+    member_equalize = json.loads((root / "a" / runs.CONFIG).read_text())["inference"]["equalize"]
+    assert config["labels"] == list(EMOTIONS) and config["inference"] == {"tta": "crops", "equalize": member_equalize}
     assert config["n_params"] == 2 * a.n_params and config["input_shape"] == [48, 48, 1]
     assert config["dataset"]["path"] == runs.read_json(root / "a" / runs.CONFIG)["dataset"]["path"]
     metrics = runs.read_json(out / runs.METRICS)
@@ -188,7 +190,7 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
 
     # written again without --data: config only, the stale evaluation removed
     assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
-    assert not (out / runs.METRICS).exists() and runs.read_json(out / runs.CONFIG)["inference"] == {"tta": "flip"}
+    assert not (out / runs.METRICS).exists() and runs.read_json(out / runs.CONFIG)["inference"]["tta"] == "flip"
 
 
 def test_cli_stores_members_outside_the_parent_as_relative_paths(trained_pair, tmp_path):

@@ -21,7 +21,7 @@ class FakeClassifier:
         self.name = "fake"
         self.calls = 0
 
-    def predict_proba(self, faces, tta=None):
+    def predict_proba(self, faces, tta=None, photo=False):
         self.calls += 1
         self.tta = tta
         out = np.full((len(faces), len(self.labels)), 0.02, np.float32)
@@ -273,7 +273,7 @@ def test_callback_takes_and_returns_video_frames_and_survives_errors():
     out = proc.callback(vf)
     assert isinstance(out, av.VideoFrame) and (out.width, out.height) == (640, 480)
 
-    def broken(_faces, tta=None):
+    def broken(_faces, tta=None, photo=False):
         raise RuntimeError("model exploded")
 
     proc.classifier.predict_proba = broken

@@ -27,7 +27,7 @@ class FakeClassifier:
     name = "fake_run"
     backend = "onnxruntime"
 
-    def predict_proba(self, faces, tta=None):
+    def predict_proba(self, faces, tta=None, photo=False):
         return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
 
 

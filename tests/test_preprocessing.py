@@ -5,12 +5,14 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.preprocessing import (FACE_MARGIN, ImageDecodeError, ImageTooLargeError, check_image, crop_face,
-                                    crop_faces, decode_image, encode_png, resize_max_side, to_bgr, to_gray, to_uint8)
+from fer_core.preprocessing import (EQUALIZED_FLATNESS, FACE_MARGIN, ImageDecodeError, ImageTooLargeError, check_image,
+                                    crop_face, crop_faces, decode_image, encode_png, equalize_crop, histogram_flatness,
+                                    resize_max_side, to_bgr, to_gray, to_uint8)
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -217,3 +219,14 @@ def test_crop_face_aligned_levels_the_eye_line_and_checks_its_inputs():
                       ((0, 0, 10, 10), ((1, float("nan")), (2, 2))), ((0, 0, 10, 10), ((1, 1),))]:
         with pytest.raises(ValueError, match="Received"):
             crop_face_aligned(img, box, eyes)
+
+
+def test_histogram_flatness_tells_equalised_images_apart():
+    rng = np.random.default_rng(0)
+    dull = rng.normal(110, 15, (20, 48, 48)).clip(0, 255).astype(np.uint8)
+    equalised = np.stack([cv2.equalizeHist(im) for im in dull])
+    assert histogram_flatness(equalised) < EQUALIZED_FLATNESS < histogram_flatness(dull)
+    colour = np.dstack([dull[0], dull[1], dull[2]])
+    out = equalize_crop(colour)
+    assert out.shape == colour.shape and out.dtype == np.uint8
+    assert equalize_crop(dull[0][..., None]).shape == (48, 48, 1)
