@@ -184,6 +184,16 @@ def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, cha
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
+def session_dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, epochs_done: int):
+    """The training dataset of a session that starts after ``epochs_done`` epochs, with every random source (global
+    seed, shuffle, augmentation layers) seeded by ``session_seed``."""
+    import keras
+
+    seed = session_seed(cfg.seed, epochs_done)
+    keras.utils.set_random_seed(seed)
+    return _dataset(x, y, n_classes, cfg, channels, True, seed=seed)
+
+
 def save_inference_model(model, path: Path) -> None:
     """Save weights and architecture without the optimizer state (half the size under SGD with momentum, a third
     under Adam). Built from the config, not ``clone_model``, which in Keras 3 keeps the compiled optimizer."""
@@ -301,9 +311,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         runs.write_json(run_dir / runs.CONFIG, config)
 
     channels = input_shape[2]
-    seed = session_seed(cfg.seed, state["epochs_done"])
-    keras.utils.set_random_seed(seed)
-    fit_train = _dataset(x_train, y_train, len(labels), cfg, channels, True, seed=seed)
+    fit_train = session_dataset(x_train, y_train, len(labels), cfg, channels, state["epochs_done"])
     fit_val = _dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
     ema = WeightEMA(cfg.ema) if cfg.ema else None
     ema_path = run_dir / EMA_WEIGHTS
