@@ -196,11 +196,10 @@ def align_votes(dataset: FaceDataset, votes: FerPlusVotes, images_root: str | Pa
     match, corr = match_images(dataset.images, ref_images)
     ok = match >= 0
     src = ref_rows[match[ok]]
-    out = FerPlusVotes(np.full(len(dataset), usage, dtype=object).astype(str),
-                       np.zeros((len(dataset), len(FERPLUS_COLUMNS)), np.int64), np.full(len(dataset), "", dtype=object))
+    out = FerPlusVotes(np.full(len(dataset), usage), np.zeros((len(dataset), len(FERPLUS_COLUMNS)), np.int64),
+                       np.full(len(dataset), "", dtype=votes.names.dtype))
     out.votes[ok] = votes.votes[src]
     out.names[ok] = votes.names[src]
-    out.names = out.names.astype(str)
     report = {"usage": usage, "rows": len(dataset), "ferplus_images": len(ref_rows), "matched": int(ok.sum()),
               "median_correlation": float(np.nanmedian(corr)) if ok.any() else None,
               "min_correlation": float(np.nanmin(corr)) if ok.any() else None}
