@@ -2,29 +2,33 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers
 
 
 @keras.saving.register_keras_serializable(package="fer_core")
 class FaceCrop(layers.Layer):
-    """Random ``size`` x ``size`` crop per image in training, the centre crop at inference (Pramerdorfer-style)."""
+    """Random ``size`` x ``size`` crop per image in training, the centre crop at inference (Pramerdorfer-style).
+
+    Written in ``keras.ops`` with its own ``SeedGenerator``, so it compiles on every backend; the seed state is not a
+    weight, so ``.keras`` files saved before it existed load unchanged."""
 
     def __init__(self, size: int, **kwargs):
         super().__init__(**kwargs)
         self.size = int(size)
+        self.seed_generator = keras.random.SeedGenerator()
 
     def call(self, x, training=None):
         h, w = x.shape[1], x.shape[2]
         s = self.size
         if training:
-            b = tf.shape(x)[0]
-            oy = tf.random.uniform((b, 1), 0, h - s + 1, dtype=tf.int32)
-            ox = tf.random.uniform((b, 1), 0, w - s + 1, dtype=tf.int32)
-            rows = oy + tf.range(s)[None, :]
-            cols = ox + tf.range(s)[None, :]
-            x = tf.gather(x, rows, axis=1, batch_dims=1)
-            return tf.gather(x, cols, axis=2, batch_dims=1)
+            b = keras.ops.shape(x)[0]
+            oy = keras.random.randint((b, 1), 0, h - s + 1, seed=self.seed_generator)
+            ox = keras.random.randint((b, 1), 0, w - s + 1, seed=self.seed_generator)
+            rows = oy + keras.ops.arange(s, dtype=oy.dtype)[None, :]
+            cols = ox + keras.ops.arange(s, dtype=ox.dtype)[None, :]
+            c = x.shape[3]
+            x = keras.ops.take_along_axis(x, keras.ops.broadcast_to(rows[:, :, None, None], (b, s, w, c)), axis=1)
+            return keras.ops.take_along_axis(x, keras.ops.broadcast_to(cols[:, None, :, None], (b, s, s, c)), axis=2)
         top, left = (h - s) // 2, (w - s) // 2
         return x[:, top:top + s, left:left + s, :]
 

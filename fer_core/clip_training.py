@@ -211,7 +211,7 @@ def train_clips(cfg: ClipTrainConfig, on_fold: Callable[[dict], None] | None = N
     import keras
 
     from .device import describe_device
-    from .training import _versions
+    from .training import versions
 
     cfg = cfg.resolved()
     spec = get_spec(cfg.arch)
@@ -231,7 +231,7 @@ def train_clips(cfg: ClipTrainConfig, on_fold: Callable[[dict], None] | None = N
                        "fixed epochs, the held-out fold never selects an epoch or drives the learning rate"),
         "history_note": ("history.csv is the per-epoch mean over the folds (val_* = held-out subjects; seconds = "
                          "summed over the folds)"),
-        "versions": _versions(), "device": describe_device(),
+        "versions": versions(), "device": describe_device(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "epochs_planned": cfg.epochs,
         "inference": {"tta": False},
     }

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from . import runs
-from .data import FaceDataset, load_dataset, select_classes, stratified_split
+from .data import HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, FaceDataset, load_dataset, select_classes, stratified_split
 from .preprocessing import EQUALIZED_FLATNESS, histogram_flatness
 from .models import get_spec
 
@@ -32,7 +32,8 @@ class TrainConfig:
     classes: tuple[str, ...] | None = None
     remap: dict[str, str] = field(default_factory=dict)
     train_usage: str = "Training"
-    val_usage: str = "PublicTest"
+    val_usage: str = "PublicTest"  # or data.HOLDOUT: a stratified 10% of train_usage picks the epoch and model
+    test_usage: str | None = None  # reported every epoch and at the end, never used to pick anything
     val_fraction: float = 0.2
     split_by_subject: bool = False
     input_size: int | None = None
@@ -64,7 +65,7 @@ class TrainConfig:
         return dataclasses.replace(self, **values)
 
 
-def _versions() -> dict:
+def versions() -> dict:
     import keras
     import tensorflow as tf
 
@@ -88,19 +89,33 @@ def input_equalization(images: np.ndarray) -> str:
 
 
 def load_splits(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
-    """Training and validation sets: FER2013 by Usage, folders by a seeded stratified (or by-subject) split."""
+    """Training and validation sets (see ``load_train_val_test``)."""
+    return load_train_val_test(cfg)[:2]
+
+
+def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, FaceDataset | None]:
+    """Training, validation (picks the model) and test (only reported) sets. Folders split by a seeded stratified
+    (or by-subject) split; FER2013 by Usage, or with ``val_usage="holdout"`` a fixed stratified 10% of Training held
+    out (the same rows for every run and seed), so the test Usage stays an unbiased figure."""
+    test = None
     if Path(cfg.data).is_dir():
         full = select_classes(load_dataset(cfg.data), cfg.classes, cfg.remap)
         train, val = stratified_split(full, cfg.val_fraction, cfg.seed, by_group=cfg.split_by_subject)
     else:
         train = select_classes(load_dataset(cfg.data, usage=cfg.train_usage), cfg.classes, cfg.remap)
-        val = select_classes(load_dataset(cfg.data, usage=cfg.val_usage), train.label_names, cfg.remap)
+        if cfg.val_usage == HOLDOUT:
+            train, val = stratified_split(train, HOLDOUT_FRACTION, HOLDOUT_SEED)
+            train.split, val.split = cfg.train_usage, f"{HOLDOUT} ({HOLDOUT_FRACTION:.0%} of {cfg.train_usage})"
+        else:
+            val = select_classes(load_dataset(cfg.data, usage=cfg.val_usage), train.label_names, cfg.remap)
+        if cfg.test_usage:
+            test = select_classes(load_dataset(cfg.data, usage=cfg.test_usage), train.label_names, cfg.remap)
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"Training and validation sets must be non-empty. Received: train={len(train)}, val={len(val)}")
     if cfg.max_train and len(train) > cfg.max_train:
         idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.max_train]
         train = train.subset(np.sort(idx))
-    return train, val
+    return train, val, test
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -130,7 +145,7 @@ def _make_optimizer(cfg: TrainConfig):
 # What a resume may change (the next epochs follow it; `resumes` in config.json says from when), and what it may not:
 # the optimizer, its weight decay and the loss are compiled into the checkpoint, the data and labels fix the run.
 RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
-RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage",
+RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage", "test_usage",
                 "val_fraction", "split_by_subject", "input_size", "max_train", "ferplus", "ferplus_weight", "teacher",
                 "teacher_weight")  # init_from: the checkpoint's weights win
 
@@ -261,7 +276,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         raise ValueError("FER+ votes pair with every row of a FER2013 CSV's training Usage: --ferplus takes no folder "
                          f"dataset, --max-train, --classes or --remap. Received: data={cfg.data!r}, "
                          f"max_train={cfg.max_train}, classes={cfg.classes}, remap={cfg.remap}")
-    train_ds, val_ds = load_splits(cfg)
+    train_ds, val_ds, test_ds = load_train_val_test(cfg)
     labels = train_ds.label_names
     y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
                                           usage=cfg.train_usage)
@@ -297,9 +312,13 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         config = {
             "run_id": run_dir.name, "architecture": cfg.arch, "architecture_description": spec.description,
             "input_shape": list(input_shape), "labels": list(labels), "n_params": int(model.count_params()),
-            "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe()},
+            "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe(),
+                        **({"test": test_ds.describe()} if test_ds is not None else {})},
+            "selection": {"split": val_ds.split, "what": "the epoch (and with --ema the weights, live or averaged) "
+                                                        "with the best validation accuracy"},
+            "training_backend": "tensorflow",
             "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
-            "versions": _versions(), "device": describe_device(),
+            "versions": versions(), "device": describe_device(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "epochs_planned": cfg.epochs, "epochs_done": 0,
             "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
@@ -383,8 +402,9 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
     write_onnx(best, run_dir, onnx_backend.calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
     clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
-    metrics, cm = evaluate(clf, val_ds, tta=cfg.tta)
+    metrics, cm = evaluate(clf, test_ds if test_ds is not None else val_ds, tta=cfg.tta)
     metrics["model_epoch"] = state["best_epoch"]
+    metrics["split"] = (test_ds if test_ds is not None else val_ds).split
     write_evaluation(run_dir, metrics, cm)
     config["finished"] = True
     runs.write_json(run_dir / runs.CONFIG, config)
