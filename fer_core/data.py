@@ -182,7 +182,8 @@ HOLDOUT = "holdout"  # val_usage that holds a stratified share of Training out f
 HOLDOUT_FRACTION, HOLDOUT_SEED = 0.1, 20261204  # one split for every run, so their validation figures compare
 
 
-def pack_fer2013(csv_path: str | os.PathLike, out: str | os.PathLike, quality: int = 95, columns: int = 64) -> Path:
+def pack_fer2013(csv_path: str | os.PathLike, out: str | os.PathLike, quality: int = 95, columns: int = 64,
+                 usages: Sequence[str] = tuple(PACKED_USAGES)) -> Path:
     """Pack FER2013's Training and PublicTest rows into one ``.fer.npz`` (a JPEG mosaic of the faces, labels, usages)
     about half the CSV's size, for a machine that takes only a few tens of MB. At quality 95 the decoded pixels differ
     from the CSV's by 0.09 grey levels on average (the rows were JPEG-decoded to begin with); PrivateTest is never
@@ -191,7 +192,9 @@ def pack_fer2013(csv_path: str | os.PathLike, out: str | os.PathLike, quality: i
 
     if not str(out).endswith(PACKED_SUFFIX):
         raise ValueError(f"The packed file's name must end in {PACKED_SUFFIX}. Received: out={str(out)!r}")
-    parts = [load_fer2013(csv_path, usage=u) for u in PACKED_USAGES]
+    if not set(usages) <= set(PACKED_USAGES):
+        raise DatasetError(f"Only {list(PACKED_USAGES)} rows are packed. Received: usages={list(usages)}")
+    parts = [load_fer2013(csv_path, usage=u) for u in usages]
     images = np.concatenate([p.images for p in parts])
     n = len(images)
     rows = -(-n // columns)
@@ -201,7 +204,7 @@ def pack_fer2013(csv_path: str | os.PathLike, out: str | os.PathLike, quality: i
     ok, jpeg = cv2.imencode(".jpg", mosaic, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise DatasetError(f"Could not encode the mosaic. Received: shape={mosaic.shape}")
-    usage = np.concatenate([np.full(len(p), code, np.uint8) for p, code in zip(parts, PACKED_USAGES.values())])
+    usage = np.concatenate([np.full(len(p), PACKED_USAGES[u], np.uint8) for p, u in zip(parts, usages)])
     np.savez(out, jpeg=jpeg, labels=np.concatenate([p.labels for p in parts]).astype(np.uint8), usage=usage,
              columns=np.int64(columns), source=np.str_(Path(csv_path).name))
     return Path(out)

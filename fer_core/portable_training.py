@@ -144,18 +144,19 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
     t_start = time.time()
     backend = keras.backend.backend()
     cfg = cfg.resolved()
-    if cfg.teacher or cfg.init_from and not Path(cfg.init_from).exists():
-        raise ValueError(f"--teacher needs TensorFlow (its predictions come from load_classifier); --init-from must "
-                         f"exist. Received: teacher={cfg.teacher!r}, init_from={cfg.init_from!r}, backend={backend!r}")
+    from .soft_targets import TEACHER_FILE_SUFFIX, build_targets
+
+    if cfg.teacher and not str(cfg.teacher).endswith(TEACHER_FILE_SUFFIX) and backend != "tensorflow":
+        raise ValueError(f"Off TensorFlow a teacher comes as its saved probabilities (python -m fer_core.teacher). "
+                         f"Expected a {TEACHER_FILE_SUFFIX} file. Received: teacher={cfg.teacher!r}, backend={backend!r}")
     spec = get_spec(cfg.arch)
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     train_ds, val_ds, test_ds = load_train_val_test(cfg)
     labels = train_ds.label_names
-    from .soft_targets import build_targets
-
-    y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, None, 0.0, usage=cfg.train_usage)
+    y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
+                                          usage=cfg.train_usage)
     if not targets_info:
         y_train = np.eye(len(labels), dtype=np.float32)[train_ds.labels]
     side = cfg.input_size or spec.input_shape[0]

@@ -58,8 +58,39 @@ def ferplus_targets(dataset: FaceDataset, votes_path: str, usage: str | None) ->
     return dist, valid, report
 
 
+TEACHER_FILE_SUFFIX = ".teacher.npz"  # a teacher's probabilities saved with save_teacher_targets
+
+
+def save_teacher_targets(teacher: str, dataset: FaceDataset, out: str, tta: str = "flip") -> str:
+    """Save ``teacher``'s probabilities for ``dataset`` (with its labels and each image's mean grey level, to check the
+    pairing), so that a machine without TensorFlow can distil it: ``--teacher OUT``."""
+    if not str(out).endswith(TEACHER_FILE_SUFFIX):
+        raise ValueError(f"The teacher file's name must end in {TEACHER_FILE_SUFFIX}. Received: out={out!r}")
+    probs = teacher_targets(teacher, dataset, tta)
+    np.savez(out, probs=probs.astype(np.float32), labels=dataset.labels.astype(np.int64),
+             row_means=dataset.images.reshape(len(dataset), -1).mean(axis=1).astype(np.float32),
+             label_names=np.array(dataset.label_names), teacher=np.str_(teacher), tta=np.str_(tta))
+    return out
+
+
+def load_teacher_targets(path: str, dataset: FaceDataset) -> np.ndarray:
+    """Probabilities saved by ``save_teacher_targets``, checked to pair with ``dataset``'s rows (same labels, mean
+    grey levels within 2: a re-encoded copy of the images still pairs)."""
+    with np.load(path) as z:
+        probs, labels, means, names = z["probs"], z["labels"], z["row_means"], [str(n) for n in z["label_names"]]
+    row_means = dataset.images.reshape(len(dataset), -1).mean(axis=1)
+    if (names != list(dataset.label_names) or len(labels) != len(dataset) or not np.array_equal(labels, dataset.labels)
+            or np.abs(means - row_means).max() > 2.0):
+        raise ValueError(f"{path} does not pair with the training rows. Expected {len(dataset)} rows labelled "
+                         f"{list(dataset.label_names)}. Received: {len(labels)} rows labelled {names}")
+    return probs
+
+
 def teacher_targets(teacher: str, dataset: FaceDataset, tta: str = "flip") -> np.ndarray:
-    """A teacher run's (or ensemble run's) probabilities for ``dataset``'s images, in ``dataset``'s label order."""
+    """A teacher run's (or ensemble run's) probabilities for ``dataset``'s images, in ``dataset``'s label order; a
+    ``.teacher.npz`` file holds them ready."""
+    if str(teacher).endswith(TEACHER_FILE_SUFFIX):
+        return load_teacher_targets(teacher, dataset)
     from .classifier import load_classifier
 
     clf = load_classifier(teacher)
