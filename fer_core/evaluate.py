@@ -6,7 +6,7 @@ import logging
 import sys
 
 from .classifier import TTA_MODES, ModelLoadError, load_classifier
-from .data import DatasetError, load_dataset
+from .data import HOLDOUT, DatasetError, load_dataset
 from .onnx_backend import BACKENDS
 from .evaluation import evaluate, format_table, write_evaluation
 
@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_core.evaluate", description=__doc__)
     p.add_argument("--model", help="run folder or .keras file (default: the shipped model)")
     p.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or a folder of class folders")
-    p.add_argument("--usage", default=None, help="FER2013 rows to use (Training, PublicTest, PrivateTest); default all")
+    p.add_argument("--usage", default=None,
+                   help="FER2013 rows to use (Training, PublicTest, PrivateTest, or 'holdout': the fixed 10%% of "
+                        "Training that training holds out to pick models); default all")
     p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="also report test-time augmentation: flip (crop + mirror image) or crops (flip x 5 shifted "
                         "views); metrics.json's \"tta\" entry records the mode")
@@ -30,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         clf = load_classifier(args.model, tta=False, backend=args.backend)
-        ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
+        if args.usage == HOLDOUT:
+            from .training import TrainConfig, load_train_val_test
+
+            ds = load_train_val_test(TrainConfig(data=args.data, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+        else:
+            ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
     except (ModelLoadError, DatasetError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
