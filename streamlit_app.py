@@ -4,9 +4,9 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import runs
-from fer_core.classifier import ModelLoadError
-from sample_utils import model_card, model_picker
-from sample_utils.model_cache import cached_classifier
+from fer_core.inference.classifier import ModelLoadError
+from ui import model_card, model_picker
+from ui.model_cache import cached_classifier
 
 st.set_page_config(page_title="Facial expression recognition", page_icon=":material/mood:", layout="wide")
 st.title("Facial expression recognition")

@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     import cv2
 
     from browser_harness import clip_frame
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
-    from fer_core.live import LiveProcessor, LiveSettings
+    from fer_core.live.processor import LiveProcessor, LiveSettings
 
     clf = load_classifier(args.model)
     frames = [clip_frame(i) for i in range(120)]

@@ -64,7 +64,7 @@ class PagePoller(threading.Thread):
         self.renders = 0
 
     def run(self) -> None:
-        from sample_utils.webcam_ui import timeline_figure
+        from ui.webcam import timeline_figure
 
         ticks, every = 0, max(1, round(self.monitor_every / self.live_every))
         while not self.stop.wait(self.live_every):
@@ -93,9 +93,9 @@ def main(argv=None) -> int:
     import av
 
     from browser_harness import clip_frame
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
-    from fer_core.live import LiveProcessor
+    from fer_core.live.processor import LiveProcessor
 
     clf = load_classifier(args.model)
     frames = [clip_frame(i) for i in range(120)]

@@ -1,8 +1,8 @@
 """Upload Photo: every face in one or several photos, boxed and labelled, with probabilities and downloads."""
 import streamlit as st
 
-from sample_utils import detector_picker, keys, model_picker, photo_ui
-from sample_utils.page_header import classifier_or_stop, page_header
+from ui import detector_picker, keys, model_picker, photo as photo_ui
+from ui.page_header import classifier_or_stop, page_header
 
 page_header("Upload photo", ":material/photo_camera:", "Upload a photo",
             "Drop one or several photos: a selfie, a portrait, a group photo or a screenshot of a video-call gallery. "

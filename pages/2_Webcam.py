@@ -2,10 +2,10 @@
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core import engagement as eng
-from sample_utils import class_join_ui, keys, model_cache, webcam_ui, webrtc_ui
-from sample_utils.model_cache import selected_run_path
-from sample_utils.page_header import classifier_or_stop, page_header
+from fer_core.live import engagement as eng
+from ui import class_join as class_join_ui, keys, model_cache, webcam as webcam_ui, webrtc as webrtc_ui
+from ui.model_cache import selected_run_path
+from ui.page_header import classifier_or_stop, page_header
 
 page_header("Webcam", ":material/videocam:", "Webcam: live emotions and engagement",
             "Press START and allow the camera: faces come back boxed and labelled live, and the engagement monitor "

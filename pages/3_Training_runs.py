@@ -4,9 +4,9 @@ import os
 
 import streamlit as st
 
-from fer_core import run_summary as rs
+from fer_core.runs import summary as rs
 from fer_core import runs
-from sample_utils import keys, runs_ui
+from ui import keys, training_runs as runs_ui
 
 st.set_page_config(page_title="Training runs", page_icon=":material/monitoring:", layout="wide")
 st.title("Training runs")

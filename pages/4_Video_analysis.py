@@ -1,13 +1,13 @@
 """Video analysis: upload a recorded video; faces are tracked, their emotions and engagement charted per second."""
 import streamlit as st
 
-from fer_core import engagement as eng
-from fer_core import video as fv
-from fer_core.classifier import ModelLoadError
+from fer_core.live import engagement as eng
+from fer_core.live import video as fv
+from fer_core.inference.classifier import ModelLoadError
 from fer_core.runs import RunError
-from sample_utils import detector_picker, keys, video_ui
-from sample_utils.model_cache import selected_run_path
-from sample_utils.page_header import classifier_or_stop, page_header
+from ui import detector_picker, keys, video_analysis as video_ui
+from ui.model_cache import selected_run_path
+from ui.page_header import classifier_or_stop, page_header
 
 page_header("Video analysis", ":material/movie:", "Video analysis: emotions and engagement over a recording",
             "Upload a recorded video: every (or every k-th) frame is analysed with face tracking and smoothing, as on "

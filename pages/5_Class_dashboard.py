@@ -2,9 +2,9 @@
 engagement shows live and, after the lesson, as a summary to download."""
 import streamlit as st
 
-from sample_utils import class_dashboard_ui as dashboard
-from sample_utils import class_store_ui, keys
-from sample_utils.page_header import page_header
+from ui import class_dashboard as dashboard
+from ui import class_store as class_store_ui, keys
+from ui.page_header import page_header
 
 page_header("Class dashboard", ":material/school:", "Class dashboard: the room's engagement, live and after the lesson",
             "Create a class session and give its join code to your students: they join from the Webcam page. Their "

@@ -5,7 +5,7 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from fer_core.annotate import emotion_color
+from fer_core.inference.annotate import emotion_color
 
 
 def probability_bar(labels: Sequence[str], probabilities: Sequence[float], title: str | None = None,

@@ -13,13 +13,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from fer_core import class_summary as cs
-from fer_core import engagement as eng
-from fer_core.classroom import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
+from fer_core.classroom import figures as cs
+from fer_core.live import engagement as eng
+from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
 from fer_core.labels import EMOTIONS
 
 from . import keys
-from .webcam_ui import emotion_colours, freeze_long_lived_objects
+from .webcam import emotion_colours, freeze_long_lived_objects
 
 LIVE_REFRESH_S = 3.0
 

@@ -11,10 +11,10 @@ import time
 
 import streamlit as st
 
-from fer_core.class_share import ClassShare
-from fer_core.classroom import ClassroomError, ClassStoreUnavailable
+from fer_core.classroom.share import ClassShare
+from fer_core.classroom.store import ClassroomError, ClassStoreUnavailable
 
-from . import class_store_ui, keys
+from . import class_store as class_store_ui, keys
 
 
 def consent_notice(retention_days: float) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core import classroom
-from fer_core.classroom import ClassroomConfig, ClassroomError, ClassStore
+from fer_core.classroom import store as classroom
+from fer_core.classroom.store import ClassroomConfig, ClassroomError, ClassStore
 
 
 def classroom_config() -> ClassroomConfig:

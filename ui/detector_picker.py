@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.detection import DEFAULT_DETECTOR, YuNetLoadError, default_detector, list_detectors
+from fer_core.inference.detection import DEFAULT_DETECTOR, default_detector, list_detectors
+from fer_core.inference.yunet import YuNetLoadError
 
 LABELS = {"yunet": "YuNet (CNN)", "haar": "Haar cascades (classic)"}
 HELP = ("YuNet, a small neural network run by OpenCV, finds turned, tilted, dim and partly covered faces that the "

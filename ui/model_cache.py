@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import runs
-from fer_core.classifier import Classifier, load_classifier
+from fer_core.inference.classifier import Classifier, load_classifier
 
 from . import keys
 

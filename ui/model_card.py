@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer_core import run_summary, runs
+from fer_core.runs import summary as run_summary
+from fer_core import runs
 
 from . import model_cache
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.classifier import Classifier, ModelLoadError
+from fer_core.inference.classifier import Classifier, ModelLoadError
 from fer_core.runs import RunError
 
 from . import model_cache

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fer_core.analysis import FaceResult, analyze, distribution, to_records
-from fer_core.annotate import draw_results
-from fer_core.detection import DEFAULT_DETECTOR, FaceDetector, YuNetDetector, make_detector
-from fer_core.preprocessing import ImageDecodeError, crop_face, decode_image, encode_png, resize_max_side
+from fer_core.inference.analysis import FaceResult, analyze, distribution, to_records
+from fer_core.inference.annotate import draw_results
+from fer_core.inference.detection import DEFAULT_DETECTOR, make_detector
+from fer_core.inference.haar import FaceDetector
+from fer_core.inference.yunet import YuNetDetector
+from fer_core.inference.preprocessing import ImageDecodeError, crop_face, decode_image, encode_png, resize_max_side
 
 from . import charts, keys
 

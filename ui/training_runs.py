@@ -17,10 +17,10 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from fer_core import runs
-from fer_core import run_summary as rs
-from fer_core.classifier import Classifier, ModelLoadError, load_classifier
-from fer_core.data import FaceDataset, load_dataset
-from fer_core.evaluation import evaluate, write_evaluation
+from fer_core.runs import summary as rs
+from fer_core.inference.classifier import Classifier, ModelLoadError, load_classifier
+from fer_core.training.data import FaceDataset, load_dataset
+from fer_core.training.evaluation import evaluate, write_evaluation
 
 from . import keys
 from .model_cache import cached_classifier

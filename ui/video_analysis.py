@@ -7,11 +7,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer_core import runs
-from fer_core import video as fv
-from fer_core.clips import ClipClassifier, is_clip_run, load_clip_classifier
+from fer_core.live import video as fv
+from fer_core.live.clips import ClipClassifier, is_clip_run, load_clip_classifier
 
 from . import keys
-from .webcam_ui import emotion_colours, timeline_figure
+from .webcam import emotion_colours, timeline_figure
 
 PRIVACY_NOTE = ("**Privacy:** the video is decoded and analysed in this server's memory and never written to disk or "
                 "sent anywhere; the results and the annotated copy live in this browser session only.")

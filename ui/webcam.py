@@ -17,8 +17,8 @@ from dataclasses import replace
 import plotly.graph_objects as go
 import streamlit as st
 
-from fer_core import engagement as eng
-from fer_core.live import LiveProcessor, LiveSnapshot
+from fer_core.live import engagement as eng
+from fer_core.live.processor import LiveProcessor, LiveSnapshot
 
 from . import keys
 from .detector_picker import chosen as chosen_detector
@@ -58,7 +58,7 @@ def freeze_long_lived_objects() -> None:
 
 def emotion_colours(labels) -> dict[str, str]:
     """Chart colours matching the boxes drawn on the video (``fer_core.annotate``'s per-emotion colours)."""
-    from fer_core.annotate import emotion_color
+    from fer_core.inference.annotate import emotion_color
 
     return {label: emotion_color(label) for label in labels}
 

@@ -20,14 +20,15 @@ from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..analysis import analyze
-from ..classifier import ModelLoadError
-from ..detection import DEFAULT_DETECTOR, FaceDetector, list_detectors
-from ..preprocessing import ImageDecodeError, ImageTooLargeError, decode_image
+from ..inference.analysis import analyze
+from ..inference.classifier import ModelLoadError
+from ..inference.detection import DEFAULT_DETECTOR, list_detectors
+from ..inference.haar import FaceDetector
+from ..inference.preprocessing import ImageDecodeError, ImageTooLargeError, decode_image
 from .body import IMAGE_FIELD, parse_body
 from .config import ENV, ApiConfig
 from .errors import ApiError, ErrorBody, install_handlers, invalid_fields
-from .registry import ModelRegistry, UnknownModelError
+from .model_pool import ModelRegistry, UnknownModelError
 
 DETECTOR_ALIASES = {"opencv": "haar"}  # DeepFace's detector_backend names for ours (its "opencv" is a Haar cascade)
 MIN_MIN_SIZE, MAX_MIN_SIZE = 8, 8192  # both detectors refuse min_size below 8 px

@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 from .. import runs
-from ..classifier import Classifier, load_classifier
-from ..detection import DEFAULT_DETECTOR, list_detectors, make_detector
+from ..inference.classifier import Classifier, load_classifier
+from ..inference.detection import DEFAULT_DETECTOR, list_detectors, make_detector
 
 
 class UnknownModelError(LookupError):

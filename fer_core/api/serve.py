@@ -17,7 +17,7 @@ from dataclasses import fields
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .api.config import ENV, ApiConfig, ConfigError  # noqa: E402
+from .config import ENV, ApiConfig, ConfigError  # noqa: E402
 
 APP_FACTORY = "fer_core.api.app:create_app"
 

@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .classroom import ClassSession, ClassStore, Participant
-from .engagement import DISENGAGED_THRESHOLD, engagement_level
-from .labels import EMOTIONS
+from .store import ClassSession, ClassStore, Participant
+from ..live.engagement import DISENGAGED_THRESHOLD, engagement_level
+from ..labels import EMOTIONS
 
 ABSENT_AFTER_S = 10  # no row for this long: shown absent (rows arrive a few seconds late, in batches)
 RECENT_S = 5  # "engagement now" is the mean over a participant's last seconds

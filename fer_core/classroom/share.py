@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .classroom import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+from .store import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
 
 
 @dataclass(frozen=True)

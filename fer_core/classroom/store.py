@@ -50,7 +50,7 @@ from sqlalchemy.pool import StaticPool
 ENV_DB = "FER_CLASS_DB"
 ENV_RETENTION_DAYS = "FER_CLASS_RETENTION_DAYS"
 SECRETS_SECTION = "class_dashboard"  # .streamlit/secrets.toml: [class_dashboard] db = "...", retention_days = 30
-DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "var" / "class_sessions.sqlite3"
+DEFAULT_DB_PATH = Path(__file__).resolve().parents[2] / "var" / "class_sessions.sqlite3"
 DEFAULT_RETENTION_DAYS = 30.0
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or copied from a screen without doubt
 CODE_LENGTH = 6

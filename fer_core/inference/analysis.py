@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .detection import Box, Detection, detect_scored, resolve_detector
+from .boxes import Box, Detection
+from .detection import detect_scored, resolve_detector
 from .preprocessing import FACE_MARGIN, check_image, crop_face, crop_face_aligned
 
 # Level the eyes (YuNet's landmarks) before classifying? Off: it changes nothing measurable. With the shipped model on

@@ -14,8 +14,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from . import runs
-from .labels import EMOTIONS
+from .. import runs
+from ..labels import EMOTIONS
 from .preprocessing import INPUT_EQUALIZATIONS, check_image, equalize_crop
 
 
@@ -38,7 +38,7 @@ def tta_mode(tta) -> str:
 
 def _face_crop_sizes(model) -> list[int]:
     """Sizes of the FaceCrop layers in ``model`` and in any nested model (an ensemble's members)."""
-    from .augmentation import FaceCrop
+    from .layers import FaceCrop
 
     sizes, stack = [], [model]
     while stack:
@@ -231,7 +231,7 @@ class Classifier:
 def load_keras_model(path: Path):
     import keras
 
-    from . import augmentation  # noqa: F401  (registers custom layers for deserialisation)
+    from . import layers  # noqa: F401  (registers FaceCrop, under its saved name, for deserialisation)
 
     if not path.is_file():
         raise ModelLoadError(f"Model file not found. Received: path={str(path)!r}")

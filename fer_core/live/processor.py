@@ -23,10 +23,11 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .analysis import analyze
-from .detection import DEFAULT_DETECTOR, list_detectors
+from ..inference.analysis import analyze
+from ..inference.detection import DEFAULT_DETECTOR, list_detectors
 from .engagement import EngagementRecorder, EyeDetector, FaceObservation
-from .tracking import Box, FaceTracker
+from ..inference.boxes import Box
+from .tracking import FaceTracker
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box
     """The detector for live video: ``settings.detector`` ("haar" or "yunet") tuned by the sensitivity setting (both
     search a downscaled frame, which is where the speed comes from). A callable object; YuNet's has ``color_input``
     set, so the processor hands it the colour frame."""
-    from .detection import make_detector
+    from ..inference.detection import make_detector
 
     params = settings.detector_params()
     return make_detector(params.pop("method"), **params)
@@ -311,7 +312,7 @@ haar_face_detector = face_detector  # the former name (it built only Haar)
 
 def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:
     """The face crop the live pipeline classifies (``fer_core.preprocessing.crop_face``, the training margin)."""
-    from .preprocessing import crop_face as crop
+    from ..inference.preprocessing import crop_face as crop
 
     return crop(gray, box)
 
@@ -319,7 +320,7 @@ def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:
 def draw_faces(frame: np.ndarray, faces: Sequence[FaceStatus]) -> np.ndarray:
     """Draw on ``frame`` (in place, and return it) each face boxed and tagged in its emotion's colour
     (``fer_core.annotate``), with its track name in a tag under the box."""
-    from .annotate import draw_faces as draw, emotion_color_bgr
+    from ..inference.annotate import draw_faces as draw, emotion_color_bgr
 
     if not faces:
         return frame

@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .detection import DEFAULT_DETECTOR
+from ..inference.detection import DEFAULT_DETECTOR
 from .engagement import FORMULA, EngagementRecorder
-from .live import LiveProcessor, LiveSettings, crop_face, draw_faces
+from .processor import LiveProcessor, LiveSettings, crop_face, draw_faces
 
 MAX_MB = float(os.environ.get("FER_VIDEO_MAX_MB", "200"))
 MAX_SECONDS = float(os.environ.get("FER_VIDEO_MAX_SECONDS", "600"))

@@ -40,7 +40,7 @@ ONNX_INT8_MODEL = "model.int8.onnx"  # the same network quantized (onnx_backend.
 ENSEMBLE = "ensemble"  # config.json "kind" of an ensemble run folder
 OPTIONAL_HISTORY_COLUMNS = ("ema_val_accuracy",)  # written only by runs that use them
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds") + OPTIONAL_HISTORY_COLUMNS
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR = REPO_ROOT / "models" / "runs"
 DEFAULT_FILE = REPO_ROOT / "models" / "default.json"
 

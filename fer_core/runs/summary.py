@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
+from .. import runs
 
 ENV_RUNS_DIRS = "FER_RUNS_DIRS"  # extra folders of run folders, separated by os.pathsep
 COMPLETE, TRAINING, STOPPED, INCOMPLETE = "complete", "training", "stopped", "incomplete"

@@ -23,11 +23,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import runs
-from .clips import ClipDataset, load_clip_folder, subject_folds
+from .. import runs
+from .clip_data import ClipDataset, load_clip_folder, subject_folds
 from .evaluation import confusion_matrix, metrics_from_confusion
-from .models import get_spec
-from .training import save_inference_model
+from .architectures import get_spec
+from .trainer import save_inference_model
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,8 @@ def train_clips(cfg: ClipTrainConfig, on_fold: Callable[[dict], None] | None = N
     """Run subject-wise k-fold cross-validation of ``cfg.arch`` on a CK+-style clip folder; returns the run folder."""
     import keras
 
-    from .device import describe_device
-    from .training import _versions
+    from ..device import describe_device
+    from .trainer import library_versions
 
     cfg = cfg.resolved()
     spec = get_spec(cfg.arch)
@@ -231,7 +231,7 @@ def train_clips(cfg: ClipTrainConfig, on_fold: Callable[[dict], None] | None = N
                        "fixed epochs, the held-out fold never selects an epoch or drives the learning rate"),
         "history_note": ("history.csv is the per-epoch mean over the folds (val_* = held-out subjects; seconds = "
                          "summed over the folds)"),
-        "versions": _versions(), "device": describe_device(),
+        "versions": library_versions(), "device": describe_device(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "epochs_planned": cfg.epochs,
         "inference": {"tta": False},
     }

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .labels import EMOTIONS, canonical_label
+from ..labels import EMOTIONS, canonical_label
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def load_fer2013(path: str | os.PathLike, usage: str | Sequence[str] | None = No
     return ds
 
 
-def _read_gray(path: Path, size: int | None) -> np.ndarray:
+def read_gray(path: Path, size: int | None) -> np.ndarray:
     import cv2
 
     data = np.fromfile(str(path), dtype=np.uint8)
@@ -166,7 +166,7 @@ def load_image_folder(root: str | os.PathLike, size: int = FER_SIDE, canonical: 
         if not kept:
             raise DatasetError(f"{d}: class folder holds no images ({sorted(IMAGE_SUFFIXES)}).")
         for p in kept:
-            images.append(_read_gray(p, size))
+            images.append(read_gray(p, size))
             labels.append(idx)
             groups.append(p.name.split("_")[0])
     if skipped:

@@ -19,8 +19,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import runs
-from .classifier import TTA_MODES, ModelLoadError, load_classifier
+from .. import runs
+from ..inference.classifier import TTA_MODES, ModelLoadError, load_classifier
 from .data import DatasetError, load_dataset
 from .evaluation import evaluate, format_table, write_evaluation
 

@@ -5,9 +5,9 @@ import argparse
 import logging
 import sys
 
-from .classifier import TTA_MODES, ModelLoadError, load_classifier
+from ..inference.classifier import TTA_MODES, ModelLoadError, load_classifier
 from .data import DatasetError, load_dataset
-from .onnx_backend import BACKENDS
+from ..inference.onnx_backend import BACKENDS
 from .evaluation import evaluate, format_table, write_evaluation
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import runs
+from .. import runs
 from .data import FaceDataset
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: i
     """Score ``classifier`` on ``ds``; returns (metrics, confusion matrix) of the plain crops, with
     ``metrics["tta"]`` holding the figures under test-time augmentation ``tta`` (True/"flip" or "crops"; its
     ``method`` names the mode) unless it is False/"none". One pass: the plain view is the first TTA view."""
-    from .classifier import tta_mode
+    from ..inference.classifier import tta_mode
 
     mode = tta_mode(tta)
     labels = tuple(classifier.labels)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import runs
+from .. import runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.int8 and not args.calib_data:
         ap.error("--int8 needs --calib-data (training images to calibrate the int8 ranges on)")
-    from .classifier import Classifier, ModelLoadError, load_classifier
+    from ..inference.classifier import Classifier, ModelLoadError, load_classifier
     from .data import DatasetError, load_dataset
-    from .onnx_backend import OnnxExportError, calibration_inputs, export_onnx, quantize_int8
+    from ..inference.onnx_backend import OnnxExportError, calibration_inputs, export_onnx, quantize_int8
 
     failed, calib_images = 0, {}
     for run in map(Path, args.runs):

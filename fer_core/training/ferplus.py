@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .data import FER_SIDE, DatasetError, FaceDataset, load_fer2013
-from .labels import EMOTIONS
+from ..labels import EMOTIONS
 
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 _TO_OURS = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad", "anger": "angry",

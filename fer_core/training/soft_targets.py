@@ -60,7 +60,7 @@ def ferplus_targets(dataset: FaceDataset, votes_path: str, usage: str | None) ->
 
 def teacher_targets(teacher: str, dataset: FaceDataset, tta: str = "flip") -> np.ndarray:
     """A teacher run's (or ensemble run's) probabilities for ``dataset``'s images, in ``dataset``'s label order."""
-    from .classifier import load_classifier
+    from ..inference.classifier import load_classifier
 
     clf = load_classifier(teacher)
     if list(clf.labels) != list(dataset.label_names):

@@ -6,9 +6,9 @@ import logging
 import sys
 
 from .augmentation import AUGMENTATIONS
-from .labels import parse_label_list
-from .models import list_models
-from .training import TrainConfig, train
+from ..labels import parse_label_list
+from .architectures import list_models
+from .trainer import TrainConfig, train
 
 
 def parse_remap(items: list[str]) -> dict[str, str]:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, teacher=args.teacher, teacher_weight=args.teacher_weight,
     )
     run_dir = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
-    from . import runs
+    from .. import runs
     from .evaluation import format_table
 
     print(format_table(runs.read_json(run_dir / runs.METRICS)))

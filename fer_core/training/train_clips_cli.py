@@ -13,7 +13,7 @@ import logging
 import sys
 
 from .clip_training import ClipTrainConfig, train_clips
-from .models import get_spec, list_models
+from .architectures import get_spec, list_models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                           augment=not args.no_augment, class_weight=args.class_weight, final_model=args.final_model,
                           pretrain=args.pretrain, pretrain_epochs=args.pretrain_epochs, seed=args.seed)
     run_dir = train_clips(cfg, verbose=0)
-    from . import runs
+    from .. import runs
     from .evaluation import format_table
 
     metrics = runs.read_json(run_dir / runs.METRICS)

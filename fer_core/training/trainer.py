@@ -14,10 +14,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import runs
+from .. import runs
 from .data import FaceDataset, load_dataset, select_classes, stratified_split
-from .preprocessing import EQUALIZED_FLATNESS, histogram_flatness
-from .models import get_spec
+from ..inference.preprocessing import EQUALIZED_FLATNESS, histogram_flatness
+from .architectures import get_spec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class TrainConfig:
         return dataclasses.replace(self, **values)
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import keras
     import tensorflow as tf
 
@@ -114,7 +114,7 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr
 
 
-def _make_optimizer(cfg: TrainConfig):
+def make_optimizer(cfg: TrainConfig):
     import keras
 
     wd = cfg.weight_decay or None
@@ -160,8 +160,8 @@ def session_seed(seed: int, epochs_done: int) -> int:
     return seed + 1009 * epochs_done
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool,
-             seed: int | None = None):
+def make_dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, channels: int, training: bool,
+                 seed: int | None = None):
     import tensorflow as tf
 
     from .augmentation import make_augmenter
@@ -191,7 +191,7 @@ def session_dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConf
 
     seed = session_seed(cfg.seed, epochs_done)
     keras.utils.set_random_seed(seed)
-    return _dataset(x, y, n_classes, cfg, channels, True, seed=seed)
+    return make_dataset(x, y, n_classes, cfg, channels, True, seed=seed)
 
 
 def save_inference_model(model, path: Path) -> None:
@@ -205,7 +205,7 @@ def save_inference_model(model, path: Path) -> None:
 def write_onnx(model, run_dir: Path, calibration: np.ndarray | None = None) -> Path | None:
     """Export ``model`` as the run's model.onnx (fast CPU inference) and, given ``calibration`` model inputs, its
     int8 model.int8.onnx; logged and skipped when that is impossible."""
-    from .onnx_backend import OnnxExportError, export_onnx, quantize_int8
+    from ..inference.onnx_backend import OnnxExportError, export_onnx, quantize_int8
 
     try:
         path = export_onnx(model, run_dir / runs.ONNX_MODEL)
@@ -221,7 +221,7 @@ def _init_weights(model, source: str, labels: list[str]) -> dict:
     """Copy the weights of a run (or a ``.keras`` file), loaded as ``load_classifier`` loads it, into ``model``; both
     must share architecture and labels. Returns what config.json records about the source, so a fine-tuned run says
     where it started."""
-    from .classifier import ModelLoadError, load_classifier
+    from ..inference.classifier import ModelLoadError, load_classifier
 
     try:
         src = load_classifier(source, backend="keras")  # only its weights are needed
@@ -244,9 +244,9 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     import keras
     import tensorflow as tf
 
-    from . import augmentation, onnx_backend  # noqa: F401  (augmentation: custom layers for checkpoint loading)
-    from .classifier import Classifier
-    from .device import describe_device
+    from ..inference import layers, onnx_backend  # noqa: F401  (layers: custom layers for checkpoint loading)
+    from ..inference.classifier import Classifier
+    from ..device import describe_device
     from .evaluation import evaluate, write_evaluation
     from .soft_targets import build_targets
     from .weight_averaging import EMA_WEIGHTS, WeightEMA, accuracy
@@ -291,7 +291,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             (run_dir / stale).unlink(missing_ok=True)
         model = spec.builder(input_shape, len(labels))
         init = _init_weights(model, cfg.init_from, labels) if cfg.init_from else None
-        model.compile(optimizer=_make_optimizer(cfg),
+        model.compile(optimizer=make_optimizer(cfg),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                       metrics=["accuracy"])
         config = {
@@ -299,7 +299,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             "input_shape": list(input_shape), "labels": list(labels), "n_params": int(model.count_params()),
             "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe()},
             "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
-            "versions": _versions(), "device": describe_device(),
+            "versions": library_versions(), "device": describe_device(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "epochs_planned": cfg.epochs, "epochs_done": 0,
             "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
@@ -312,7 +312,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
 
     channels = input_shape[2]
     fit_train = session_dataset(x_train, y_train, len(labels), cfg, channels, state["epochs_done"])
-    fit_val = _dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
+    fit_val = make_dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
     ema = WeightEMA(cfg.ema) if cfg.ema else None
     ema_path = run_dir / EMA_WEIGHTS
     if ema and state["epochs_done"]:

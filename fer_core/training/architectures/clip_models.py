@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .models import register_model
+from .registry import register_model
 
 
 def _frame_cnn(frame_shape: tuple[int, int, int]) -> keras.Sequential:
