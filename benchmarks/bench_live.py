@@ -1,4 +1,4 @@
-"""Processed frames per second of the live pipeline (fer_core.live.LiveProcessor) on 640x480 frames with one face.
+"""Processed frames per second of the live pipeline (fer_core.live.processor.LiveProcessor) on 640x480 frames with one face.
 
     python benchmarks/bench_live.py [--model RUN_DIR_OR_KERAS] [--frames 300] [--detect-every 3]
 

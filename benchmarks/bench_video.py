@@ -1,4 +1,4 @@
-"""Speed of the Video analysis pipeline (fer_core.video.analyze_video) on a clip made from a real face.
+"""Speed of the Video analysis pipeline (fer_core.live.video.analyze_video) on a clip made from a real face.
 
     python benchmarks/bench_video.py [--seconds 10] [--fps 25] [--size 640x480] [--model RUN] [--clip-model RUN]
                                      [--every 1] [--detect-every 1]

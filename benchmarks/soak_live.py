@@ -2,7 +2,7 @@
 
     python benchmarks/soak_live.py [--minutes 10] [--fps 30] [--sample-every 10] [--model RUN] [--json OUT.json]
 
-Runs ``fer_core.live.LiveProcessor`` as the Webcam page does, for ``--minutes`` of wall time:
+Runs ``fer_core.live.processor.LiveProcessor`` as the Webcam page does, for ``--minutes`` of wall time:
   * a camera thread of one: the browser test's face clip (``browser_harness.clip_frame``, the astronaut drifting on a
     loop of 120 frames) arrives at ``--fps``; each frame is a fresh ``av.VideoFrame`` given to ``processor.callback``
     (the page's ``video_frame_callback``). Like streamlit-webrtc's ``async_processing``, the worker takes only the

@@ -3,23 +3,22 @@ view (a fragment that re-reads the database every few seconds) and the lesson su
 
 Only the browser that created the session or entered its teacher token sees it: the session id is kept in that
 browser session's state; after a reload the teacher enters the token again and everything comes back from the
-database. The figures come from ``fer_core.class_summary``.
+database. What it shows comes from ``fer_core.classroom.summary`` (one call per view).
 """
 from __future__ import annotations
 
 import time
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from fer_core.classroom import figures as cs
-from fer_core.live import engagement as eng
+from fer_core.classroom import summary
 from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
-from fer_core.labels import EMOTIONS
+from fer_core.live import engagement as eng
 
-from . import keys
-from .webcam import emotion_colours, freeze_long_lived_objects
+from . import charts, class_store, keys
+from .page_header import page_header
+from .webcam import freeze_long_lived_objects
 
 LIVE_REFRESH_S = 3.0
 
@@ -105,40 +104,12 @@ def session_header(store: ClassStore, session: ClassSession) -> ClassSession:
 
 
 # ----- live view -----
-def _timeline(store: ClassStore, session_id: int) -> cs.LiveTimeline:
+def _timeline(store: ClassStore, session_id: int) -> summary.LiveTimeline:
+    """This browser session's incremental reader of the session's rows (kept between refreshes)."""
     live = st.session_state.get(keys.CLASS_TIMELINE)
     if live is None or live.session_id != session_id or live.store is not store:
-        live = st.session_state[keys.CLASS_TIMELINE] = cs.LiveTimeline(store, session_id)
+        live = st.session_state[keys.CLASS_TIMELINE] = summary.LiveTimeline(store, session_id)
     return live
-
-
-def curve_figure(curve: pd.DataFrame) -> go.Figure:
-    """The class's mean engagement (students present) and how many were present, over the lesson."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["mean_engagement"], mode="lines", name="mean engagement",
-                             line=dict(color="#1f77b4", width=2), connectgaps=False))
-    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["present"], mode="lines", name="students present",
-                             yaxis="y2", line=dict(color="#999999", width=1, dash="dot")))
-    top = max(1, int(curve["present"].max()) if len(curve) else 1)
-    fig.update_layout(shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
-                                   line=dict(dash="dot", color=colour, width=1))
-                              for y, colour in ((eng.DISENGAGED_THRESHOLD, "grey"), (eng.HIGHLY_ENGAGED_ABOVE, "green"))],
-                      height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
-                      title="Class engagement (mean of the students present)",
-                      xaxis=dict(title="minutes since the session started"),
-                      yaxis=dict(range=[0, 1.02], title="engagement"),
-                      yaxis2=dict(range=[0, top + 0.5], overlaying="y", side="right", title="present",
-                                  showgrid=False, rangemode="tozero"))
-    return fig
-
-
-def emotions_figure(counts: dict[str, int]) -> go.Figure:
-    colours = emotion_colours(list(counts))
-    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=[colours[k] for k in counts],
-                           text=[str(v) for v in counts.values()], textposition="auto"))
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title="Emotions now (students in view)",
-                      yaxis=dict(title="students", dtick=1, rangemode="tozero"))
-    return fig
 
 
 def status_line(states: pd.DataFrame) -> str:
@@ -156,46 +127,41 @@ def status_line(states: pd.DataFrame) -> str:
 def live_view(store: ClassStore, session_id: int, disengaged_after: float) -> None:
     """Re-read the database and redraw every ``LIVE_REFRESH_S`` seconds (only this fragment reruns)."""
     try:
-        session = store.session(session_id)
-        people = store.participants(session_id)
-        seconds = _timeline(store, session_id).refresh()
+        state = summary.live_state(store, session_id, time.time(), disengaged_after=disengaged_after,
+                                   timeline=_timeline(store, session_id))
     except ClassroomError as e:
         st.warning(f"The live view cannot be updated now (it retries every {LIVE_REFRESH_S:.0f} s). {e}")
         return
-    now = time.time()
-    states = cs.participant_states(session, people, seconds, now)
-    active = states[states["status"] == "active"]
-    late = cs.disengaged_longer_than(states, disengaged_after)
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Participants", len(people))
-    m2.metric("Sharing now", len(active))
-    m3.metric("Class engagement now", f"{active['engagement'].mean():.2f}" if active["engagement"].notna().any()
-              else "—", help="Mean over the students sharing now of their engagement over the last seconds.")
-    m4.metric(f"Disengaged > {disengaged_after:.0f} s", len(late))
-    if not people:
+    m1.metric("Participants", state.participants)
+    m2.metric("Sharing now", state.sharing_now)
+    m3.metric("Class engagement now", "—" if state.engagement_now is None else f"{state.engagement_now:.2f}",
+              help="Mean over the students sharing now of their engagement over the last seconds.")
+    m4.metric(f"Disengaged > {disengaged_after:.0f} s", len(state.disengaged))
+    if not state.participants:
         st.info("No student has joined yet: give them the join code above.")
         return
-    st.markdown(status_line(states))
-    if len(late):
+    st.markdown(status_line(state.states))
+    if len(state.disengaged):
         st.warning("**Disengaged for more than {:.0f} s:** ".format(disengaged_after) + ", ".join(
             f"{r.name} ({r.disengaged_s} s, {'absent' if r.status == 'absent' else 'low engagement'})"
-            for r in late.itertuples()), icon=":material/notifications:")
+            for r in state.disengaged.itertuples()), icon=":material/notifications:")
     curve_col, emotion_col = st.columns([3, 2])
-    curve_col.plotly_chart(curve_figure(cs.class_curve(seconds, session.created_at)),
-                           key=f"{keys.CLASS_CHART}_curve")
-    emotion_col.plotly_chart(emotions_figure(cs.emotions_now(people, seconds, now, labels=EMOTIONS)),
+    curve_col.plotly_chart(charts.class_curve_figure(state.curve), key=f"{keys.CLASS_CHART}_curve")
+    emotion_col.plotly_chart(charts.emotion_distribution(state.emotions, title="Emotions now (students in view)",
+                                                         height=340, unit="students"),
                              key=f"{keys.CLASS_CHART}_emotions")
-    st.dataframe(states.drop(columns=["participant_id"]), hide_index=True, key=f"{keys.CLASS_CHART}_grid",
+    st.dataframe(state.states.drop(columns=["participant_id"]), hide_index=True, key=f"{keys.CLASS_CHART}_grid",
                  column_config={
                      "name": st.column_config.TextColumn("student"),
                      "engagement": st.column_config.ProgressColumn("engagement now", min_value=0.0, max_value=1.0,
                                                                    format="%.2f"),
                      "disengaged_s": st.column_config.NumberColumn("disengaged for (s)"),
                      "sparkline": st.column_config.LineChartColumn(
-                         f"last {cs.SPARKLINE_S // 60} min", y_min=0.0, y_max=1.0)})
-    st.caption(f"Updated {time.strftime('%H:%M:%S', time.localtime(now))}, every {LIVE_REFRESH_S:.0f} s. Rows arrive "
-               "from each student every 2 s; a student without a row for "
-               f"{cs.ABSENT_AFTER_S} s is shown absent. Disengaged: absent or engagement index ≤ "
+                         f"last {state.sparkline_s // 60} min", y_min=0.0, y_max=1.0)})
+    st.caption(f"Updated {time.strftime('%H:%M:%S', time.localtime(state.now))}, every {LIVE_REFRESH_S:.0f} s. Rows "
+               "arrive from each student every 2 s; a student without a row for "
+               f"{state.absent_after_s:g} s is shown absent. Disengaged: absent or engagement index ≤ "
                f"{eng.DISENGAGED_THRESHOLD}.")
 
 
@@ -207,33 +173,61 @@ def summary_view(store: ClassStore, session: ClassSession) -> None:
         st.caption("The lesson is live: this is the summary so far (it refreshes when you use the page; the downloads "
                    "are built when clicked). Press *End lesson* for the final one.")
     try:
-        people = store.participants(session.id)
-        seconds = store.seconds(session.id)
+        report = summary.lesson_report(store, session.id, time.time())
     except ClassroomError as e:
         st.warning(f"The summary cannot be read now. {e}")
         return
-    summary = cs.lesson_summary(session, people, seconds, time.time())
-    if not people:
+    if not report.participants:
         st.info("No participant yet.")
         return
-    labels = list(summary["class"]["emotion_share"])
-    st.dataframe(cs.summary_table(summary), hide_index=True, key=f"{keys.CLASS_CHART}_summary", column_config={
+    labels = list(report.summary["class"]["emotion_share"])
+    st.dataframe(report.table(), hide_index=True, key=f"{keys.CLASS_CHART}_summary", column_config={
         "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
         "mean engagement": st.column_config.NumberColumn(format="%.2f"),
         "longest disengaged (s)": st.column_config.NumberColumn(format="%.0f"),
         **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in labels}})
 
-    def fresh() -> tuple[dict, list, pd.DataFrame]:
-        s, p, sec = store.session(session.id), store.participants(session.id), store.seconds(session.id)
-        return cs.lesson_summary(s, p, sec, time.time()), p, sec
+    def fresh() -> summary.LessonReport:  # the downloads are built when clicked, from the rows as they are then
+        return summary.lesson_report(store, session.id, time.time())
 
     base = f"class_{session.join_code}"
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Summary (CSV)", lambda: cs.summary_csv(fresh()[0]), f"{base}_summary.csv", "text/csv",
+    c1.download_button("Summary (CSV)", lambda: fresh().summary_csv(), f"{base}_summary.csv", "text/csv",
                        key=f"{keys.CLASS_DOWNLOAD}_csv", on_click="ignore", icon=":material/download:")
-    c2.download_button("Per-second timeline (CSV)", lambda: cs.timeline_csv(*fresh()[1:]), f"{base}_timeline.csv",
+    c2.download_button("Per-second timeline (CSV)", lambda: fresh().timeline_csv(), f"{base}_timeline.csv",
                        "text/csv", key=f"{keys.CLASS_DOWNLOAD}_timeline", on_click="ignore",
                        icon=":material/download:")
-    c3.download_button("Summary and timeline (JSON)", lambda: cs.summary_json(*fresh()), f"{base}.json",
+    c3.download_button("Summary and timeline (JSON)", lambda: fresh().to_json(), f"{base}.json",
                        "application/json", key=f"{keys.CLASS_DOWNLOAD}_json", on_click="ignore",
                        icon=":material/download:")
+
+
+# ----- the page -----
+def render_page() -> None:
+    """The Class dashboard page: the class store, then the teacher's session (create or reopen), its header, the
+    live view and the lesson summary."""
+    page_header("Class dashboard", ":material/school:",
+                "Class dashboard: the room's engagement, live and after the lesson",
+                "Create a class session and give its join code to your students: they join from the Webcam page. Their "
+                "presence, emotions and engagement show here live, and as a summary per student and for the class "
+                "after the lesson.",
+                "**Privacy:** students share only after consenting, and only per-second figures (face in view, "
+                "dominant emotion, engagement index), never a video frame. They are kept in the class database and "
+                f"deleted {class_store.retention_days_or_default():g} days after the lesson started. Only the browser "
+                "that created the session, or anyone with its teacher token, sees this dashboard.")
+    with st.sidebar:
+        st.header("Alerts")
+        disengaged_after = st.number_input("List students disengaged for more than (s)", 5, 600,
+                                           int(summary.DISENGAGED_AFTER_S), 5, key=keys.CLASS_DISENGAGED_S,
+                                           help="Disengaged: face absent, or engagement index at or below 0.25.")
+    store = class_store.store_or_message("The class dashboard cannot work without it (the Webcam page still works, "
+                                         "without sharing).")
+    if store is None:
+        st.stop()
+    freeze_once()
+    session = teacher_session(store)
+    if session is None:
+        st.stop()
+    session = session_header(store, session)
+    live_view(store, session.id, disengaged_after)
+    summary_view(store, session)

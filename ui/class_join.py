@@ -1,7 +1,7 @@
 """The Webcam page's "Join a class": a join form with the consent notice, then the share's status and Leave.
 
 Sharing starts only when the student submits the form with the consent box ticked; it sends the per-second aggregates
-of this browser session's ``LiveProcessor`` (``fer_core.class_share.ClassShare``, a background thread) and stops with
+of this browser session's ``LiveProcessor`` (``fer_core.classroom.share.ClassShare``, a background thread) and stops with
 Leave class, when the teacher ends the lesson, or when the browser session ends. The database is opened only on Join:
 when it is unavailable the student gets a message and the webcam keeps working without sharing.
 """

@@ -9,7 +9,7 @@ from fer_core.classroom.store import ClassroomConfig, ClassroomError, ClassStore
 
 
 def classroom_config() -> ClassroomConfig:
-    """``fer_core.classroom.config_from`` over the environment and Streamlit secrets (``ClassConfigError`` if bad)."""
+    """``fer_core.classroom.store.config_from`` over the environment and Streamlit secrets (``ClassConfigError`` if bad)."""
     try:
         section = st.secrets.get(classroom.SECRETS_SECTION)
     except Exception:  # no secrets.toml at all (or an unreadable one) is the common local case

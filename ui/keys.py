@@ -1,7 +1,7 @@
 """Every st.session_state key the app uses, named in one place."""
 
 MODEL_CHOICE = "model_choice"  # run folder (str) of the model the user picked; None = shipped default
-MODEL_PICKER = "model_picker"  # the sidebar model select box (sample_utils/model_picker.py); its value is copied to MODEL_CHOICE
+MODEL_PICKER = "model_picker"  # the sidebar model select box (ui/model_picker.py); its value is copied to MODEL_CHOICE
 
 # Upload Photo page (pages/1_Upload_photo.py); per-file keys are f"{PREFIX}:{file id}"
 PHOTO_UPLOADS = "photo_uploads"  # the file uploader (several images)
@@ -9,7 +9,7 @@ PHOTO_MIN_NEIGHBORS = "photo_min_neighbors"  # sidebar: detector strictness (Fac
 PHOTO_SCALE_FACTOR = "photo_scale_factor"  # sidebar: detector pyramid step (FaceDetector.scale_factor)
 PHOTO_MIN_SIZE = "photo_min_size"  # sidebar: smallest face in pixels (FaceDetector.min_size)
 PHOTO_VERIFY = "photo_verify"  # sidebar: re-check faces with a second cascade (FaceDetector.verify_neighbors)
-PHOTO_DETECTOR = "photo_detector"  # sidebar: face detector name (sample_utils/detector_picker.py)
+PHOTO_DETECTOR = "photo_detector"  # sidebar: face detector name (ui/detector_picker.py)
 PHOTO_MIN_SCORE = "photo_min_score"  # sidebar: YuNet's least face score (YuNetDetector.score_threshold)
 PHOTO_RESULTS = "photo_results"  # {(content digest, settings, model): PhotoAnalysis} of this session's uploads
 PHOTO_WHOLE_IMAGE = "photo_whole_image"  # prefix: "treat the whole image as one face" checkbox of a file
@@ -32,9 +32,9 @@ RUNS_CHART = "runs_chart"  # prefix: chart and table element keys (figures of th
 
 # Webcam page (pages/2_Webcam.py)
 WEBCAM_STREAM = "webcam_stream"  # the webrtc_streamer component
-WEBCAM_PROCESSOR = "webcam_processor"  # fer_core.live.LiveProcessor of this browser session (tracks + engagement record)
+WEBCAM_PROCESSOR = "webcam_processor"  # fer_core.live.processor.LiveProcessor of this browser session (tracks + engagement record)
 WEBCAM_SENSITIVITY = "webcam_sensitivity"  # sidebar: face detector sensitivity, 0..1
-WEBCAM_DETECTOR = "webcam_detector"  # sidebar: face detector name (sample_utils/detector_picker.py)
+WEBCAM_DETECTOR = "webcam_detector"  # sidebar: face detector name (ui/detector_picker.py)
 WEBCAM_SMOOTHING = "webcam_smoothing"  # sidebar: EMA strength of the per-face probabilities
 WEBCAM_DETECT_EVERY = "webcam_detect_every"  # sidebar: run face detection every k-th processed frame
 WEBCAM_MIRROR = "webcam_mirror"  # sidebar: mirror (selfie) view
@@ -45,21 +45,21 @@ WEBCAM_DOWNLOAD = "webcam_download"  # prefix of the CSV/JSON download buttons
 VIDEO_UPLOAD = "video_upload"  # the uploaded video file
 VIDEO_EVERY = "video_every"  # sidebar: analyse every k-th frame
 VIDEO_SENSITIVITY = "video_sensitivity"  # sidebar: face detector sensitivity, 0..1
-VIDEO_DETECTOR = "video_detector"  # sidebar: face detector name (sample_utils/detector_picker.py)
+VIDEO_DETECTOR = "video_detector"  # sidebar: face detector name (ui/detector_picker.py)
 VIDEO_SMOOTHING = "video_smoothing"  # sidebar: EMA strength of the per-face probabilities
 VIDEO_DETECT_EVERY = "video_detect_every"  # sidebar: face detection every k-th analysed frame
 VIDEO_CLIP_MODEL = "video_clip_model"  # sidebar: run folder (str) of the clip model, or None
 VIDEO_CLIP_EVERY = "video_clip_every"  # sidebar: classify each face's clip window every k-th analysed frame
 VIDEO_START = "video_start"  # the Analyse button
 VIDEO_STOP = "video_stop"  # the Stop button
-VIDEO_JOB = "video_job"  # fer_core.video.VideoAnalysis running (kept so a stopped run still yields its partial result)
-VIDEO_RESULT = "video_result"  # {"name": file name, "result": fer_core.video.VideoResult} of the latest analysis
+VIDEO_JOB = "video_job"  # fer_core.live.video.VideoAnalysis running (kept so a stopped run still yields its partial result)
+VIDEO_RESULT = "video_result"  # {"name": file name, "result": fer_core.live.video.VideoResult} of the latest analysis
 VIDEO_FACE = "video_face"  # which face's emotion timeline is shown
 VIDEO_DOWNLOAD = "video_download"  # prefix of the download buttons
 
-# Class sessions: the join form on the Webcam page (sample_utils/class_join_ui.py) and the teacher's dashboard
-# (pages/5_Class_dashboard.py, sample_utils/class_dashboard_ui.py)
-CLASS_SHARE = "class_share"  # fer_core.class_share.ClassShare of this browser session (a student sharing), if joined
+# Class sessions: the join form on the Webcam page (ui/class_join.py) and the teacher's dashboard
+# (pages/5_Class_dashboard.py, ui/class_dashboard.py)
+CLASS_SHARE = "class_share"  # fer_core.classroom.share.ClassShare of this browser session (a student sharing), if joined
 CLASS_JOIN_FORM = "class_join_form"  # the join form
 CLASS_JOIN_CODE = "class_join_code"  # join form: the code the teacher shows
 CLASS_JOIN_NAME = "class_join_name"  # join form: display name
@@ -74,7 +74,7 @@ CLASS_TITLE = "class_title"  # create form: lesson title
 CLASS_JOIN_HOURS = "class_join_hours"  # create form: how long students can join
 CLASS_OPEN_FORM = "class_open_form"  # reopen form (after a reload or from another browser)
 CLASS_TOKEN_INPUT = "class_token_input"  # reopen form: the teacher token
-CLASS_TIMELINE = "class_timeline"  # fer_core.class_summary.LiveTimeline of the open session (incremental reads)
+CLASS_TIMELINE = "class_timeline"  # fer_core.classroom.summary.LiveTimeline of the open session (incremental reads)
 CLASS_DISENGAGED_S = "class_disengaged_s"  # sidebar: list students disengaged for longer than this (s)
 CLASS_END = "class_end"  # End lesson button
 CLASS_CLOSE = "class_close"  # Close dashboard button (forgets the session in this browser; the data stays)

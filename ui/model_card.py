@@ -1,14 +1,14 @@
-"""The active model's card on the home page: name, architecture, training data, PublicTest accuracy, labels, size, device."""
+"""The active model's card on the home page: name, architecture, training data, the split that selected it, its
+accuracy (and whether that is a selection or a test figure), labels, size, device."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
-from fer_core.runs import summary as run_summary
 from fer_core import runs
 
-from . import model_cache
+from . import model_cache, run_text
 
 PUBLIC_TEST = "PublicTest"
 TTA_TEXT = {"none": "none", "flip": "flip (each face and its mirror image averaged)",
@@ -24,11 +24,27 @@ def _dataset_text(config: dict) -> str:
         parts.append(f"{train['split']} split")
     if train.get("n"):
         parts.append(f"{int(train['n']):,} faces")
-    val = ds.get("validation") or {}
-    text = ", ".join(parts)
-    if val.get("split") and val.get("n"):
-        text += f"; validated on {val['split']} ({int(val['n']):,} faces)"
-    return text
+    return ", ".join(parts)
+
+
+def selection_split(config: dict) -> str:
+    """The split whose accuracy picked the kept epoch: ``selection_split`` (or ``selected_on``) in config.json, else
+    the validation split the run recorded, else PublicTest (what the FER2013 runs before these fields used)."""
+    named = config.get("selection_split") or config.get("selected_on")
+    if isinstance(named, str) and named:
+        return named
+    val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
+    return str(val.get("split") or PUBLIC_TEST)
+
+
+def selection_text(config: dict) -> str:
+    """Which split picked the model, for the card."""
+    split = selection_split(config)
+    val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
+    size = f" ({int(val['n']):,} faces)" if val.get("split") == split and isinstance(val.get("n"), int) else ""
+    if runs.is_ensemble(config):
+        return f"{split}{size}: each member kept its epoch of best {split} accuracy"
+    return f"{split}{size}: the epoch with the best {split} accuracy was kept"
 
 
 def _metrics_candidates(run_dir: Path) -> list[dict]:
@@ -41,10 +57,20 @@ def _metrics_candidates(run_dir: Path) -> list[dict]:
     return found
 
 
+def _figure_kind(split: str | None, selected_on: str) -> str:
+    """Whether an accuracy on ``split`` is a selection figure (the split that picked the model) or a test figure."""
+    if split == selected_on:
+        return (f" — a selection figure: {selected_on} also picked the model, so this is optimistic, not an unbiased "
+                "test figure")
+    return f" — a test figure (the model was selected on {selected_on})"
+
+
 def accuracy_text(run_dir: Path | None, config: dict) -> str:
-    """PublicTest accuracy from the run's metrics.json (or an evaluation); while training, the best validation epoch."""
+    """PublicTest accuracy from the run's metrics.json (or an evaluation), said to be a selection figure when
+    PublicTest also picked the model; while training, the best validation epoch."""
     if run_dir is None:
         return "unknown (no run folder)"
+    selected_on = selection_split(config)
     metrics = _metrics_candidates(run_dir)
     for m in metrics:
         if m.get("split") == PUBLIC_TEST and m.get("accuracy") is not None:
@@ -54,11 +80,12 @@ def accuracy_text(run_dir: Path | None, config: dict) -> str:
             tta = m.get("tta") or {}
             if tta.get("accuracy") is not None:
                 text += f"; with {tta.get('method') or 'flip'} TTA {100 * tta['accuracy']:.1f}%"
-            return text
+            return text + _figure_kind(PUBLIC_TEST, selected_on)
     if metrics and metrics[0].get("accuracy") is not None:
         m = metrics[0]
         return (f"not evaluated on {PUBLIC_TEST}; **{100 * m['accuracy']:.1f}%** on {m.get('split', '?')} of "
-                f"{Path(str(m.get('dataset', '?'))).name} ({int(m.get('n', 0)):,} faces)")
+                f"{Path(str(m.get('dataset', '?'))).name} ({int(m.get('n', 0)):,} faces)"
+                + _figure_kind(m.get("split"), selected_on))
     if runs.is_ensemble(config):
         return ("not evaluated yet (`python -m fer_core.ensemble --members ... --out "
                 f"{run_dir} --data ... --usage {PUBLIC_TEST}` evaluates it)")
@@ -119,14 +146,15 @@ def show_model_card(classifier, run_dir: Path | None) -> None:
         arch_text = f"{arch} — {desc}" if desc else arch
         data_text = _dataset_text(config) if config else "unknown (no config.json)"
         params = f"{classifier.n_params:,}"
-    training = None if runs.is_ensemble(config) or not config else run_summary.training_text(config)
+    training = None if runs.is_ensemble(config) or not config else run_text.training_text(config)
     rows = [
         ("Name", f"`{classifier.name}`"),
         ("Architecture", arch_text),
         ("Input", f"{h}x{w} {'grey' if c == 1 else 'colour'} face crop"),
         ("Training data", data_text),
         *([("Training", training)] if training else []),
-        ("PublicTest accuracy", accuracy_text(run_dir, config)),
+        *([("Model selected on", selection_text(config))] if config else []),
+        ("Accuracy", accuracy_text(run_dir, config)),
         ("Labels", ", ".join(classifier.labels)),
         ("Parameters", params),
         ("Test-time augmentation", TTA_TEXT.get(getattr(classifier, "tta", "none"), "none")),

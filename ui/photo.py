@@ -1,4 +1,5 @@
-"""UI of the Upload Photo page: detector settings, one uploaded file analysed in memory and rendered, downloads."""
+"""The Upload photo page: its flow (``render_page``), detector settings, one uploaded file analysed in memory and
+rendered, downloads."""
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,8 @@ from fer_core.inference.haar import FaceDetector
 from fer_core.inference.yunet import YuNetDetector
 from fer_core.inference.preprocessing import ImageDecodeError, crop_face, decode_image, encode_png, resize_max_side
 
-from . import charts, keys
+from . import charts, detector_picker, keys, model_picker
+from .page_header import classifier_or_stop, page_header
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 DISPLAY_SIDE = 1600  # larger images are downscaled for display (results and downloads keep full resolution)
@@ -38,14 +40,33 @@ class PhotoAnalysis:
     annotated: np.ndarray
 
     def to_json(self) -> str:
-        """The faces in DeepFace's shape, as a JSON list."""
+        """The faces in DeepFace's shape, as a JSON list: emotion scores in percent (``face_confidence`` 0-1, as
+        DeepFace gives it)."""
         return json.dumps([r.to_dict() for r in self.results], indent=2)
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame(to_records(self.results, file=self.name))
+        """One row per face with its box and every score in percent, as the JSON's emotions: the ``*_pct`` columns."""
+        df = pd.DataFrame(to_records(self.results, file=self.name))
+        if df.empty:
+            return df
+        scores = ["face_confidence", "confidence", *self.labels]
+        df[scores] = (100 * df[scores]).round(2)
+        return df.rename(columns={"face_confidence": "face_score_pct", "confidence": "confidence_pct",
+                                  **{k: f"{k}_pct" for k in self.labels}})
 
     def to_csv(self) -> str:
         return self.table().to_csv(index=False)
+
+    def summary_table(self) -> pd.DataFrame:
+        """The table the page shows, narrow enough to read without scrolling sideways: each face's emotion, its
+        confidence, the three likeliest emotions and the detector's score, in percent (the CSV has every column)."""
+        rows = []
+        for i, r in enumerate(self.results, start=1):
+            top = sorted(zip(self.labels, r.probabilities), key=lambda kv: -kv[1])[:3]
+            rows.append({"face": i, "emotion": r.dominant_emotion, "confidence %": round(100 * r.confidence, 1),
+                         "top 3": " · ".join(f"{k} {100 * p:.0f}%" for k, p in top),
+                         "face score %": round(100 * r.face_confidence, 1)})
+        return pd.DataFrame(rows)
 
 
 def analyze_upload(name: str, data: bytes, classifier, detector, whole_image: bool = False) -> PhotoAnalysis:
@@ -150,7 +171,7 @@ def render_analysis(pa: PhotoAnalysis, fk: str) -> None:
         _thumbnails(pa)
         _face_charts(pa, fk)
     if n:
-        st.dataframe(_styled_table(pa), hide_index=True, key=f"{keys.PHOTO_CHART}:table:{fk}")
+        st.dataframe(pa.summary_table(), hide_index=True, key=f"{keys.PHOTO_CHART}:table:{fk}")
         _downloads(pa, fk)
 
 
@@ -196,19 +217,33 @@ def _group_charts(pa: PhotoAnalysis, fk: str) -> None:
                     key=f"{keys.PHOTO_CHART}:mean:{fk}")
 
 
-def _styled_table(pa: PhotoAnalysis) -> pd.DataFrame:
-    df = pa.table().drop(columns=["file"])
-    for k in pa.labels + ("confidence", "face_confidence"):
-        df[k] = (100 * df[k]).round(1)
-    return df.rename(columns={**{k: f"{k} %" for k in pa.labels + ("confidence",)}, "face_confidence": "face score %"})
-
-
 def _downloads(pa: PhotoAnalysis, fk: str) -> None:
     stem = pa.name.rsplit(".", 1)[0] or "photo"
     c1, c2, c3 = st.columns(3)
     c1.download_button("Results (JSON)", pa.to_json(), f"{stem}_emotions.json", "application/json",
-                       key=f"{keys.PHOTO_DOWNLOAD}:json:{fk}", on_click="ignore", icon=":material/download:")
+                       key=f"{keys.PHOTO_DOWNLOAD}:json:{fk}", on_click="ignore", icon=":material/download:",
+                       help="DeepFace's shape: emotion scores in percent, face_confidence from 0 to 1.")
     c2.download_button("Results (CSV)", pa.to_csv(), f"{stem}_emotions.csv", "text/csv",
-                       key=f"{keys.PHOTO_DOWNLOAD}:csv:{fk}", on_click="ignore", icon=":material/download:")
+                       key=f"{keys.PHOTO_DOWNLOAD}:csv:{fk}", on_click="ignore", icon=":material/download:",
+                       help="One row per face: its box in pixels, then every score in percent (the *_pct columns).")
     c3.download_button("Annotated image (PNG)", lambda: encode_png(pa.annotated), f"{stem}_annotated.png", "image/png",
                        key=f"{keys.PHOTO_DOWNLOAD}:png:{fk}", on_click="ignore", icon=":material/download:")
+
+
+def render_page() -> None:
+    """The Upload photo page: model and detector (sidebar), the uploads, each file analysed and shown."""
+    page_header("Upload photo", ":material/photo_camera:", "Upload a photo",
+                "Drop one or several photos: a selfie, a portrait, a group photo or a screenshot of a video-call "
+                "gallery. Every face is boxed and labelled with its emotion.", PRIVACY_NOTE)
+    with st.sidebar:
+        run_path = model_picker.model_picker()
+        detector = detector_sidebar(detector_picker.detector_picker(keys.PHOTO_DETECTOR))
+    classifier = classifier_or_stop(run_path, "photos")
+    files = st.file_uploader("Photos", type=IMAGE_TYPES, accept_multiple_files=True, key=keys.PHOTO_UPLOADS,
+                             help="JPEG, PNG, WebP, BMP, GIF or TIFF; several at once.")
+    forget_other_files({file_key(f.name, f.getvalue()) for f in files or []})
+    if not files:
+        st.markdown("No photo yet: drop one above. Tip: for a whole class, upload a screenshot of the video-call "
+                    "gallery and lower the minimum face size in the sidebar if small faces are missed.")
+    for f in files or []:
+        show_upload(f.name, f.getvalue(), classifier, detector)

@@ -1,8 +1,10 @@
-"""Training Runs page helpers: the runs table, Plotly figures (curves, confusion heatmap, per-class bars) and panels."""
+"""The Training runs page: the runs table, Plotly figures (curves, confusion heatmap, per-class bars), its panels and
+its flow (``render_page``)."""
 from __future__ import annotations
 
 import io
 import math
+import os
 import shutil
 import tempfile
 import zipfile
@@ -17,12 +19,12 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from fer_core import runs
-from fer_core.runs import summary as rs
 from fer_core.inference.classifier import Classifier, ModelLoadError, load_classifier
+from fer_core.runs import summary as rs
 from fer_core.training.data import FaceDataset, load_dataset
 from fer_core.training.evaluation import evaluate, write_evaluation
 
-from . import keys
+from . import charts, keys, run_text
 from .model_cache import cached_classifier
 
 PALETTE = qualitative.Plotly
@@ -102,7 +104,7 @@ def curves_figure(series: list[tuple[str, list[dict], bool]]) -> go.Figure:
     fig.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False, tickformat=".2~g")
     fig.update_yaxes(title_text="accuracy", row=1, col=2, tickformat=".0%")
-    fig.update_layout(height=430, margin=dict(t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(height=430, margin=dict(t=40, b=10), legend=charts.LEGEND_RIGHT)
     return fig
 
 
@@ -126,7 +128,7 @@ def confusion_figure(labels: list[str], cm: np.ndarray, normalise: bool, title: 
 
 def per_class_figure(metrics: dict, title: str = "") -> go.Figure:
     """Precision, recall and F1 per class as grouped bars."""
-    rows = rs.per_class_rows(metrics)
+    rows = run_text.per_class_rows(metrics)
     fig = go.Figure()
     for i, what in enumerate(("precision", "recall", "f1")):
         fig.add_trace(go.Bar(
@@ -220,7 +222,7 @@ def show_empty(roots: list[Path]) -> None:
     searched = "\n".join(f"- `{r}`" for r in roots)
     st.info(
         "No training runs found yet. Train one from the repository folder, for example:\n\n"
-        f"```bash\n{rs.TRAIN_COMMAND}\n```\n"
+        f"```bash\n{run_text.TRAIN_COMMAND}\n```\n"
         "It writes `config.json`, `history.csv` and the model after every epoch, so it shows here while it trains.\n\n"
         f"Searched:\n{searched}"
     )
@@ -301,7 +303,7 @@ def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
         show_matrix(ev, normalise, "Confusion matrix" + (" (row shares)" if normalise else " (counts)"), f"{key}:cm")
     with right:
         if ev.matrix is not None:
-            pairs = rs.most_confused(ev.labels, ev.matrix)
+            pairs = run_text.most_confused(ev.labels, ev.matrix)
             st.markdown("**Most confused pairs**")
             if pairs:
                 st.dataframe(pd.DataFrame(pairs), hide_index=True, key=f"{key}:pairs", column_config={
@@ -324,7 +326,7 @@ def pick_evaluation(s: rs.RunSummary, evaluations: list[rs.Evaluation], label: s
         st.success(f"Evaluation written to `{s.path / runs.EVALUATIONS / fresh['name']}` and shown below. {fresh['note']}")
     elif st.session_state.get(key) not in names:
         st.session_state[key] = names[0]
-    captions = {e.name: rs.evaluation_caption(e) for e in evaluations}
+    captions = {e.name: run_text.evaluation_caption(e) for e in evaluations}
     choice = st.selectbox(f"Evaluation of {label}", names, key=key,
                           format_func=lambda n: f"{n} · {captions[n]}" if captions[n] else n)
     return evaluations[names.index(choice)]
@@ -339,7 +341,7 @@ def show_comparison(shown: list[tuple[str, rs.Evaluation | None]], normalise: bo
             with col:
                 title = f"{label} · {ev.name}" if ev.name != rs.OWN_EVALUATION else label
                 show_matrix(ev, normalise, title, f"{keys.RUNS_CHART}:side:{label}")
-                st.caption(rs.evaluation_caption(ev))
+                st.caption(run_text.evaluation_caption(ev))
     with_metrics = [(label, ev.metrics) for label, ev in shown if ev is not None and (ev.metrics or {}).get("per_class")]
     if len(with_metrics) >= 2:
         st.plotly_chart(f1_comparison_figure(with_metrics), key=f"{keys.RUNS_CHART}:f1")
@@ -429,3 +431,80 @@ def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usa
             f"({', '.join(clf.labels)})." if skipped else "")
     st.session_state.setdefault(keys.RUNS_EVAL_DONE, {})[str(s.path)] = {"name": out.name, "note": note}
     st.rerun()
+
+
+# ---------------------------------------------------------------- the page
+
+def render_page() -> None:
+    """The Training runs page: where runs are (sidebar), the runs table, then the picked runs' curves, confusion
+    matrices, per-class scores, files and the evaluation panel."""
+    st.set_page_config(page_title="Training runs", page_icon=":material/monitoring:", layout="wide")
+    st.title("Training runs")
+    st.caption("Runs written by `python -m fer_core.train` under `models/runs/` (and any folder added in the sidebar): "
+               "compare them, inspect their errors, and score a model on your own labelled faces.")
+    with st.sidebar:
+        extra = st.text_input("Extra runs folders", key=keys.RUNS_EXTRA_DIRS, placeholder="/path/to/runs",
+                              help=f"Folders holding run folders (or a run folder itself), separated by "
+                                   f"'{os.pathsep}'. The environment variable {rs.ENV_RUNS_DIRS} adds folders the "
+                                   "same way.")
+        env = os.environ.get(rs.ENV_RUNS_DIRS)
+        if env:
+            st.caption(f"Also from ${rs.ENV_RUNS_DIRS}: `{env}`")
+        if st.button("Reload", icon=":material/refresh:",
+                     help="Read the run folders again (training runs update every epoch)"):
+            st.rerun()
+
+    roots = rs.runs_roots(extra, env)
+    for root in roots[1:]:
+        if not root.is_dir():
+            st.sidebar.warning(f"Folder not found: `{root}`")
+    summaries, failed = rs.summarize_all(rs.collect_run_dirs(roots))
+    if not summaries:
+        show_problems([], {}, failed)
+        show_empty(roots)
+        st.stop()
+
+    labels = rs.run_labels([s.path for s in summaries])
+    by_path = {str(s.path): s for s in summaries}
+    show_problems(summaries, labels, failed)
+    show_training_notes(summaries, labels)
+    st.dataframe(runs_dataframe([run_text.table_row(s, labels[str(s.path)]) for s in summaries]),
+                 hide_index=True, column_config=runs_column_config(), placeholder="–")
+
+    try:
+        default_dir = runs.default_run_dir()
+    except runs.RunError:
+        default_dir = None
+    if keys.RUNS_PICKED in st.session_state:
+        st.session_state[keys.RUNS_PICKED] = [p for p in st.session_state[keys.RUNS_PICKED] if p in by_path]
+    else:
+        st.session_state[keys.RUNS_PICKED] = rs.default_pick(summaries, default_dir)
+    picked = st.multiselect("Runs to inspect and compare", list(by_path), format_func=labels.get, key=keys.RUNS_PICKED)
+    if not picked:
+        st.info("Pick one or more runs above to see their curves, confusion matrices and files.")
+        st.stop()
+    chosen = [by_path[p] for p in picked]
+
+    st.subheader("Training curves")
+    show_curves(chosen, labels)
+
+    st.subheader("Confusion matrices and per-class scores")
+    normalise = st.toggle("Row-normalised (share of each true class)", key=keys.RUNS_NORMALISE)
+    comparison = st.container()
+    tabs = st.tabs([labels[p] for p in picked]) if len(chosen) > 1 else [st.container()]
+    shown = []
+    for s, tab in zip(chosen, tabs):
+        label = labels[str(s.path)]
+        with tab:
+            ev = pick_evaluation(s, rs.run_evaluations(s), label)
+            if ev is None:
+                st.info(f"No metrics yet: {label} is still training; they appear when it finishes." if s.in_progress
+                        else f"{label} has no readable metrics.json or confusion_matrix.csv.")
+            else:
+                show_evaluation(ev, normalise, key=f"{keys.RUNS_CHART}:{s.path}")
+            shown.append((label, ev))
+            st.markdown("**Files**")
+            show_files(s)
+            evaluate_panel(s, label)
+    with comparison:
+        show_comparison(shown, normalise)

@@ -1,4 +1,5 @@
-"""UI pieces of the Video Analysis page: the clip-model picker, the analysis run with progress and Stop, the results."""
+"""The Video analysis page: its flow (``render_page``), the clip-model picker, the analysis run with progress and Stop,
+the results."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +8,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer_core import runs
+from fer_core.inference.classifier import ModelLoadError
+from fer_core.live import engagement as eng
 from fer_core.live import video as fv
 from fer_core.live.clips import ClipClassifier, is_clip_run, load_clip_classifier
 
-from . import keys
-from .webcam import emotion_colours, timeline_figure
+from . import charts, detector_picker, keys
+from .model_cache import selected_run_path
+from .page_header import classifier_or_stop, page_header
+
 
 PRIVACY_NOTE = ("**Privacy:** the video is decoded and analysed in this server's memory and never written to disk or "
                 "sent anywhere; the results and the annotated copy live in this browser session only.")
@@ -83,7 +88,7 @@ def emotion_figure(result: fv.VideoResult, face: str) -> go.Figure:
     """One face's smoothed emotion probabilities over the video (stacked), with the clip model's windows on top."""
     frames = result.frames_table()
     mine = frames[frames["face"] == face]
-    colours = emotion_colours(result.labels)
+    colours = charts.emotion_colours(result.labels)
     fig = go.Figure()
     for label in result.labels:
         fig.add_trace(go.Scatter(x=mine["time"], y=mine[f"p_{label}"], name=label, stackgroup="p", mode="lines",
@@ -91,7 +96,7 @@ def emotion_figure(result: fv.VideoResult, face: str) -> go.Figure:
     clips = result.clips_table()
     clips = clips[clips["face"] == face] if len(clips) else clips
     if len(clips):
-        clip_colours = emotion_colours(result.clip_labels)
+        clip_colours = charts.emotion_colours(result.clip_labels)
         fig.add_trace(go.Scatter(x=clips["time"], y=[1.04] * len(clips), mode="markers", name="clip model",
                                  marker=dict(symbol="square", size=9,
                                              color=[clip_colours[k] for k in clips["clip_emotion"]]),
@@ -99,8 +104,7 @@ def emotion_figure(result: fv.VideoResult, face: str) -> go.Figure:
                                  hovertemplate="%{x:.1f} s · %{text}<extra></extra>"))
     fig.update_layout(title=f"{face}: emotion probabilities over the video", height=340,
                       margin=dict(l=10, r=10, t=40, b=10),
-                      # below the axis title: plotly's default horizontal legend overlaps it in a figure this short
-                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+                      legend=charts.LEGEND_RIGHT,
                       yaxis=dict(range=[0, 1.08], tickformat=".0%"), xaxis=dict(title="seconds into the video"))
     return fig
 
@@ -143,7 +147,7 @@ def show_result(name: str, result: fv.VideoResult) -> None:
         _downloads(result, stem)
     if not result.faces:
         return
-    st.plotly_chart(timeline_figure(result.timeline(), result.labels), key=f"{keys.VIDEO_DOWNLOAD}_timeline")
+    st.plotly_chart(charts.timeline_figure(result.timeline(), result.labels), key=f"{keys.VIDEO_DOWNLOAD}_timeline")
     face = st.selectbox("Face", result.faces, key=keys.VIDEO_FACE) if len(result.faces) > 1 else result.faces[0]
     if face not in result.faces:
         face = result.faces[0]
@@ -167,3 +171,65 @@ def _downloads(result: fv.VideoResult, stem: str) -> None:
         c4.download_button("Annotated video", result.video, f"{stem}_annotated.{result.video_ext}", result.video_mime,
                            key=f"{keys.VIDEO_DOWNLOAD}_video", on_click="ignore", icon=":material/download:")
 
+
+def render_page() -> None:
+    """The Video analysis page: settings (sidebar), upload, Analyse / Stop, and the latest result."""
+    page_header("Video analysis", ":material/movie:", "Video analysis: emotions and engagement over a recording",
+                "Upload a recorded video: every (or every k-th) frame is analysed with face tracking and smoothing, as "
+                "on the Webcam page. You get a timeline per face, a summary, CSV/JSON exports and an annotated copy.",
+                PRIVACY_NOTE)
+    with st.sidebar:
+        st.header("Video analysis")
+        every = st.slider("Analyse every k-th frame", 1, 10, 1, key=keys.VIDEO_EVERY,
+                          help="1 analyses every frame; higher is faster. The annotated copy keeps every frame, "
+                               "showing the latest boxes in between.")
+        detector = detector_picker.detector_picker(keys.VIDEO_DETECTOR)
+        sensitivity = st.slider("Detector sensitivity", 0.0, 1.0, 0.5, 0.1, key=keys.VIDEO_SENSITIVITY,
+                                help="Higher finds smaller and harder faces, but also more false ones.")
+        smoothing = st.slider("Smoothing strength", 0.0, 0.95, 0.6, 0.05, key=keys.VIDEO_SMOOTHING,
+                              help="Weight of the past in each face's moving average of probabilities.")
+        detect_every = st.slider("Detection interval (analysed frames)", 1, 10, 1, key=keys.VIDEO_DETECT_EVERY,
+                                 help="Find faces every k-th analysed frame and carry the boxes in between (faster, "
+                                      "but fast-moving faces may get a new id).")
+        clip_path = clip_model_picker()
+        clip_every = st.slider("Clip window step (analysed frames)", 1, 10, 3, key=keys.VIDEO_CLIP_EVERY,
+                               disabled=clip_path is None,
+                               help="Classify each face's latest frames as one clip every k-th analysed frame.")
+
+    upload = st.file_uploader("Video file", type=list(fv.VIDEO_TYPES), key=keys.VIDEO_UPLOAD, help=LIMITS_NOTE)
+    st.caption(LIMITS_NOTE)
+    stopped = st.session_state.get(keys.VIDEO_STOP, False) and collect_stopped()
+
+    if upload is not None:
+        settings = fv.VideoSettings(every=every, sensitivity=sensitivity, smoothing=smoothing,
+                                    detect_every=detect_every, clip_every=clip_every, detector=detector)
+        data = upload.getvalue()
+        try:
+            info = fv.probe(data, settings)
+        except fv.VideoError as e:
+            st.error(f"{upload.name}: {e}")
+        else:
+            st.markdown(f"**{upload.name}**: {info.describe()}")
+            classifier = classifier_or_stop(selected_run_path(), "the video")
+            clip_classifier = None
+            if clip_path:
+                try:
+                    clip_classifier = cached_clip_classifier(clip_path)
+                except (ModelLoadError, runs.RunError) as e:
+                    st.warning(f"The clip model could not be loaded; analysing without it: {e}")
+            c1, c2, _ = st.columns([1, 1, 4])
+            start = c1.button("Analyse", type="primary", key=keys.VIDEO_START, icon=":material/play_arrow:")
+            c2.button("Stop", key=keys.VIDEO_STOP, icon=":material/stop:", help="Stop the analysis and keep what is done.")
+            st.caption(f"Model **{classifier.name}**"
+                       + (f" · clip model **{clip_classifier.name}**" if clip_classifier else ""))
+            if start:
+                run_analysis(data, upload.name, classifier, settings, clip_classifier)
+    else:
+        st.info(f"Upload a video ({', '.join(fv.VIDEO_TYPES)}) to analyse it.")
+
+    if stopped:
+        st.toast("Analysis stopped: showing the part that was done.")
+    done = st.session_state.get(keys.VIDEO_RESULT)
+    if done:
+        show_result(done["name"], done["result"])
+        st.markdown(f"**Engagement index** (concentration index, Sharma et al. 2019): {eng.FORMULA}")

@@ -1,4 +1,5 @@
-"""UI pieces of the Webcam page: the per-session live processor, the live panel and the engagement monitor.
+"""The Webcam page: its flow (``render_page``), the per-session live processor, the live panel and the engagement
+monitor.
 
 While the stream plays, the page stays in ``poll_while_playing``, a loop that pulls the processor's thread-safe
 results (streamlit-webrtc's "pull values from the callback" pattern) into placeholders: the live panel about twice
@@ -14,15 +15,15 @@ import gc
 import time
 from dataclasses import replace
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from fer_core.live import engagement as eng
 from fer_core.live.processor import LiveProcessor, LiveSnapshot
 
-from . import keys
+from . import charts, class_join, keys, model_cache, webrtc
 from .detector_picker import chosen as chosen_detector
-from .detector_picker import detector_picker  # noqa: F401 - the Webcam page's sidebar calls it through this module
+from .detector_picker import detector_picker
+from .page_header import classifier_or_stop, page_header
 
 LIVE_REFRESH_S = 0.5  # the live panel (probabilities of the main face) refreshes about twice a second
 MONITOR_REFRESH_S = 3.0  # the engagement timeline and summary
@@ -54,63 +55,6 @@ def freeze_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def emotion_colours(labels) -> dict[str, str]:
-    """Chart colours matching the boxes drawn on the video (``fer_core.annotate``'s per-emotion colours)."""
-    from fer_core.inference.annotate import emotion_color
-
-    return {label: emotion_color(label) for label in labels}
-
-
-def probability_figure(labels, probabilities, title: str) -> go.Figure:
-    """Horizontal bars of one face's smoothed probabilities."""
-    colours = emotion_colours(labels)
-    fig = go.Figure(go.Bar(x=list(probabilities), y=list(labels), orientation="h",
-                           marker_color=[colours[k] for k in labels],
-                           text=[f"{p:.0%}" for p in probabilities], textposition="auto"))
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(range=[0, 1],
-                      tickformat=".0%"), yaxis=dict(autorange="reversed"))
-    return fig
-
-
-def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
-    """Engagement index per face over the session (top) and the share of each dominant emotion (bottom).
-
-    Long sessions are shown in bins of several seconds so that the chart stays light to redraw every few seconds.
-    """
-    n_seconds = int(timeline["second"].max()) + 1 if len(timeline) else 1
-    step = max(1, -(-n_seconds // max_points))
-    binned = timeline.assign(second=timeline["second"] // step * step)
-    colours = emotion_colours(labels)
-    traces = []
-    for face, rows in binned.groupby("face", sort=False):
-        curve = rows.groupby("second")["engagement"].mean()
-        traces.append(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=face, legendgroup="faces",
-                                 yaxis="y", connectgaps=False))
-    shares = eng.emotion_shares(timeline, labels, window=10)
-    if step > 1 and len(shares):
-        shares = shares.groupby(shares.index // step * step).mean()
-    for label in labels:
-        if label in shares and shares[label].any():
-            traces.append(go.Scatter(x=shares.index, y=shares[label].to_numpy(), name=label, stackgroup="emotions",
-                                     mode="lines", yaxis="y2", line=dict(width=0.5, color=colours[label])))
-    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y")
-    layout = dict(
-        height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
-        xaxis=dict(anchor="y2", range=[0, max(n_seconds - 1, 1)],
-                   title="seconds since start" + (f" ({step} s bins)" if step > 1 else "")),
-        yaxis=dict(domain=[0.5, 1.0], range=[0, 1.02], title="engagement"),
-        yaxis2=dict(domain=[0.0, 0.4], range=[0, 1], tickformat=".0%", title="emotions"),
-        shapes=[{**line, "y0": eng.DISENGAGED_THRESHOLD, "y1": eng.DISENGAGED_THRESHOLD,
-                 "line": dict(dash="dot", color="grey")},
-                {**line, "y0": eng.HIGHLY_ENGAGED_ABOVE, "y1": eng.HIGHLY_ENGAGED_ABOVE,
-                 "line": dict(dash="dot", color="green")}],
-        annotations=[dict(text="Engagement index per face (dotted: disengaged at or below / highly engaged above)",
-                          xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left"),
-                     dict(text="Emotion shares of present faces (10 s window)", xref="paper", yref="paper", x=0,
-                          y=0.45, showarrow=False, xanchor="left")])
-    return go.Figure(data=traces, layout=layout)
 
 
 def status_text(summary: dict) -> str:
@@ -148,7 +92,8 @@ class LivePanel:
         else:
             self._warning.empty()
         if main:
-            self._chart.plotly_chart(probability_figure(snap.labels, main.probabilities, f"{main.name} (largest face)"),
+            self._chart.plotly_chart(charts.probability_bar(snap.labels, main.probabilities,
+                                                            f"{main.name} (largest face)", height=300),
                                      key=f"{keys.WEBCAM_STREAM}_probabilities_{self._renders}")
         elif playing:
             self._chart.caption("No face tracked right now: face the camera, with light on your face.")
@@ -190,7 +135,7 @@ class EngagementMonitor:
             self._chart.info("Nothing recorded yet: press START above and the timeline builds up second by second.")
             self._table.empty()
             return
-        self._chart.plotly_chart(timeline_figure(rec.timeline(), rec.labels),
+        self._chart.plotly_chart(charts.timeline_figure(rec.timeline(), rec.labels),
                                  key=f"{keys.WEBCAM_STREAM}_timeline_{self._renders}")
         self._table.dataframe(rec.summary_table(summary), hide_index=True,
                               key=f"{keys.WEBCAM_STREAM}_summary_{self._renders}", column_config={
@@ -209,3 +154,53 @@ def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: 
         ticks += 1
         if ticks % every == 0:
             monitor.render()
+
+
+def render_page() -> None:
+    """The Webcam page: live settings (sidebar), the optional class join, the WebRTC stream beside the live panel,
+    and the engagement monitor."""
+    page_header("Webcam", ":material/videocam:", "Webcam: live emotions and engagement",
+                "Press START and allow the camera: faces come back boxed and labelled live, and the engagement monitor "
+                "below builds a per-second timeline of this session that you can export.", PRIVACY_NOTE)
+    with st.sidebar:
+        st.header("Live video")
+        detector_picker(keys.WEBCAM_DETECTOR)
+        sensitivity = st.slider("Detector sensitivity", 0.0, 1.0, 0.5, 0.1, key=keys.WEBCAM_SENSITIVITY,
+                                help="Higher finds smaller and harder faces, but also more false ones.")
+        smoothing = st.slider("Smoothing strength", 0.0, 0.95, 0.6, 0.05, key=keys.WEBCAM_SMOOTHING,
+                              help="Weight of the past in each face's moving average of probabilities: higher = "
+                                   "calmer labels, slower to follow a change of expression.")
+        detect_every = st.slider("Detection interval (frames)", 1, 10, 3, key=keys.WEBCAM_DETECT_EVERY,
+                                 help="Find faces every k-th processed frame and carry the boxes in between "
+                                      "(faster; the model still runs on every processed frame).")
+        mirror = st.toggle("Mirror view", value=True, key=keys.WEBCAM_MIRROR, help="Show the video as in a mirror.")
+
+    # Looked up on each run, as the page itself did: the page tests put a stand-in module in sys.modules, since the
+    # real one needs a live server.
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    classifier = classifier_or_stop(model_cache.selected_run_path(), "the webcam")
+    processor = session_processor(classifier)
+    processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
+    class_join.class_join_panel(processor)  # optional: share this session's per-second aggregates with a class
+    rtc_configuration, ice_source = webrtc.rtc_configuration()
+
+    video_col, live_col = st.columns([3, 2])
+    with video_col:
+        ctx = webrtc_streamer(key=keys.WEBCAM_STREAM, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc_configuration,
+                              media_stream_constraints=webrtc.MEDIA_CONSTRAINTS,
+                              video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
+                              async_processing=True)
+        st.caption(f"Model **{classifier.name}** runs on **{model_cache.cached_runtime(classifier.backend)}** · "
+                   f"ICE servers: {ice_source}")
+    with live_col:
+        live = LivePanel()
+
+    st.header("Engagement monitor")
+    st.markdown(f"**Engagement index** (concentration index, Sharma et al. 2019): {eng.FORMULA} "
+                f"Levels: above {eng.HIGHLY_ENGAGED_ABOVE} highly engaged, above {eng.DISENGAGED_THRESHOLD} nominally "
+                "engaged, else not engaged. A face is present in a second when tracked in at least half of its frames.")
+    monitor = EngagementMonitor(processor)
+    live.render(processor.snapshot(), ctx.state.playing)
+    monitor.render()
+    poll_while_playing(ctx, processor, live, monitor)

@@ -3,7 +3,7 @@
 Sharing across request threads is safe: ONNX Runtime's ``InferenceSession.run`` and a TensorFlow ``tf.function``
 may be called concurrently, ``Classifier.predict_proba`` keeps no state between calls, and the detectors keep their
 OpenCV objects (Haar cascades, YuNet's ``FaceDetectorYN``, which remembers its input size) per thread
-(``fer_core.detection``), so one detector object serves every thread.
+(``fer_core.inference.detection``), so one detector object serves every thread.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def describe_run(info: runs.RunInfo) -> dict:
     }
 
 
-class ModelRegistry:
+class ModelPool:
     """Run ids -> classifiers (each loaded on first use, then shared), plus the face detectors by name and size."""
 
     def __init__(self, default: str | None = None, root: Path | None = None):

@@ -1,8 +1,9 @@
-"""Class dashboard figures from the stored per-second rows (``ClassStore.seconds``): the class's engagement curve, the
-emotions now, each participant's state, who has been disengaged for long, and the after-lesson summary with its
-CSV/JSON exports. Pure functions over the store's tables (``LiveTimeline`` only caches the reading).
+"""Class figures (numbers, not charts) from the stored per-second rows (``ClassStore.seconds``): the class's
+engagement curve, the emotions now, each participant's state, who has been disengaged for long, and the after-lesson
+summary with its CSV/JSON exports. Pure functions over the store's tables: this module never reads the database
+(``fer_core.classroom.summary`` does, and calls these).
 
-Definitions (as on the Webcam page, ``fer_core.engagement``): a second is *disengaged* for a student when their face
+Definitions (as on the Webcam page, ``fer_core.live.engagement``): a second is *disengaged* for a student when their face
 was absent or their engagement index was at or below 0.25. A student's attendance runs from their first stored second
 to when they left, when the lesson ended, or now; seconds without a row in it (video stopped, connection lost) count
 as absent. The class's engagement at a second is the mean over the students present in it.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from datetime import datetime, timezone
 from typing import Sequence
@@ -19,9 +19,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .store import ClassSession, ClassStore, Participant
-from ..live.engagement import DISENGAGED_THRESHOLD, engagement_level
+from .. import json_safe
 from ..labels import EMOTIONS
+from ..live.engagement import DISENGAGED_THRESHOLD, engagement_level
+from .store import ClassSession, Participant
 
 ABSENT_AFTER_S = 10  # no row for this long: shown absent (rows arrive a few seconds late, in batches)
 RECENT_S = 5  # "engagement now" is the mean over a participant's last seconds
@@ -31,25 +32,6 @@ STATE_COLUMNS = ["participant_id", "name", "status", "emotion", "engagement", "l
 
 def iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
-
-
-class LiveTimeline:
-    """A session's per-second rows for a live view: read whole once, then only the rows of the last ``late_s``
-    seconds and newer (rows arrive in batches, a few seconds late) on each refresh."""
-
-    def __init__(self, store: ClassStore, session_id: int, late_s: int = 30):
-        self.store, self.session_id, self.late_s = store, session_id, late_s
-        self._df: pd.DataFrame | None = None
-
-    def refresh(self) -> pd.DataFrame:
-        if self._df is None or self._df.empty:
-            self._df = self.store.seconds(self.session_id)
-        else:
-            since = int(self._df["t"].max()) - self.late_s
-            newer = self.store.seconds(self.session_id, since_t=since)
-            kept = self._df[self._df["t"] <= since]
-            self._df = (pd.concat([kept, newer], ignore_index=True) if len(newer) else kept.reset_index(drop=True))
-        return self._df
 
 
 def _by_participant(seconds: pd.DataFrame) -> dict[int, pd.DataFrame]:
@@ -296,16 +278,4 @@ def timeline_csv(participants: Sequence[Participant], seconds: pd.DataFrame) -> 
 
 def summary_json(summary: dict, participants: Sequence[Participant], seconds: pd.DataFrame) -> str:
     """The summary and the per-second timeline as one JSON document (``null`` for missing values)."""
-    return json.dumps(_nan_to_none({**summary, "timeline": timeline_rows(participants, seconds)}), indent=1,
-                      allow_nan=False)
-
-
-def _nan_to_none(o):
-    if isinstance(o, dict):
-        return {k: _nan_to_none(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_nan_to_none(v) for v in o]
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    return o
-
+    return json_safe.dumps({**summary, "timeline": timeline_rows(participants, seconds)})

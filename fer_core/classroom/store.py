@@ -1,7 +1,7 @@
 """Class sessions: the store behind the class dashboard (teacher) and the Webcam page's "join a class" (students).
 
 Only aggregates are stored, never a frame: per student and per second, whether a face was present, its dominant
-emotion and its engagement index (``fer_core.engagement``). SQLAlchemy Core over SQLite by default (one file;
+emotion and its engagement index (``fer_core.live.engagement``). SQLAlchemy Core over SQLite by default (one file;
 ``:memory:`` for tests) or PostgreSQL given a URL (``postgresql+psycopg://user:password@host/db``; its driver is not a requirement).
 
 Schema (times are UTC epoch seconds; ``t`` is a whole second, so every student's rows share one time axis)::
@@ -55,7 +55,6 @@ DEFAULT_RETENTION_DAYS = 30.0
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or copied from a screen without doubt
 CODE_LENGTH = 6
 MAX_NAME_LENGTH = 40
-STATUSES = ("active", "absent", "left")
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 metadata = sa.MetaData()

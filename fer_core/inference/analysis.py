@@ -92,7 +92,7 @@ def analyze(image: np.ndarray, classifier=None, detector=None, *,
     """Every face in ``image`` (BGR, BGRA or grey uint8 as OpenCV reads it, any size), in reading order.
 
     ``classifier`` defaults to the shipped model. ``detector``: a detector object (``FaceDetector``, ``YuNetDetector``
-    or anything with ``.detect(image)``), a name from ``fer_core.detection.list_detectors()`` ("haar", "yunet") or
+    or anything with ``.detect(image)``), a name from ``fer_core.inference.detection.list_detectors()`` ("haar", "yunet") or
     None (``DEFAULT_DETECTOR``). ``boxes`` skips detection (e.g. boxes tracked from an earlier frame);
     ``whole_image`` treats the whole image as one face crop (for images that already are crops, like dataset
     samples). ``align`` levels the eyes before classifying when the detector gives landmarks (YuNet; None:

@@ -8,6 +8,7 @@ averaged. An ensemble run folder (``"kind": "ensemble"`` in config.json) loads a
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -79,14 +80,51 @@ def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return x[:, rows][:, :, cols]
 
 
+def check_outputs(model, labels: Sequence[str]) -> None:
+    """``ModelLoadError`` unless ``model`` has one output per label."""
+    n_out = int(model.output_shape[-1])
+    if n_out != len(labels):
+        raise ModelLoadError(f"Model has {n_out} outputs but {len(labels)} labels. Received: labels={list(labels)}")
+
+
+class KerasForward:
+    """A Keras model's inference forward pass, ``float32 batch -> numpy probabilities``, as a ``tf.function`` traced on
+    its first call (not at construction: a classifier that runs on ONNX Runtime never needs it). ``eager`` runs the
+    model without tracing, for one-off calls such as the ONNX probe check."""
+
+    def __init__(self, model, input_shape: tuple[int, ...]):
+        self.model, self.input_shape = model, tuple(input_shape)
+        self._traced = None
+        self._lock = threading.Lock()
+
+    def eager(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(x, training=False))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._traced is None:
+            with self._lock:
+                if self._traced is None:
+                    self._traced = self._trace()
+        return self._traced(x).numpy()
+
+    def _trace(self):
+        import tensorflow as tf
+
+        model = self.model
+        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+        def call(x):
+            return model(x, training=False)
+
+        return tf.function(call, input_signature=[spec], reduce_retracing=True)
+
+
 class Classifier:
     """Wraps a Keras model: ``predict_proba(faces)`` on uint8 crops of any size returns rows summing to 1."""
 
     def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool | str = False,
                  onnx_path: str | os.PathLike | None = None, backend: str | None = None):
-        n_out = int(model.output_shape[-1])
-        if n_out != len(labels):
-            raise ModelLoadError(f"Model has {n_out} outputs but {len(labels)} labels. Received: labels={list(labels)}")
+        check_outputs(model, labels)
         self.model = model
         self.labels: tuple[str, ...] = tuple(labels)
         self.name = name or model.name
@@ -99,14 +137,8 @@ class Classifier:
                                  f"Received: equalize={self.equalize!r}")
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in model.input_shape[1:])
         self.crop_sizes: tuple[int, ...] = tuple(_face_crop_sizes(model))
-        import tensorflow as tf
-
-        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-        def call(x):
-            return model(x, training=False)
-
-        tf_forward = tf.function(call, input_signature=[spec], reduce_retracing=True)
-        self._forward = lambda x: tf_forward(x).numpy()
+        # The TensorFlow forward pass is traced only when it runs (never, when ONNX Runtime runs the model).
+        self._forward = KerasForward(model, self.input_shape)
         # What runs the forward pass: "tensorflow", "onnxruntime" or "onnxruntime-int8" (see onnx_backend).
         self.backend = "tensorflow"
         self._use_onnx(onnx_path, backend)
@@ -129,7 +161,7 @@ class Classifier:
                 onnx_backend.log.warning("Ignoring %s: no %s beside it to check it against; using model.keras",
                                          int8, fp32.name)
             return
-        forward = onnx_backend.onnx_forward(fp32, self._forward, self.input_shape)
+        forward = onnx_backend.onnx_forward(fp32, self._forward.eager, self.input_shape)
         if forward is None:
             return
         self._forward, self.backend = forward, "onnxruntime"

@@ -92,7 +92,7 @@ class FaceDetector:
     faces, as many false), histogram or no equalisation, ``cascades=("default",)`` or both frontal cascades (more
     false boxes: up to 10), no eye check (the same faces), a second pass only when nothing was found (every photo has
     a face that the upright search finds, so it never ran). The live pipeline searches upright only (its own
-    settings, ``fer_core.live.LiveSettings.detector_params``): the turned searches triple the cost of a frame.
+    settings, ``fer_core.live.processor.LiveSettings.detector_params``): the turned searches triple the cost of a frame.
 
     The earlier defaults (``alt2`` searched at 20/48 of the size, CLAHE, pyramid step 1.2, 1 neighbour; boxes with fewer
     than 6 neighbours re-checked by ``default`` with 5 hits, then the eye check) were picked with
@@ -292,19 +292,33 @@ def count_eyes(gray: np.ndarray, box: Box) -> int:
     """Eyes (0-2) the eye cascade finds in the upper part of the box, the face rescaled to ``EYE_SIDE`` px.
 
     The tie-breaker for weakly verified boxes: a hand over the mouth leaves the eyes visible, while the background
-    textures that fool both face cascades (clouds, folds of cloth) have none.
+    textures that fool both face cascades (clouds, folds of cloth) have none. (The engagement monitor counts eyes its
+    own way, one per half of the face: ``fer_core.live.engagement.EyeDetector``.)
     """
     x, y, w, h = box
-    ih, iw = gray.shape[:2]
-    roi = gray[max(0, y):min(ih, y + int(h * 0.6)), max(0, x):min(iw, x + w)]
+    roi = face_band(gray, box, int(h * 0.6))
     if roi.size == 0:
         return 0
     f = EYE_SIDE / max(w, h)
     roi = cv2.resize(roi, (max(round(roi.shape[1] * f), 1), max(round(roi.shape[0] * f), 1)),
                      interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    eyes = load_cascade("eye").detectMultiScale(cv2.equalizeHist(roi), scaleFactor=1.05, minNeighbors=2,
-                                                minSize=(12, 12), maxSize=(40, 40))
+    eyes = find_eyes(cv2.equalizeHist(roi), scale_factor=1.05, min_neighbors=2, min_size=12, max_size=40)
     return min(len(eyes), 2)
+
+
+def face_band(gray: np.ndarray, box: Box, rows: int) -> np.ndarray:
+    """The top ``rows`` rows of a face box (where the eyes are), clipped to the image (a view, maybe empty)."""
+    x, y, w, _ = box
+    ih, iw = gray.shape[:2]
+    return gray[max(0, y):min(ih, y + rows), max(0, x):min(iw, x + w)]
+
+
+def find_eyes(roi: np.ndarray, scale_factor: float, min_neighbors: int, min_size: int, max_size: int) -> np.ndarray:
+    """Eye boxes ``(N, 4)`` (x, y, w, h in ``roi``'s pixels) that OpenCV's eye cascade (cached per thread) finds in a
+    grey face region, e.g. a ``face_band``; the one place that runs the eye cascade."""
+    eyes = load_cascade("eye").detectMultiScale(roi, scaleFactor=scale_factor, minNeighbors=min_neighbors,
+                                                minSize=(min_size, min_size), maxSize=(max_size, max_size))
+    return np.asarray(eyes).reshape(-1, 4)
 
 
 def _clahe() -> cv2.CLAHE:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from .. import runs
+from ..inference.classifier import KerasForward, ModelLoadError, check_outputs, load_keras_model
 
 
 def resample_frames(n_in: int, n_out: int) -> np.ndarray:
@@ -23,24 +24,17 @@ class ClipClassifier:
     """A clip model with its label names: ``predict_proba(clips)`` on uint8 crops ``(N, T, H, W)`` of any size."""
 
     def __init__(self, model, labels: Sequence[str], name: str = "", config: dict | None = None, tta: bool = False):
-        from ..inference.classifier import ModelLoadError
-
         shape = tuple(int(v) if v is not None else None for v in model.input_shape[1:])
         if len(shape) != 4:
             raise ModelLoadError(f"Not a clip model: expected an input (T, H, W, C). Received: input_shape={shape}")
-        n_out = int(model.output_shape[-1])
-        if n_out != len(labels):
-            raise ModelLoadError(f"Model has {n_out} outputs but {len(labels)} labels. Received: labels={list(labels)}")
+        check_outputs(model, labels)
         self.model = model
         self.labels: tuple[str, ...] = tuple(labels)
         self.name = name or model.name
         self.config = config or {}
         self.tta = tta
         self.input_shape: tuple[int, int, int, int] = shape  # (T, H, W, C)
-        import tensorflow as tf
-
-        spec = tf.TensorSpec((None, *shape), tf.float32)
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        self._forward = KerasForward(model, shape)
 
     @property
     def frames(self) -> int:
@@ -74,7 +68,7 @@ class ClipClassifier:
         use_tta = self.tta if tta is None else tta
         if use_tta:
             x = np.concatenate([x, x[:, :, :, ::-1]])
-        probs = np.concatenate([self._forward(x[i:i + batch_size]).numpy()
+        probs = np.concatenate([self._forward(x[i:i + batch_size])
                                 for i in range(0, len(x), batch_size)]).astype(np.float32)
         if use_tta:
             probs = (probs[:n] + probs[n:]) / 2
@@ -107,8 +101,6 @@ def is_clip_run(run_dir: str | os.PathLike) -> bool:
 
 def load_clip_classifier(path: str | os.PathLike) -> ClipClassifier:
     """Load a clip run folder (or its ``.keras`` file); raises ModelLoadError for a missing, corrupt or non-clip model."""
-    from ..inference.classifier import ModelLoadError, load_keras_model
-
     p = Path(path)
     config_file = p / runs.CONFIG if p.is_dir() else p.parent / runs.CONFIG
     model_file = p / runs.MODEL if p.is_dir() else p

@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
 
+import cv2
 import numpy as np
 import pandas as pd
 
+from .. import json_safe
 from ..inference.boxes import Box
+from ..inference.haar import face_band, find_eyes, load_cascade
 
 EMOTION_WEIGHTS: dict[str, float] = {
     "neutral": 0.9, "happy": 0.6, "surprise": 0.6, "sad": 0.3, "fear": 0.3, "angry": 0.25, "disgust": 0.2,
@@ -92,28 +94,21 @@ def engagement_level(index: float) -> str:
 
 
 class EyeDetector:
-    """Counts eyes (0, 1 or 2) with OpenCV's Haar eye cascade in the upper half of a face box."""
+    """Counts eyes (0, 1 or 2) with OpenCV's Haar eye cascade in the upper half of a face box, one per half (left,
+    right) of the box: the gaze weight's input."""
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, work_width: int = 120):
-        import cv2
-
-        self._cv2 = cv2
-        self._cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
-        if self._cascade.empty():
-            raise RuntimeError("OpenCV's haarcascade_eye.xml could not be loaded.")
+        load_cascade("eye")  # fail now, naming the file, rather than on the first frame
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.work_width = work_width
 
     def count(self, gray: np.ndarray, box: Box) -> int:
         """Eyes found in the face ``box`` of a grey image: one per half (left/right) of the box with a detection."""
-        cv2 = self._cv2
         if gray.ndim != 2:
             raise ValueError(f"EyeDetector needs a grey (H, W) image. Received: shape={gray.shape}")
         x, y, w, h = (int(v) for v in box)
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + w, gray.shape[1]), min(y + h // 2 + h // 10, gray.shape[0])  # eyes sit just above mid-face
-        roi = gray[y0:y1, x0:x1]
+        roi = face_band(gray, (x, y, w, h), h // 2 + h // 10)  # eyes sit just above mid-face
         if roi.shape[0] < 8 or roi.shape[1] < 16:
             return 0
         scale = min(1.0, self.work_width / roi.shape[1])
@@ -121,9 +116,8 @@ class EyeDetector:
             roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         fw = w * scale
         min_eye = max(6, int(fw / 8))
-        eyes = self._cascade.detectMultiScale(roi, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                              minSize=(min_eye, min_eye), maxSize=(int(fw / 2), int(fw / 2)))
-        mid = (x + w / 2 - x0) * scale
+        eyes = find_eyes(roi, self.scale_factor, self.min_neighbors, min_eye, int(fw / 2))
+        mid = (x + w / 2 - max(x, 0)) * scale
         return len({0 if ex + ew / 2 < mid else 1 for ex, ey, ew, eh in eyes})
 
 
@@ -351,7 +345,7 @@ class EngagementRecorder:
             "summary": self.summary(),
             "timeline": self.rows(),
         }
-        return json.dumps(_nan_to_none(doc), indent=1, allow_nan=False)
+        return json_safe.dumps(doc)
 
 
 def emotion_shares(timeline: pd.DataFrame, labels: Sequence[str], window: int = 10) -> pd.DataFrame:
@@ -372,17 +366,3 @@ def emotion_shares(timeline: pd.DataFrame, labels: Sequence[str], window: int = 
 def _face_sort_key(name: str):
     tail = name.rsplit(" ", 1)[-1]
     return (0, int(tail), name) if tail.isdigit() else (1, 0, name)
-
-
-def _nan_to_none(o):
-    if isinstance(o, dict):
-        return {k: _nan_to_none(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_nan_to_none(v) for v in o]
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    if isinstance(o, np.floating):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    return o

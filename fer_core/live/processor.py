@@ -43,7 +43,7 @@ class LiveSettings:
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
     tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
     # averages, and a flip pass doubles the model's cost per frame
-    detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.detection.list_detectors())
+    detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.inference.detection.list_detectors())
 
     def __post_init__(self):
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -61,7 +61,7 @@ class LiveSettings:
             raise ValueError(f"Unknown face detector. Expected one of {list_detectors()}. Received: detector={self.detector!r}")
 
     def detector_params(self) -> dict:
-        """``method`` and the detector's settings for this sensitivity (``fer_core.detection.make_detector``).
+        """``method`` and the detector's settings for this sensitivity (``fer_core.inference.detection.make_detector``).
 
         Haar: centred on its calibrated defaults (sensitivity 0.5 = 3 neighbours, 48 px faces), fewer required
         neighbours and smaller faces when more sensitive, searched downscaled so a ``min_size`` face spans the
@@ -307,11 +307,9 @@ def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box
     return make_detector(params.pop("method"), **params)
 
 
-haar_face_detector = face_detector  # the former name (it built only Haar)
-
 
 def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:
-    """The face crop the live pipeline classifies (``fer_core.preprocessing.crop_face``, the training margin)."""
+    """The face crop the live pipeline classifies (``fer_core.inference.preprocessing.crop_face``, the training margin)."""
     from ..inference.preprocessing import crop_face as crop
 
     return crop(gray, box)
@@ -319,7 +317,7 @@ def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:
 
 def draw_faces(frame: np.ndarray, faces: Sequence[FaceStatus]) -> np.ndarray:
     """Draw on ``frame`` (in place, and return it) each face boxed and tagged in its emotion's colour
-    (``fer_core.annotate``), with its track name in a tag under the box."""
+    (``fer_core.inference.annotate``), with its track name in a tag under the box."""
     from ..inference.annotate import draw_faces as draw, emotion_color_bgr
 
     if not faces:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+from ..inference.boxes import Box
 
 
 def iou(a: Box, b: Box) -> float:
@@ -135,26 +135,16 @@ class FaceTracker:
         free_tracks = list(self._tracks)
         free_boxes = list(range(len(boxes)))
 
-        pairs = sorted(((iou(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks) for j in free_boxes),
-                       reverse=True)
-        used_t, used_b = set(), set()
-        for score, ti, j in pairs:
-            if score < self.iou_threshold:
-                break
-            if ti in used_t or j in used_b:
-                continue
-            used_t.add(ti)
-            used_b.add(j)
+        used_t: set[int] = set()
+        used_b: set[int] = set()
+        by_overlap = sorted(((iou(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks) for j in free_boxes),
+                            reverse=True)
+        for ti, j in _claim(by_overlap, lambda score: score >= self.iou_threshold, used_t, used_b):
             assigned[j] = free_tracks[ti]
-        pairs = sorted((centroid_distance(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks)
-                       if ti not in used_t for j in free_boxes if j not in used_b)
-        for dist, ti, j in pairs:
-            if dist > self.max_distance:
-                break
-            if ti in used_t or j in used_b:
-                continue
-            used_t.add(ti)
-            used_b.add(j)
+        # then what is left by centre distance: faces that moved between two detection passes
+        by_distance = sorted((centroid_distance(t.box, boxes[j]), ti, j) for ti, t in enumerate(free_tracks)
+                             if ti not in used_t for j in free_boxes if j not in used_b)
+        for ti, j in _claim(by_distance, lambda dist: dist <= self.max_distance, used_t, used_b):
             assigned[j] = free_tracks[ti]
 
         matched = set(id(t) for t in assigned.values())
@@ -183,6 +173,21 @@ class FaceTracker:
         """Fold new probabilities into the track's moving average and return the smoothed row."""
         track.probabilities = ema(track.probabilities, probabilities, self.smoothing)
         return track.probabilities
+
+
+def _claim(pairs, acceptable, used_t: set[int], used_b: set[int]) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching: walk ``pairs`` of (score, track index, box index), best first, taking each pair
+    whose track and box are both still free (marking them used), until a score is no longer ``acceptable``."""
+    taken = []
+    for score, ti, j in pairs:
+        if not acceptable(score):
+            break
+        if ti in used_t or j in used_b:
+            continue
+        used_t.add(ti)
+        used_b.add(j)
+        taken.append((ti, j))
+    return taken
 
 
 def _as_box(b) -> Box:

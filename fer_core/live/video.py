@@ -1,6 +1,6 @@
 """Recorded-video analysis: decode in memory with PyAV, track and classify faces, per-face timeline, annotated copy.
 
-Every ``every``-th decoded frame goes through the Webcam page's per-frame pipeline (``fer_core.live.LiveProcessor``:
+Every ``every``-th decoded frame goes through the Webcam page's per-frame pipeline (``fer_core.live.processor.LiveProcessor``:
 detection every ``detect_every``-th analysed frame, tracking with stable ids, EMA smoothing, the engagement index),
 clocked by the video's own timestamps, so the per-second timeline and summary mean the same as on the Webcam page.
 Frames in between are copied to the annotated video with the latest boxes. When a clip model is given, each face's
@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from .. import json_safe
 from ..inference.detection import DEFAULT_DETECTOR
 from .engagement import FORMULA, EngagementRecorder
 from .processor import LiveProcessor, LiveSettings, crop_face, draw_faces
@@ -300,7 +300,7 @@ class VideoResult:
                "index": {**engagement["index"], "formula": FORMULA},
                "summary": self.summary(), "timeline": engagement["timeline"],
                "frames": self.frames, "clips": self.clips}
-        return json.dumps(_finite(doc), indent=1, allow_nan=False)
+        return json_safe.dumps(doc)
 
 
 class VideoAnalysis:
@@ -472,15 +472,3 @@ def analyze_video(data: bytes, classifier, settings: VideoSettings | None = None
                   should_stop: Callable[[], bool] | None = None, **kwargs) -> VideoResult:
     """Analyse a whole video given as bytes; see ``VideoAnalysis``."""
     return VideoAnalysis(data, classifier, settings, clip_classifier, **kwargs).run(progress, should_stop)
-
-
-def _finite(o):
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if isinstance(o, (float, np.floating)):
-        return None if math.isnan(o) or math.isinf(o) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    return o

@@ -1,6 +1,7 @@
-"""Run folders as the app compares them: status, a table row per run, evaluations, and confusion-matrix summaries.
+"""Run folders as the app compares them: where they are, each run's status and training state, its evaluations.
 
-Pure data shaping over ``fer_core.runs`` (no Streamlit): the Training Runs page renders what this returns.
+Data only, over ``fer_core.runs`` (no Streamlit, no display text): the text and tables the pages show from it are
+``ui/run_text.py``'s.
 """
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ ENV_RUNS_DIRS = "FER_RUNS_DIRS"  # extra folders of run folders, separated by os
 COMPLETE, TRAINING, STOPPED, INCOMPLETE = "complete", "training", "stopped", "incomplete"
 NOT_EVALUATED = "not evaluated"  # an ensemble run folder without metrics.json yet (it is never trained)
 STALE_AFTER_SECONDS = 3600.0  # an unfinished run untouched this long (or 3 epochs' time, if longer) has stopped
-TRAIN_COMMAND = ("python -m fer_core.train --data ../shared/data/fer2013/fer2013.csv.gz "
-                 "--arch fer_vgg --out models/runs/fer_vgg_my_run --epochs 30")
 
 
 # ---------------------------------------------------------------- where runs are
@@ -221,76 +220,6 @@ def training_seconds(s: RunSummary) -> float | None:
     return float(sum(vals)) if vals else None
 
 
-def started_from(config: dict) -> str | None:
-    """The run a fine-tuned run started from, as ``fer_vgg_s0 (60 epochs)``; None for a run trained from scratch."""
-    init = config.get("init_from")
-    if not isinstance(init, dict):
-        return None
-    name = init.get("run_id") or Path(str(init.get("path") or "?")).name
-    epochs = init.get("epochs_done")
-    return f"{name} ({epochs} epochs)" if isinstance(epochs, int) else name
-
-
-def training_text(config: dict) -> str:
-    """How a run was trained, for the model card: epochs done (of planned), minutes, and what it was fine-tuned from
-    (with that run's epochs, so the total training is visible)."""
-    done, planned = config.get("epochs_done"), config.get("epochs_planned")
-    parts = []
-    if isinstance(done, int):
-        parts.append(f"{done} epochs" + (f" of {planned}" if isinstance(planned, int) and planned != done else ""))
-    secs = config.get("train_seconds")
-    if isinstance(secs, (int, float)):
-        parts.append(f"{secs / 60:.0f} min")
-    if config.get("device"):
-        parts.append(f"on {config['device']}")
-    text = ", ".join(parts) or "unknown"
-    origin = started_from(config)
-    if origin:
-        text += f"; fine-tuned from {origin}"
-    return text
-
-
-def status_text(s: RunSummary) -> str:
-    if s.in_progress:
-        planned = s.epochs_planned
-        return f"{s.status} {s.epochs_done}/{planned}" if planned else f"{s.status} {s.epochs_done}"
-    return s.status
-
-
-def ensemble_text(s: RunSummary) -> str:
-    """``ensemble of fer_vgg_s0 + fer_vgg_s1``: an ensemble run's members by name."""
-    return "ensemble of " + " + ".join(Path(m).name for m in s.member_ids) if s.member_ids else "ensemble (no members)"
-
-
-def table_row(s: RunSummary, label: str | None = None) -> dict:
-    """One row of the runs table (keys are the column headers); missing values are None."""
-    cfg, m = s.info.config, s.info.metrics or {}
-    tta = m.get("tta") if isinstance(m.get("tta"), dict) else {}
-    secs = None if s.is_ensemble else training_seconds(s)
-    labels = cfg.get("labels") or m.get("labels") or (s.info.confusion[0] if s.info.confusion else None)
-    return {
-        "run": label or s.run_id,
-        "status": status_text(s),
-        "dataset": dataset_name(cfg),
-        "classes": len(labels) if labels else None,
-        "architecture": ensemble_text(s) if s.is_ensemble else cfg.get("architecture"),
-        "parameters": cfg.get("n_params"),
-        "epochs": None if s.is_ensemble else s.epochs_done,
-        "started from": None if s.is_ensemble else started_from(cfg),
-        "best val acc": best_val_accuracy(s),
-        "test split": m.get("split"),
-        "test acc": m.get("accuracy"),
-        "test acc (TTA)": tta.get("accuracy"),
-        "macro-F1": m.get("macro_f1"),
-        "macro-F1 (TTA)": tta.get("macro_f1"),
-        "training time (min)": None if secs is None else round(secs / 60, 1),
-        "device": cfg.get("device"),
-        "issues": len(s.problems),
-        "class names": ", ".join(labels) if labels else None,
-        "folder": str(s.path),
-    }
-
-
 # ---------------------------------------------------------------- evaluations
 
 OWN_EVALUATION = "(training evaluation)"
@@ -339,16 +268,6 @@ def run_evaluations(s: RunSummary) -> list[Evaluation]:
     return out
 
 
-def evaluation_caption(ev: Evaluation) -> str:
-    """``PublicTest of fer2013.csv.gz (n=3589)``: where the figures of an evaluation come from."""
-    m = ev.metrics or {}
-    source = Path(str(m["dataset"])).name if m.get("dataset") else ""
-    text = " of ".join(str(p) for p in (m.get("split"), source) if p)
-    if m.get("n") is not None:
-        text += f" (n={m['n']})"
-    return text.strip()
-
-
 # ---------------------------------------------------------------- confusion matrices
 
 def row_normalise(cm: np.ndarray) -> np.ndarray:
@@ -356,22 +275,3 @@ def row_normalise(cm: np.ndarray) -> np.ndarray:
     cm = np.asarray(cm, dtype=np.float64)
     sums = cm.sum(axis=1, keepdims=True)
     return np.divide(cm, sums, out=np.zeros_like(cm), where=sums > 0)
-
-
-def most_confused(labels: list[str], cm: np.ndarray, k: int = 5) -> list[dict]:
-    """The ``k`` largest off-diagonal cells: true class, predicted class, count and share of the true class."""
-    cm = np.asarray(cm)
-    shares = row_normalise(cm)
-    cells = [(int(cm[i, j]), i, j) for i in range(len(labels)) for j in range(len(labels)) if i != j and cm[i, j] > 0]
-    cells.sort(key=lambda c: (-c[0], -shares[c[1], c[2]], c[1], c[2]))
-    return [{"true": labels[i], "predicted as": labels[j], "count": n, "share of true class": float(shares[i, j])}
-            for n, i, j in cells[:k]]
-
-
-def per_class_rows(metrics: dict) -> list[dict]:
-    """Per-class precision, recall, F1 and support as rows (class order of the metrics)."""
-    out = []
-    for name, m in (metrics.get("per_class") or {}).items():
-        if isinstance(m, dict):
-            out.append({"class": name, **{k: m.get(k) for k in ("precision", "recall", "f1", "support")}})
-    return out

@@ -4,7 +4,7 @@ Add ``--pretrain ../shared/data/fer2013/fer2013.csv.gz`` to pre-train the per-fr
 shipped ``ck_convlstm_5class`` run was made).
 
 Subject-wise k-fold cross-validation of a clip architecture; prints each fold's accuracy and the mean +- std, and
-writes one run folder (see ``fer_core.clip_training``).
+writes one run folder (see ``fer_core.training.clip_training``).
 """
 from __future__ import annotations
 
