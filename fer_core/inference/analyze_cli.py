@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import types
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -83,17 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     return 1 if failed else 0
 
-
-class _CallableModule(types.ModuleType):
-    """Importing this module rebinds ``fer_core.analyze`` (the function) to it; calling it still analyses an image."""
-
-    def __call__(self, *args, **kwargs):
-        from .analysis import analyze
-
-        return analyze(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(main())

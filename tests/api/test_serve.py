@@ -21,11 +21,11 @@ from PIL import Image
 
 from fer_core import runs
 from fer_core.api import ApiConfig, ConfigError, create_app
-from fer_core.api.registry import ModelRegistry
-from fer_core.detection import DEFAULT_DETECTOR
-from fer_core.serve import build_parser, config_from_args, is_loopback
+from fer_core.api.model_pool import ModelPool
+from fer_core.inference.detection import DEFAULT_DETECTOR
+from fer_core.api.serve import build_parser, config_from_args, is_loopback
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- images
@@ -66,19 +66,19 @@ def face_jpeg() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def registry() -> ModelRegistry:
-    """One registry for every app of this module, so the shipped model loads once."""
-    return ModelRegistry()
+def pool() -> ModelPool:
+    """One model pool for every app of this module, so the shipped model loads once."""
+    return ModelPool()
 
 
 @pytest.fixture(scope="module")
-def client(registry):
-    with TestClient(create_app(ApiConfig(), registry)) as c:
+def client(pool):
+    with TestClient(create_app(ApiConfig(), pool)) as c:
         yield c
 
 
-def app_client(registry, **config) -> TestClient:
-    return TestClient(create_app(ApiConfig(**config), registry))
+def app_client(pool, **config) -> TestClient:
+    return TestClient(create_app(ApiConfig(**config), pool))
 
 
 def as_multipart(client, data: bytes, name: str = "img", **kw):
@@ -109,14 +109,14 @@ def test_multipart_photo_gives_deepface_shaped_faces_with_model_and_detector(cli
     [face] = body["results"]
     x, y, w, h = (face["region"][k] for k in "xywh")
     assert 150 < x + w / 2 < 300 and 50 < y + h / 2 < 200 and 60 < w < 200  # the astronaut's face
-    assert list(face["emotion"]) == list(registry_labels(client))
+    assert list(face["emotion"]) == list(pool_labels(client))
     assert sum(face["emotion"].values()) == pytest.approx(100, abs=0.01)
     assert face["dominant_emotion"] == max(face["emotion"], key=face["emotion"].get)
     assert 0 < face["face_confidence"] <= 1
 
 
-def registry_labels(client) -> tuple[str, ...]:
-    reg = client.app.state.fer.registry
+def pool_labels(client) -> tuple[str, ...]:
+    reg = client.app.state.fer.pool
     return reg.classifier()[1].labels
 
 
@@ -173,7 +173,7 @@ def test_options_from_query_or_body_reach_the_detector(client, face_jpeg):
 def test_another_stored_model_can_be_named(client, face_jpeg):
     listed = {m["id"]: m for m in client.get("/models").json()["models"]}
     other = next((m for m in listed.values() if not m["default"] and m["kind"] == "trained"
-                  and m["labels"] != list(registry_labels(client))), None)
+                  and m["labels"] != list(pool_labels(client))), None)
     if other is None:
         pytest.skip("no stored run with other labels than the default")
     body = as_json(client, face_jpeg, model=other["id"]).json()
@@ -196,7 +196,7 @@ def test_concurrent_requests_share_one_model_and_agree(client, face_jpeg):
     for t in threads:
         t.join(60)
     assert not errors and len(out) == 6 and all(o == ref for o in out)
-    assert client.app.state.fer.registry._classifiers.keys() >= {runs.default_run_dir().name}
+    assert client.app.state.fer.pool._classifiers.keys() >= {runs.default_run_dir().name}
 
 
 # ---------------------------------------------------------------- errors
@@ -246,9 +246,9 @@ def test_other_content_types_and_routes_are_json_errors(client):
     assert_error(client.get("/analyze"), 405, "method_not_allowed")
 
 
-def test_too_many_bytes_is_413_for_every_body_form(registry, face_jpeg):
+def test_too_many_bytes_is_413_for_every_body_form(pool, face_jpeg):
     big = noise_png(200)  # ~120 KB
-    with app_client(registry, max_bytes=50_000) as c:
+    with app_client(pool, max_bytes=50_000) as c:
         assert_error(as_multipart(c, big), 413, "payload_too_large", "50,000")
         assert_error(as_json(c, big), 413, "payload_too_large")
         assert_error(c.post("/analyze", content=big, headers={"Content-Type": "image/png"}), 413, "payload_too_large")
@@ -273,8 +273,8 @@ def test_decompression_bomb_is_413_without_decoding_its_pixels(client, monkeypat
     assert as_multipart(client, face_jpeg).status_code == 200 and loads  # a normal photo is decoded
 
 
-def test_pixel_limit_comes_from_config(registry, face_jpeg):
-    with app_client(registry, max_pixels=100_000) as c:
+def test_pixel_limit_comes_from_config(pool, face_jpeg):
+    with app_client(pool, max_pixels=100_000) as c:
         assert_error(as_multipart(c, face_jpeg), 413, "image_too_large", "512x512", "FER_API_MAX_PIXELS")
 
 
@@ -292,8 +292,8 @@ def test_uploads_over_one_mebibyte_stay_in_memory(client, monkeypatch):
 
 # ---------------------------------------------------------------- API key, timeouts, admission
 
-def test_api_key_is_required_when_configured(registry, face_jpeg):
-    with app_client(registry, api_key="s3cret") as c:
+def test_api_key_is_required_when_configured(pool, face_jpeg):
+    with app_client(pool, api_key="s3cret") as c:
         assert_error(as_multipart(c, face_jpeg), 401, "unauthorized", "none")
         assert_error(as_multipart(c, face_jpeg, headers={"X-API-Key": "guess"}), 401, "unauthorized", "wrong key")
         assert_error(c.get("/models"), 401, "unauthorized")
@@ -318,8 +318,8 @@ def stalled_analysis(monkeypatch):
     gate.set()
 
 
-def test_timeout_gives_504_when_running_and_503_when_still_queued(registry, face_jpeg, stalled_analysis):
-    with app_client(registry, timeout=0.5, threads=1, max_pending=4) as c:
+def test_timeout_gives_504_when_running_and_503_when_still_queued(pool, face_jpeg, stalled_analysis):
+    with app_client(pool, timeout=0.5, threads=1, max_pending=4) as c:
         assert_error(as_multipart(c, face_jpeg), 504, "timeout", "0.5 s")
         assert stalled_analysis.is_set()
         # the only analysis thread is still busy with the first request: the next one never starts
@@ -328,8 +328,8 @@ def test_timeout_gives_504_when_running_and_503_when_still_queued(registry, face
         assert r.headers["Retry-After"] == "1"
 
 
-def test_requests_beyond_max_pending_get_503_at_once(registry, face_jpeg, stalled_analysis):
-    with app_client(registry, timeout=0.3, threads=1, max_pending=1) as c:
+def test_requests_beyond_max_pending_get_503_at_once(pool, face_jpeg, stalled_analysis):
+    with app_client(pool, timeout=0.3, threads=1, max_pending=1) as c:
         assert_error(as_multipart(c, face_jpeg), 504, "timeout")  # its analysis still holds the only slot
         assert_error(as_multipart(c, face_jpeg), 503, "overloaded", "FER_API_MAX_PENDING")
         assert c.get("/health").json()["pending"] == 1

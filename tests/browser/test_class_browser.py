@@ -4,40 +4,14 @@ both sharing, and a student who closes the tab shows as absent with their rows k
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 import browser_harness as bh
-from fer_core import classroom, runs
-from fer_core.classroom import ClassStore
+from fer_core.classroom import store as classroom
+from fer_core.classroom.store import ClassStore
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser_ready():
-    if bh.chromium_path() is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright python package is not installed")
-    pytest.importorskip("skimage", reason="scikit-image makes the face clip")
-    try:
-        has_model = (runs.default_run_dir() / runs.MODEL).is_file()
-    except runs.RunError:
-        has_model = False
-    if not has_model:
-        pytest.skip("the shipped default model (models/default.json) has no model.keras yet")
-
-
-def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def join_and_start(page, url: str, code: str, name: str) -> None:
@@ -72,7 +46,7 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
                 join_and_start(page, url, code, "Ana")
             assert "as Ana (2)" in body(students[1]) or "as Ana (2)" in body(students[0])
 
-            wait_for(lambda: "Sharing now: Ana, Ana (2)" in body(teacher), timeout=360,
+            bh.wait_for(lambda: "Sharing now: Ana, Ana (2)" in body(teacher), timeout=360,
                      what="the dashboard to show both students sharing")
             store = ClassStore(f"sqlite:///{db_path}")
             session = store.open_session(teacher.locator("pre").first.inner_text().strip())  # the token block
@@ -83,11 +57,11 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
                 df = store.seconds(session.id)
                 counts = df[df["present"]].groupby("participant_id").size()
                 return all(counts.get(q.id, 0) >= 3 for q in people.values())
-            wait_for(both_present, timeout=120, what="3 seconds with the face present from each student")
+            bh.wait_for(both_present, timeout=120, what="3 seconds with the face present from each student")
 
             # the dashboard keeps updating by itself (fragment): its clock line and the engagement metric move on
             stamp = re.search(r"Updated (\d\d:\d\d:\d\d)", body(teacher)).group(1)
-            wait_for(lambda: re.search(r"Updated (\d\d:\d\d:\d\d)", body(teacher)).group(1) != stamp, timeout=30,
+            bh.wait_for(lambda: re.search(r"Updated (\d\d:\d\d:\d\d)", body(teacher)).group(1) != stamp, timeout=30,
                      what="the live view to refresh")
             assert re.search(r"Class engagement now\s*\n?\s*\d\.\d\d", body(teacher))
             assert teacher.locator(".js-plotly-plot").count() >= 2
@@ -96,7 +70,7 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
             gone = people["Ana (2)"]
             kept = store.count_seconds(gone.id)
             students[1].context.close()
-            wait_for(lambda: "Absent: Ana (2)" in body(teacher), timeout=90,
+            bh.wait_for(lambda: "Absent: Ana (2)" in body(teacher), timeout=90,
                      what="the student who closed the tab to show as absent")
             assert "Sharing now: Ana" in body(teacher)
             assert store.count_seconds(gone.id) >= kept and store.participant(gone.id).left_at is None

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from fer_core.video import analyze_video
-from test_video import FakeClassifier, encode, face_frames
+from fer_core.live.video import analyze_video
+from factories import FakeClassifier, encode, face_frames
 
 pytestmark = pytest.mark.browser
 

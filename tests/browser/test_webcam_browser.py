@@ -3,41 +3,12 @@ real face, the Webcam page's START, annotated frames coming back, the engagement
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 import browser_harness as bh
-from fer_core import runs
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser_ready():
-    if bh.chromium_path() is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright python package is not installed")
-    pytest.importorskip("skimage", reason="scikit-image makes the face clip")
-    if not (bh.REPO / "streamlit_app.py").is_file():
-        pytest.skip("streamlit_app.py is missing")
-    try:
-        has_model = (runs.default_run_dir() / runs.MODEL).is_file()
-    except runs.RunError:
-        has_model = False
-    if not has_model:
-        pytest.skip("the shipped default model (models/default.json) has no model.keras yet")
-
-
-def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def test_webcam_page_streams_annotated_video_and_records_engagement(browser_ready, tmp_path):
@@ -59,11 +30,11 @@ def test_webcam_page_streams_annotated_video_and_records_engagement(browser_read
                 img = bh.grab_output(page)
                 n = None if img is None else bh.annotation_pixels(img)
                 return n if n is not None and n > 300 else None
-            wait_for(annotated, timeout=180, what="an annotated frame in the processed video")
+            bh.wait_for(annotated, timeout=180, what="an annotated frame in the processed video")
 
             # the page polls the processor: a tracked face in the live metrics, and seconds present on the timeline
             body = lambda: page.inner_text("body")  # noqa: E731
-            present = wait_for(lambda: re.search(r"Face 1 present ([1-9]\d*) s", body()), timeout=120,
+            present = bh.wait_for(lambda: re.search(r"Face 1 present ([1-9]\d*) s", body()), timeout=120,
                                what="the engagement timeline to record Face 1 present")
             assert int(present.group(1)) >= 1
 
@@ -98,7 +69,7 @@ def test_webcam_page_opens_after_another_page_loaded_the_model(browser_ready):
             page.wait_for_load_state("networkidle", timeout=120_000)
             page.goto(f"{url}/Webcam")
             heading = page.get_by_text("Webcam: live emotions and engagement")
-            wait_for(lambda: not server_alive() or heading.count() > 0, timeout=120, what="the Webcam page")
+            bh.wait_for(lambda: not server_alive() or heading.count() > 0, timeout=120, what="the Webcam page")
             assert server_alive(), ("the server died opening the Webcam page after another page had loaded "
                                     "TensorFlow: pylibsrtp (aiortc) must be imported before TensorFlow")
             page.get_by_text("no video frame or face image is stored").wait_for(timeout=60_000)

@@ -17,23 +17,11 @@ from collections import Counter
 import pytest
 
 import browser_harness as bh
-from test_webcam_browser import browser_ready, wait_for  # noqa: F401  (browser_ready is a fixture)
 
 pytestmark = pytest.mark.browser
 
-KEEP_RESOLUTION_JS = """
-(() => {
-  const md = navigator.mediaDevices;
-  if (!md || !md.getUserMedia) return;
-  const original = md.getUserMedia.bind(md);
-  md.getUserMedia = async (constraints) => {
-    const stream = await original(constraints);
-    stream.getVideoTracks().forEach((t) => { t.contentHint = "detail"; });
-    return stream;
-  };
-})();
-"""
-STATUS = re.compile(r"Recorded (\d+) s · ([^\n]*)")  # webcam_ui.status_text, the line above the timeline
+KEEP_RESOLUTION_JS = bh.get_user_media_hook('stream.getVideoTracks().forEach((t) => { t.contentHint = "detail"; });')
+STATUS = re.compile(r"Recorded (\d+) s · ([^\n]*)")  # ui.webcam.status_text, the line above the timeline
 
 
 def faces_present(page) -> dict[str, int]:
@@ -80,12 +68,12 @@ def test_two_tabs_stream_at_once_and_keep_their_own_faces(browser_ready, tmp_pat
                     img = bh.grab_output(page)
                     count = None if img is None else bh.annotation_pixels(img, faces=n)
                     return count if count is not None and count > 300 * n else None
-                wait_for(annotated, timeout=300, what=f"annotated video in the {n}-face tab")
+                bh.wait_for(annotated, timeout=300, what=f"annotated video in the {n}-face tab")
 
             def recorded():  # the one-face tab: a face present 3 s; the two-face tab: two faces present 3 s each
                 a, b = faces_present(pages[1]), faces_present(pages[2])
                 return (a, b) if max(a.values(), default=0) >= 3 and sum(v >= 3 for v in b.values()) >= 2 else None
-            one, two = wait_for(recorded, timeout=300, what="each tab's timeline to record its faces present for 3 s")
+            one, two = bh.wait_for(recorded, timeout=300, what="each tab's timeline to record its faces present for 3 s")
             assert set(one) == {"Face 1"}, f"the one-face tab shows other faces while both stream: {one}"
             assert {"Face 1", "Face 2"} <= set(two), f"the two-face tab: {two}"
 

@@ -1,4 +1,4 @@
-"""fer_core.class_share: completed seconds of a live record go to the class store in batches, only after consent, with
+"""fer_core.classroom.share: completed seconds of a live record go to the class store in batches, only after consent, with
 the main face per second; resets, database outages, the end of the lesson, idling and leaving are handled."""
 from __future__ import annotations
 
@@ -8,20 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from fer_core.class_share import ClassShare, second_row
-from fer_core.classroom import ClassStore, ClassStoreUnavailable
-from fer_core.engagement import EngagementRecorder, FaceObservation
+from fer_core.classroom.share import ClassShare, second_row
+from fer_core.classroom.store import ClassStore, ClassStoreUnavailable
+from fer_core.live.engagement import EngagementRecorder, FaceObservation
 from fer_core.labels import EMOTIONS
 
+from factories import Clock
+
 T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, t: float):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Source:

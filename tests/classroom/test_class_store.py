@@ -1,4 +1,4 @@
-"""fer_core.classroom: configuration, sessions and teacher tokens, joining (codes, expiry, duplicate names), per-second
+"""fer_core.classroom.store: configuration, sessions and teacher tokens, joining (codes, expiry, duplicate names), per-second
 rows, drop-outs, retention, locked and corrupt files, and concurrent writers losing no row."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 import pandas as pd
 import pytest
 
-from fer_core import classroom as cr
-from fer_core.classroom import ClassStore, SecondRow
+from fer_core.classroom import store as cr
+from fer_core.classroom.store import ClassStore, SecondRow
 
 
 class Clock:

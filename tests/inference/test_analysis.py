@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import fer_core
-from fer_core import analysis
-from fer_core.analysis import FaceResult, analyze, distribution, to_records
-from fer_core.preprocessing import FACE_MARGIN
+from fer_core.inference import analysis
+from fer_core.inference.analysis import FaceResult, analyze, distribution, to_records
+from fer_core.inference.preprocessing import FACE_MARGIN
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_given_boxes_skip_detection(astronaut):
 
 
 def test_default_classifier_is_loaded_once(monkeypatch, astronaut, clf):
-    import fer_core.classifier as classifier_module
+    import fer_core.inference.classifier as classifier_module
 
     calls = []
 
@@ -165,7 +165,7 @@ def test_public_names_are_exported(astronaut):
 
 
 def test_annotation_draws_each_face_in_its_emotion_colour(astronaut):
-    from fer_core.annotate import EMOTION_COLORS, draw_faces, draw_results, emotion_color, emotion_color_bgr
+    from fer_core.inference.annotate import EMOTION_COLORS, draw_faces, draw_results, emotion_color, emotion_color_bgr
 
     assert set(EMOTION_COLORS) >= set(fer_core.EMOTIONS) and len(set(EMOTION_COLORS.values())) == len(EMOTION_COLORS)
     assert emotion_color("contempt") == EMOTION_COLORS["contempt"]
@@ -184,7 +184,9 @@ def test_annotation_draws_each_face_in_its_emotion_colour(astronaut):
 
 
 def test_detector_by_name_object_or_default_and_its_face_confidence(astronaut):
-    from fer_core.detection import DEFAULT_DETECTOR, FaceDetector, YuNetDetector
+    from fer_core.inference.detection import DEFAULT_DETECTOR
+    from fer_core.inference.haar import FaceDetector
+    from fer_core.inference.yunet import YuNetDetector
 
     spy = Spy()
     (y,) = analyze(astronaut, spy, "yunet")
@@ -213,9 +215,9 @@ def test_any_object_with_detect_is_a_detector(astronaut):
 def test_alignment_turns_the_crop_so_the_eyes_are_level(astronaut):
     """align=True turns the crop about the box centre by the tilt of the eye line: the crop of a head tilted by 20
     degrees then matches the upright head's crop. (A stand-in detector reports the true eye points: YuNet's own
-    landmarks hardly follow a tilt; see the note on fer_core.analysis.ALIGN_DEFAULT.)"""
-    from fer_core.detection import Detection
-    from fer_core.preprocessing import crop_face
+    landmarks hardly follow a tilt; see the note on fer_core.inference.analysis.ALIGN_DEFAULT.)"""
+    from fer_core.inference.boxes import Detection
+    from fer_core.inference.preprocessing import crop_face
 
     box = (164, 62, 118, 118)
     centre = (box[0] + box[2] / 2, box[1] + box[3] / 2)

@@ -11,7 +11,7 @@ import pytest
 
 from fer_core.analyze import main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 import fer_core
 from fer_core import EMOTIONS, runs
-from fer_core.classifier import ModelLoadError, load_classifier
+from fer_core.inference.classifier import ModelLoadError, load_classifier
 
 
 def test_public_emotions_order():
@@ -59,7 +59,7 @@ def test_shipped_default_model_loads_and_predicts():
 
 
 def test_shipped_default_model_on_real_faces(shared_data):
-    from fer_core.data import load_fer2013
+    from fer_core.training.data import load_fer2013
 
     ds = load_fer2013(shared_data / "fer2013" / "fer2013.csv.gz", "PublicTest")
     p = load_classifier().predict_proba(ds.images[:300])
@@ -75,7 +75,7 @@ def _manual_view(x: np.ndarray, dy: int, dx: int, flip: bool) -> np.ndarray:
 
 
 def test_crops_tta_averages_flip_times_five_shifted_views(tiny_run):
-    from fer_core.classifier import TTA_MODES
+    from fer_core.inference.classifier import TTA_MODES
 
     clf = load_classifier(tiny_run)
     assert clf.crop_sizes == (40,) and TTA_MODES == ("none", "flip", "crops")
@@ -101,7 +101,7 @@ def test_crops_tta_averages_flip_times_five_shifted_views(tiny_run):
 def test_crops_tta_without_a_crop_layer_uses_small_replicated_shifts():
     import keras
 
-    from fer_core.classifier import Classifier, crop_shifts, shift_images
+    from fer_core.inference.classifier import Classifier, crop_shifts, shift_images
 
     assert crop_shifts((48, 48, 1)) == [(0, 0), (-2, -2), (-2, 2), (2, -2), (2, 2)]
     assert crop_shifts((48, 48, 1), [40]) == [(0, 0), (-4, -4), (-4, 4), (4, -4), (4, 4)]

@@ -11,14 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core import detection
-from fer_core.detection import (DEFAULT_DETECTOR, CascadeLoadError, Detection, FaceDetector, YuNetDetector,
-                                YuNetLoadError, detect_faces, fer_frame, list_detectors, load_cascade, load_yunet,
-                                make_detector, non_max_suppression, sort_boxes)
+from fer_core.inference import detection, yunet
+from fer_core.inference.detection import DEFAULT_DETECTOR, detect_faces, list_detectors, make_detector
+from fer_core.inference.haar import CascadeLoadError, FaceDetector, load_cascade
+from fer_core.inference.boxes import Detection, non_max_suppression, sort_boxes
+from fer_core.inference.yunet import YuNetDetector, YuNetLoadError, fer_frame, load_yunet
 
 ASTRONAUT_FACE = (175, 65, 97, 97)  # where the cascade puts her face in the 512x512 original
 METHODS = ["haar", "yunet"]
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -340,9 +341,9 @@ def test_invalid_yunet_settings_raise_value_errors(kw, match):
 def test_shipped_yunet_file_is_opencv_zoos_2023mar_model():
     import hashlib
 
-    assert detection.YUNET_FILE.is_file() and detection.YUNET_FILE.parent.name == "detectors"
-    assert hashlib.sha256(detection.YUNET_FILE.read_bytes()).hexdigest() == detection.YUNET_SHA256
-    assert (detection.YUNET_FILE.parent / "LICENSE").is_file()
+    assert yunet.YUNET_FILE.is_file() and yunet.YUNET_FILE.parent.name == "detectors"
+    assert hashlib.sha256(yunet.YUNET_FILE.read_bytes()).hexdigest() == yunet.YUNET_SHA256
+    assert (yunet.YUNET_FILE.parent / "LICENSE").is_file()
 
 
 def test_missing_yunet_file_is_a_clear_error_naming_it_and_haar_still_works(tmp_path, astronaut):
@@ -358,7 +359,7 @@ def test_missing_yunet_file_is_a_clear_error_naming_it_and_haar_still_works(tmp_
                          ids=["empty", "html-page", "random-bytes", "truncated"])
 def test_corrupt_yunet_file_is_a_clear_error_naming_it_and_haar_still_works(tmp_path, astronaut, content):
     bad = tmp_path / "broken_yunet.onnx"
-    bad.write_bytes(detection.YUNET_FILE.read_bytes()[:50_000] if content == "truncated" else content)
+    bad.write_bytes(yunet.YUNET_FILE.read_bytes()[:50_000] if content == "truncated" else content)
     with pytest.raises(YuNetLoadError, match=r"broken_yunet\.onnx"):
         YuNetDetector(model_path=bad)
     assert len(detect_faces(astronaut, "haar")) == 1
@@ -380,12 +381,12 @@ def test_an_onnx_file_that_is_not_yunet_is_refused(tmp_path):
 def test_the_shipped_yunet_file_altered_is_refused_by_its_checksum(tmp_path, monkeypatch, astronaut):
     """A copy with one changed byte still loads in OpenCV (the byte is in a weight), so the shipped file is checked
     against its SHA-256; the default detector then fails naming the file, and Haar keeps working."""
-    altered = tmp_path / "detectors" / detection.YUNET_FILE.name
+    altered = tmp_path / "detectors" / yunet.YUNET_FILE.name
     altered.parent.mkdir()
-    data = bytearray(detection.YUNET_FILE.read_bytes())
+    data = bytearray(yunet.YUNET_FILE.read_bytes())
     data[-100] ^= 0xFF
     altered.write_bytes(bytes(data))
-    monkeypatch.setattr(detection, "YUNET_FILE", altered)
+    monkeypatch.setattr(yunet, "YUNET_FILE", altered)
     with pytest.raises(YuNetLoadError, match=rf"corrupt.*{altered.name}|{altered.name}.*corrupt"):
         YuNetDetector(model_path=altered)
     assert len(detect_faces(astronaut, "haar")) == 1

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from fer_core import runs
-from fer_core.classifier import load_classifier
+from fer_core.inference.classifier import load_classifier
 from fer_core.export_onnx import main as export_main
-from fer_core.onnx_backend import INT8_TOLERANCE, OnnxExportError, backend_choice, export_onnx, quantize_int8
+from fer_core.inference.onnx_backend import INT8_TOLERANCE, OnnxExportError, backend_choice, export_onnx, quantize_int8
 
 pytest.importorskip("onnxruntime")
 
@@ -57,7 +57,7 @@ def test_training_writes_an_int8_model_that_auto_prefers(tiny_run):
 def test_corrupt_int8_model_falls_back_to_float32_onnx(tiny_run, tmp_path, caplog):
     run = _copy_run(tiny_run, tmp_path)
     (run / runs.ONNX_INT8_MODEL).write_bytes(b"\x00garbage")
-    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="fer_core.inference.onnx_backend"):
         clf = load_classifier(run, backend="int8")
     assert clf.backend == "onnxruntime"
     assert "Ignoring" in caplog.text and runs.ONNX_INT8_MODEL in caplog.text
@@ -67,7 +67,7 @@ def test_corrupt_int8_model_falls_back_to_float32_onnx(tiny_run, tmp_path, caplo
 def test_int8_model_is_used_only_as_a_copy_of_the_model_onnx_beside_it(tiny_run, tmp_path, caplog, damage):
     run = _copy_run(tiny_run, tmp_path)
     if damage == "stale":  # model.onnx exported again (new bytes): the int8 file no longer names it as its source
-        from fer_core.onnx_backend import probe_batch
+        from fer_core.inference.onnx_backend import probe_batch
 
         other = tmp_path / "other.onnx"
         export_onnx(load_classifier(run, backend="keras").model, other)
@@ -76,7 +76,7 @@ def test_int8_model_is_used_only_as_a_copy_of_the_model_onnx_beside_it(tiny_run,
     else:
         (run / runs.ONNX_MODEL).unlink()
         expected = "tensorflow"
-    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="fer_core.inference.onnx_backend"):
         clf = load_classifier(run)
     assert clf.backend == expected and "Ignoring" in caplog.text and runs.ONNX_INT8_MODEL in caplog.text
     assert ("was not quantized from" if damage == "stale" else "no model.onnx beside it") in caplog.text
@@ -121,10 +121,10 @@ def test_bad_model_onnx_is_ignored_with_a_warning(tiny_run, tmp_path, caplog, da
     if damage == "corrupt":
         (run / runs.ONNX_MODEL).write_bytes(b"not an onnx file")
     else:  # another network's weights: loads fine but computes something else
-        from fer_core.models import create_model
+        from fer_core.training.architectures import create_model
 
         export_onnx(create_model("fer_vgg", 7), run / runs.ONNX_MODEL)
-    with caplog.at_level(logging.WARNING, logger="fer_core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="fer_core.inference.onnx_backend"):
         clf = load_classifier(run, backend="onnx")
     assert clf.backend == "tensorflow"
     assert "Ignoring" in caplog.text and "using model.keras" in caplog.text
@@ -167,7 +167,7 @@ def test_export_without_tf2onnx_is_a_clear_error(tiny_run, tmp_path, monkeypatch
 
 
 def test_shipped_default_model_runs_on_onnx_runtime_and_matches_keras():
-    from fer_core.onnx_backend import tensorflow_sees_gpu
+    from fer_core.inference.onnx_backend import tensorflow_sees_gpu
 
     fast, ref = load_classifier(), load_classifier(backend="keras")
     assert fast.backend == ("tensorflow" if tensorflow_sees_gpu() else "onnxruntime-int8")  # a GPU keeps TensorFlow

@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.preprocessing import (EQUALIZED_FLATNESS, FACE_MARGIN, ImageDecodeError, ImageTooLargeError, check_image,
-                                    crop_face, crop_faces, decode_image, encode_png, equalize_crop, histogram_flatness,
-                                    resize_max_side, to_bgr, to_gray, to_uint8)
+from factories import png_with_declared_size
+from fer_core.inference.preprocessing import EQUALIZED_FLATNESS, FACE_MARGIN, ImageDecodeError, ImageTooLargeError, check_image, crop_face, crop_faces, decode_image, encode_png, equalize_crop, histogram_flatness, resize_max_side, to_bgr, to_gray, to_uint8
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -26,16 +23,6 @@ def red_left_half(w: int = 40, h: int = 20) -> Image.Image:
     a[:, : w // 2] = (255, 0, 0)  # RGB red
     a[:, w // 2:] = (0, 0, 255)  # RGB blue
     return Image.fromarray(a)
-
-
-def png_with_declared_size(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb that is cheap to make)."""
-    data = bytearray(encode(Image.new("L", (1, 1))))
-    ihdr = data[16:29]
-    ihdr[0:8] = struct.pack(">II", width, height)
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)))
-    return bytes(data)
 
 
 def test_jpeg_and_png_decode_to_bgr():
@@ -204,7 +191,7 @@ def test_encode_png_round_trip():
 def test_crop_face_aligned_levels_the_eye_line_and_checks_its_inputs():
     import cv2
 
-    from fer_core.preprocessing import crop_face_aligned
+    from fer_core.inference.preprocessing import crop_face_aligned
 
     img = np.zeros((200, 200), np.uint8)
     cv2.circle(img, (80, 90), 4, 255, -1)  # eyes on a line falling by 20 px over 40 px

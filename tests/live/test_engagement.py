@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.engagement import (DISENGAGED_THRESHOLD, EngagementError, EngagementRecorder, EyeDetector,
-                                 FaceObservation, concentration_index, emotion_shares, engagement_level)
+from fer_core.live.engagement import DISENGAGED_THRESHOLD, EngagementError, EngagementRecorder, EyeDetector, FaceObservation, concentration_index, emotion_shares, engagement_level
 from fer_core.labels import EMOTIONS
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_core.labels import EMOTIONS
-from fer_core.live import LiveProcessor, LiveSettings
+from fer_core.live.processor import LiveProcessor, LiveSettings
 
 
 class FakeClassifier:
@@ -212,8 +212,9 @@ def test_the_real_detectors_find_a_face_in_live_frames(method):
     """The default factory builds the picked detector, tuned by the sensitivity; both find the astronaut."""
     from skimage import data
 
-    from fer_core.detection import FaceDetector, YuNetDetector
-    from fer_core.live import face_detector
+    from fer_core.inference.haar import FaceDetector
+    from fer_core.inference.yunet import YuNetDetector
+    from fer_core.live.processor import face_detector
 
     det = face_detector(LiveSettings(detector=method))
     assert isinstance(det, {"haar": FaceDetector, "yunet": YuNetDetector}[method])
@@ -327,7 +328,7 @@ def test_snapshot_is_readable_while_another_thread_processes():
 
 
 def test_draw_faces_draws_in_place_with_the_track_name():
-    from fer_core.live import FaceStatus, crop_face, draw_faces
+    from fer_core.live.processor import FaceStatus, crop_face, draw_faces
 
     img = frame()
     face = FaceStatus("Face 7", (200, 100, 120, 120), (0.1, 0.9), "happy", 0.9, 2, 0.67)
@@ -372,7 +373,7 @@ def astronaut_frame():
 
 
 def test_real_pipeline_on_a_real_face(tiny_run, astronaut_frame):
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
 
     proc = LiveProcessor(load_classifier(tiny_run), LiveSettings(mirror=True))
     for _ in range(6):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_core.tracking import FaceTracker, centroid_distance, ema, iou
+from fer_core.live.tracking import FaceTracker, centroid_distance, ema, iou
 
 
 def test_iou_and_centroid_distance():

@@ -4,78 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from fractions import Fraction
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 from fer_core.labels import EMOTIONS
-from fer_core.video import VideoAnalysis, VideoError, VideoSettings, analyze_video, output_codec, probe
+from fer_core.live.video import VideoAnalysis, VideoError, VideoSettings, analyze_video, output_codec, probe
 
-FPS = 10
-
-
-class FakeClassifier:
-    """'happy' for every face, without TensorFlow."""
-
-    name = "fake"
-
-    def __init__(self, labels=EMOTIONS, label="happy"):
-        self.labels = tuple(labels)
-        self.label = label
-
-    def predict_proba(self, faces, tta=None, photo=False):
-        out = np.full((len(faces), len(self.labels)), 0.02, np.float32)
-        out[:, self.labels.index(self.label)] = 1.0
-        return out / out.sum(axis=1, keepdims=True)
-
-
-class FakeClipClassifier:
-    """A clip model stand-in: 3-frame windows of 48x48 crops, always 'surprise'; records what it was given."""
-
-    labels = ("happy", "surprise")
-    input_shape = (3, 48, 48, 1)
-
-    def __init__(self):
-        self.batches = []
-
-    def predict_proba(self, clips):
-        self.batches.append(np.asarray(clips))
-        return np.tile(np.array([[0.1, 0.9]], np.float32), (len(clips), 1))
-
-
-def face_frames(n_moving: int = 15, n_still: int = 15, size=(320, 480), step: float = 10) -> list[np.ndarray]:
-    """The astronaut's head pasted on a grey canvas: it slides right ``step`` px a frame for ``n_moving`` frames, then
-    stays still."""
-    from skimage import data
-
-    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    patch = astronaut[10:230, 120:330]  # the face (Haar finds it at about x=174, y=66, 98x97 in the full image)
-    frames = []
-    for i in range(n_moving + n_still):
-        canvas = np.full((*size, 3), 128, np.uint8)
-        x = 20 + int(step * min(i, n_moving))
-        canvas[50:50 + patch.shape[0], x:x + patch.shape[1]] = patch
-        frames.append(canvas)
-    return frames
-
-
-def encode(frames: list[np.ndarray], fps: int = FPS, codec: str = "libx264", fmt: str = "mp4") -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
+from factories import FPS, FakeClassifier, FakeClipClassifier, audio_only, encode, face_frames
 
 @pytest.fixture(scope="module")
 def face_video() -> bytes:
@@ -215,25 +152,11 @@ def test_limits_and_bad_files(face_video):
         probe(audio_only())
 
 
-def audio_only() -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=16000)
-        samples = (np.sin(np.arange(16000) / 10) * 0.3).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-        frame.sample_rate = 16000
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
 def test_real_models_on_the_video(face_video, tiny_run):
     """The trained frame classifier and an (untrained) clip model run end to end."""
-    from fer_core.classifier import load_classifier
-    from fer_core.clips import ClipClassifier
-    from fer_core.models import create_model
+    from fer_core.inference.classifier import load_classifier
+    from fer_core.live.clips import ClipClassifier
+    from fer_core.training.architectures import create_model
 
     clip = ClipClassifier(create_model("ck_convlstm", 5), ("happy", "surprise", "angry", "sad", "fear"))
     res = analyze_video(face_video, load_classifier(tiny_run), VideoSettings(every=3), clip_classifier=clip)
@@ -242,7 +165,7 @@ def test_real_models_on_the_video(face_video, tiny_run):
 
 
 def test_upright_and_output_size():
-    from fer_core.video import output_size, upright
+    from fer_core.live.video import output_size, upright
 
     img = np.zeros((20, 40, 3), np.uint8)
     img[0, 0] = 255  # top-left marker

@@ -1,6 +1,7 @@
 """Home page (AppTest): what the app does, how to use each page, the active model's card, model errors."""
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -10,10 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 import fer_core
 from fer_core import runs
-from fer_core.classifier import ModelLoadError
-from sample_utils import keys, model_cache, model_card, model_picker
+from fer_core.inference.classifier import ModelLoadError
+from ui import home, keys, model_cache, model_card, model_picker
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
 
 
@@ -54,9 +55,23 @@ def test_home_explains_the_app_and_each_page(app_with):
     at = run(AppTest.from_file(APP))
     assert at.title[0].value == "Facial expression recognition"
     text = page_text(at)
-    for page in ("Upload photo", "Webcam", "Training runs", "Video analysis"):
+    for page in ("Upload photo", "Webcam", "Training runs", "Video analysis", "Class dashboard"):
         assert f"**{page}**" in text
     assert "python -m fer_core.analyze" in text
+    privacy = "\n".join(i.value for i in at.info)  # both sides, plainly: nothing kept, except a class's aggregates
+    assert "Nothing you upload or stream is stored or sent anywhere" in privacy
+    assert "when a student joins a class" in privacy and "never a frame" in privacy
+    assert f"for {home.class_store.retention_days_or_default():g} days" in privacy and "teacher" in privacy
+
+
+def test_home_is_the_first_entry_of_the_navigation():
+    """The sidebar's first entry reads "Home" (it read "streamlit app", the entry file's name), then every page."""
+    tree = ast.parse((REPO / "streamlit_app.py").read_text())
+    pages = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page"]
+    first = {k.arg: k.value for k in pages[0].keywords}
+    assert ast.literal_eval(first["title"]) == "Home" and ast.literal_eval(first["default"]) is True
+    files = [ast.literal_eval(p.args[0]) for p in pages[1:]]
+    assert sorted(files) == sorted(f"pages/{f.name}" for f in (REPO / "pages").glob("*.py"))
 
 
 def test_model_card_shows_the_active_model(app_with, clf, tiny_run):
@@ -72,6 +87,20 @@ def test_model_card_shows_the_active_model(app_with, clf, tiny_run):
     metrics = json.loads((Path(tiny_run) / runs.METRICS).read_text())
     assert metrics["split"] == "PublicTest"
     assert f"**{100 * metrics['accuracy']:.1f}%** on PublicTest" in text
+    # PublicTest picked the epoch, so its accuracy is a selection figure, and the card says so
+    assert "**Model selected on:** PublicTest" in text and "a selection figure" in text
+
+
+def test_model_card_names_the_selection_split_and_a_test_figure(tmp_path):
+    config = {"selection_split": "validation", "dataset": {"validation": {"split": "validation", "n": 100}}}
+    assert model_card.selection_split(config) == "validation"
+    assert model_card.selection_split({"dataset": {"validation": {"split": "PublicTest"}}}) == "PublicTest"
+    assert model_card.selection_split({}) == "PublicTest"  # runs written before the field existed
+    assert "validation (100 faces): the epoch with the best validation accuracy" in model_card.selection_text(config)
+    run = tmp_path / "r"
+    run.mkdir()
+    runs.write_json(run / runs.METRICS, {"split": "PublicTest", "accuracy": 0.6, "n": 10})
+    assert "a test figure (the model was selected on validation)" in model_card.accuracy_text(run, config)
 
 
 def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp_path):

@@ -2,48 +2,28 @@
 duplicate names, leaving, the lesson ended by the teacher, and an unusable database that leaves the webcam working."""
 from __future__ import annotations
 
-import enum
-import sys
-import types
 from pathlib import Path
-from types import SimpleNamespace
 from unittest import mock
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer_core import classroom
-from fer_core.class_share import ClassShare
-from fer_core.classroom import ClassStore
-from fer_core.labels import EMOTIONS
-from sample_utils import class_store_ui, keys
+from fer_core.classroom import store as classroom
+from fer_core.classroom.share import ClassShare
+from fer_core.classroom.store import ClassStore
+from ui import class_store as class_store_ui, keys
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Webcam.py")
+from factories import UniformClassifier
 
-
-class FakeClassifier:
-    labels = EMOTIONS
-    name = "fake_run"
-    backend = "onnxruntime"
-
-    def predict_proba(self, faces, tta=None, photo=False):
-        return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_Webcam.py")
 
 
 @pytest.fixture
-def streamer(monkeypatch):
-    """streamlit_webrtc replaced (webrtc_streamer needs a live server; see tests/test_page_webcam.py). Only that one
-    entry of sys.modules is swapped and restored: restoring the whole dict would drop the modules first imported
-    during the test (plotly's lazily loaded classes, sample_utils.*), and later tests would get second copies."""
-    fake = mock.Mock(return_value=SimpleNamespace(state=SimpleNamespace(playing=False)))
-    module = types.ModuleType("streamlit_webrtc")
-    module.webrtc_streamer = fake
-    module.WebRtcMode = enum.Enum("WebRtcMode", "RECVONLY SENDONLY SENDRECV")
-    monkeypatch.setitem(sys.modules, "streamlit_webrtc", module)
-    with mock.patch("sample_utils.model_cache.cached_classifier", return_value=FakeClassifier()), \
-            mock.patch("sample_utils.model_cache.cached_runtime", return_value="CPU: Test CPU (2 cores)"):
-        yield fake
+def streamer(streamer):
+    """The Webcam page's stand-in for streamlit_webrtc (tests/pages/conftest.py), with a model and a runtime."""
+    with mock.patch("ui.model_cache.cached_classifier", return_value=UniformClassifier()), \
+            mock.patch("ui.model_cache.cached_runtime", return_value="CPU: Test CPU (2 cores)"):
+        yield streamer
 
 
 @pytest.fixture

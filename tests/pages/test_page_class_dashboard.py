@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer_core import classroom
-from fer_core.classroom import ClassStore, SecondRow, SessionClosed
-from sample_utils import class_store_ui, keys
+from fer_core.classroom import store as classroom
+from fer_core.classroom.store import ClassStore, SecondRow, SessionClosed
+from ui import class_store as class_store_ui, keys
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_Class_dashboard.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Class_dashboard.py")
 
 
 @pytest.fixture

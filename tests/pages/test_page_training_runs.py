@@ -1,4 +1,4 @@
-"""The Training Runs page (AppTest) on generated run folders, and its upload/figure helpers in sample_utils.runs_ui."""
+"""The Training Runs page (AppTest) on generated run folders, and its upload/figure helpers in ui.training_runs."""
 from __future__ import annotations
 
 import base64
@@ -14,12 +14,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from streamlit.testing.v1 import AppTest
 
-from fer_core import run_summary as rs
+from fer_core.runs import summary as rs
 from fer_core import runs
-from sample_utils import keys, runs_ui
-from test_run_summary import CM, LABELS, make_run
+from ui import keys, training_runs as runs_ui
+from factories import CM, LABELS, make_run
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_Training_runs.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Training_runs.py")
 
 
 @pytest.fixture
@@ -290,6 +290,6 @@ def test_an_ensemble_run_shows_its_members_metrics_and_no_curves(tmp_path, main_
 
 
 def rs_metrics(cm):
-    from fer_core.evaluation import metrics_from_confusion
+    from fer_core.training.evaluation import metrics_from_confusion
 
     return metrics_from_confusion(cm, LABELS)

@@ -14,10 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 import fer_core
 from fer_core import runs
-from fer_core.classifier import ModelLoadError
-from sample_utils import keys, model_cache, model_picker, photo_ui
+from fer_core.inference.classifier import ModelLoadError
+from ui import keys, model_cache, model_picker, photo as photo_ui
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Upload_photo.py")
 
 
@@ -87,8 +87,9 @@ def test_portrait_gives_annotated_image_chart_table_and_downloads(portrait, clf)
     figs = figures(at)
     assert len(figs) == 1 and list(figs[0].data[0].y) == list(clf.labels)
     assert abs(sum(figs[0].data[0].x) - 100) < 0.1
-    table = at.dataframe[0].value
-    assert len(table) == 1 and {"x", "y", "w", "h", "dominant_emotion"} <= set(table.columns)
+    table = at.dataframe[0].value  # narrow enough to read without scrolling sideways; the CSV has every column
+    assert len(table) == 1 and list(table.columns) == ["face", "emotion", "confidence %", "top 3", "face score %"]
+    assert table["top 3"].iat[0].count("%") == 3 and 0 < table["confidence %"].iat[0] <= 100
     assert len(at.image) >= 1  # the annotated photo
     assert {b.proto.label for b in at.get("download_button")} == {"Results (JSON)", "Results (CSV)",
                                                                   "Annotated image (PNG)"}
@@ -191,16 +192,21 @@ def test_downloads_hold_deepface_json_csv_and_png(portrait, clf):
     pa = photo_ui.analyze_upload("a.png", png(np.tile(portrait, (1, 2, 1))), clf, fer_core.FaceDetector())
     faces = json.loads(pa.to_json())
     assert len(faces) == 2 and set(faces[0]) == {"region", "emotion", "dominant_emotion", "face_confidence"}
-    csv = pa.to_csv().splitlines()
-    assert csv[0].startswith("file,face,x,y,w,h,face_confidence,dominant_emotion,confidence") and len(csv) == 3
-    from fer_core.preprocessing import decode_image, encode_png
+    csv = pa.to_csv().splitlines()  # in percent, as the JSON's emotions, and saying so in the column names
+    header = csv[0].split(",")
+    assert header[:9] == ["file", "face", "x", "y", "w", "h", "face_score_pct", "dominant_emotion", "confidence_pct"]
+    assert header[9:] == [f"{k}_pct" for k in clf.labels] and len(csv) == 3
+    table = pa.table()
+    assert abs(table[[f"{k}_pct" for k in clf.labels]].sum(axis=1) - 100).max() < 0.1
+    assert abs(table["confidence_pct"] - [max(f["emotion"].values()) for f in faces]).max() < 0.01
+    from fer_core.inference.preprocessing import decode_image, encode_png
 
     annotated = decode_image(encode_png(pa.annotated))
     assert annotated.shape == pa.image.shape and not np.array_equal(annotated, pa.image)
 
 
 def test_detector_picker_offers_both_detectors_and_the_settings_follow_it(portrait):
-    from fer_core.detection import DEFAULT_DETECTOR, list_detectors
+    from fer_core.inference.detection import DEFAULT_DETECTOR, list_detectors
 
     at = AppTest.from_file(PAGE)
     at.run(timeout=120)
@@ -219,9 +225,9 @@ def test_detector_picker_offers_both_detectors_and_the_settings_follow_it(portra
 
 
 def test_missing_yunet_file_is_shown_naming_it_and_haar_analyses_instead(portrait, tmp_path, monkeypatch):
-    from fer_core import detection
+    from fer_core.inference import detection, yunet
 
-    monkeypatch.setattr(detection, "YUNET_FILE", tmp_path / "face_detection_yunet_2023mar.onnx")
+    monkeypatch.setattr(yunet, "YUNET_FILE", tmp_path / "face_detection_yunet_2023mar.onnx")
     monkeypatch.setattr(detection, "_shared", {})
     at = upload([("astronaut.png", png(portrait), "image/png")])
     assert not at.exception

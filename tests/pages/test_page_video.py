@@ -9,11 +9,11 @@ from unittest import mock
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer_core.video import VideoAnalysis
-from sample_utils import keys
-from test_video import FakeClassifier, FakeClipClassifier, audio_only, encode, face_frames
+from fer_core.live.video import VideoAnalysis
+from ui import keys
+from factories import FakeClassifier, FakeClipClassifier, audio_only, encode, face_frames
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "4_Video_analysis.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Video_analysis.py")
 TIMEOUT = 120
 
 
@@ -26,8 +26,8 @@ def video_bytes() -> bytes:
 def fake():
     clf = FakeClassifier()
     clf.name = "fake_run"
-    with mock.patch("sample_utils.model_cache.cached_classifier", return_value=clf), \
-            mock.patch("sample_utils.video_ui.clip_model_runs", return_value=[]):
+    with mock.patch("ui.model_cache.cached_classifier", return_value=clf), \
+            mock.patch("ui.video_analysis.clip_model_runs", return_value=[]):
         yield clf
 
 
@@ -76,8 +76,8 @@ def test_analyse_shows_tracks_summary_charts_and_downloads(fake, video_bytes):
 def test_every_kth_frame_and_a_clip_model(fake, video_bytes):
     clip = FakeClipClassifier()
     clip.name = "fake_clips"
-    with mock.patch("sample_utils.video_ui.clip_model_runs", return_value=[Path("/runs/ck_fake")]), \
-            mock.patch("sample_utils.video_ui.cached_clip_classifier", return_value=clip):
+    with mock.patch("ui.video_analysis.clip_model_runs", return_value=[Path("/runs/ck_fake")]), \
+            mock.patch("ui.video_analysis.cached_clip_classifier", return_value=clip):
         at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
         at.slider(key=keys.VIDEO_EVERY).set_value(2)
         assert at.slider(key=keys.VIDEO_CLIP_EVERY).disabled  # until a clip model is chosen
@@ -127,17 +127,17 @@ def test_bad_uploads_get_a_clear_message(fake, name, data, message):
 
 
 def test_model_load_error_is_shown(video_bytes):
-    from fer_core.classifier import ModelLoadError
+    from fer_core.inference.classifier import ModelLoadError
 
-    with mock.patch("sample_utils.model_cache.cached_classifier", side_effect=ModelLoadError("model.keras is corrupt")), \
-            mock.patch("sample_utils.video_ui.clip_model_runs", return_value=[]):
+    with mock.patch("ui.model_cache.cached_classifier", side_effect=ModelLoadError("model.keras is corrupt")), \
+            mock.patch("ui.video_analysis.clip_model_runs", return_value=[]):
         at = upload(AppTest.from_file(PAGE, default_timeout=TIMEOUT).run(), "v.mp4", video_bytes)
     assert not at.exception
     assert "could not be loaded" in at.error[0].value and "corrupt" in at.error[0].value
 
 
 def test_too_long_video_is_refused(fake, video_bytes, monkeypatch):
-    import fer_core.video as fv
+    import fer_core.live.video as fv
 
     monkeypatch.setattr(fv, "MAX_SECONDS", 1.0)
     at = upload(AppTest.from_file(PAGE, default_timeout=TIMEOUT).run(), "long.mp4", video_bytes)
@@ -147,7 +147,7 @@ def test_too_long_video_is_refused(fake, video_bytes, monkeypatch):
 
 def test_clip_model_picker_lists_clip_runs_only(tmp_path, monkeypatch):
     from fer_core import runs
-    from sample_utils import video_ui
+    from ui import video_analysis as video_ui
 
     for name, kind in (("ck_clip", "clip"), ("fer_frames", None)):
         d = tmp_path / name
@@ -158,19 +158,19 @@ def test_clip_model_picker_lists_clip_runs_only(tmp_path, monkeypatch):
     assert [p.name for p in video_ui.clip_model_runs()] == ["ck_clip"]
 
 
-def test_emotion_chart_legend_sits_below_the_axis_title(video_bytes):
-    """In the short per-face chart, plotly's default horizontal legend covered the x-axis title (seen in a browser)."""
-    from fer_core.video import analyze_video
-    from sample_utils.video_ui import emotion_figure
-    from test_video import FakeClassifier
+def test_emotion_chart_legend_sits_right_of_the_plot(video_bytes):
+    """In the short per-face chart, plotly's default horizontal legend covered the x-axis title (seen in a browser):
+    the legend is to the right of the plot, clear of both axis titles."""
+    from fer_core.live.video import analyze_video
+    from ui.video_analysis import emotion_figure
 
     fig = emotion_figure(analyze_video(video_bytes, FakeClassifier()), "Face 1")
     assert fig.layout.xaxis.title.text == "seconds into the video"
-    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "top" and fig.layout.legend.y < -0.2
+    assert fig.layout.legend.x >= 1 and fig.layout.legend.xanchor == "left"
 
 
 def test_detector_picker_choice_reaches_the_analysis(fake, video_bytes, monkeypatch):
-    from fer_core.detection import DEFAULT_DETECTOR
+    from fer_core.inference.detection import DEFAULT_DETECTOR
 
     seen = []
     original = VideoAnalysis.__init__

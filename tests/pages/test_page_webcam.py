@@ -2,9 +2,6 @@
 recorded session, exports it and resets; model and ICE configuration problems are shown, not raised."""
 from __future__ import annotations
 
-import enum
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -13,43 +10,22 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer_core.classifier import ModelLoadError
-from fer_core.engagement import FaceObservation
+from fer_core.inference.classifier import ModelLoadError
+from fer_core.live.engagement import FaceObservation
 from fer_core.labels import EMOTIONS
-from fer_core.live import LiveProcessor
-from sample_utils import keys, webrtc_ui
+from fer_core.live.processor import LiveProcessor
+from ui import keys, webrtc as webrtc_ui
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Webcam.py")
+from factories import UniformClassifier
 
-
-class FakeClassifier:
-    labels = EMOTIONS
-    name = "fake_run"
-    backend = "onnxruntime"
-
-    def predict_proba(self, faces, tta=None, photo=False):
-        return np.full((len(faces), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
-
-
-@pytest.fixture
-def streamer(monkeypatch):
-    """A stand-in for streamlit_webrtc: webrtc_streamer needs a live server (it registers with the session manager),
-    which AppTest has not. The real module is not imported here: aiortc's libsrtp crashes the process when it loads
-    after TensorFlow, which other tests load. Only that entry of sys.modules is swapped (restoring the whole dict
-    would drop every module first imported during the test, and later tests would get second copies)."""
-    fake = mock.Mock(return_value=SimpleNamespace(state=SimpleNamespace(playing=False)))
-    module = types.ModuleType("streamlit_webrtc")
-    module.webrtc_streamer = fake
-    module.WebRtcMode = enum.Enum("WebRtcMode", "RECVONLY SENDONLY SENDRECV")
-    monkeypatch.setitem(sys.modules, "streamlit_webrtc", module)
-    return fake
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_Webcam.py")
 
 
 @pytest.fixture
 def fake(streamer):
-    clf = FakeClassifier()
-    with mock.patch("sample_utils.model_cache.cached_classifier", return_value=clf), \
-            mock.patch("sample_utils.model_cache.cached_runtime", side_effect=lambda b: f"CPU: Test CPU (2 cores), {b}"):
+    clf = UniformClassifier()
+    with mock.patch("ui.model_cache.cached_classifier", return_value=clf), \
+            mock.patch("ui.model_cache.cached_runtime", side_effect=lambda b: f"CPU: Test CPU (2 cores), {b}"):
         yield clf
 
 
@@ -144,7 +120,7 @@ def test_page_polls_the_processor_while_playing(fake, streamer):
 
 def test_model_that_cannot_load_is_an_error_message(streamer):
     err = ModelLoadError("Model file not found. Received: path='models/runs/x/model.keras'")
-    with mock.patch("sample_utils.model_cache.cached_classifier", side_effect=err):
+    with mock.patch("ui.model_cache.cached_classifier", side_effect=err):
         at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert "could not be loaded" in at.error[0].value and "Model file not found" in at.error[0].value
@@ -173,7 +149,7 @@ def test_ice_servers_from_env_and_bad_configuration(fake, monkeypatch):
 
 
 def test_detector_picker_sets_the_live_processors_detector(fake):
-    from fer_core.detection import DEFAULT_DETECTOR
+    from fer_core.inference.detection import DEFAULT_DETECTOR
 
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception

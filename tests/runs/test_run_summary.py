@@ -1,53 +1,18 @@
-"""fer_core.run_summary: run status, table rows, evaluations and confusion-matrix summaries on generated run folders."""
+"""fer_core.runs.summary (and the text of ui.run_text): run status, table rows, evaluations and confusion-matrix
+summaries on generated run folders."""
 from __future__ import annotations
 
 import os
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fer_core import run_summary as rs
+from fer_core.runs import summary as rs
+from ui import run_text
 from fer_core import runs
-from fer_core.evaluation import metrics_from_confusion
-
-LABELS = ["angry", "happy", "sad"]
-CM = np.array([[8, 1, 1], [0, 9, 1], [3, 0, 7]])
-
-
-def make_run(root: Path, name: str, kind: str = "complete", epochs: int = 3) -> Path:
-    """A generated run folder. kind: complete, training (state + checkpoint, no metrics), starting (config only),
-    corrupt (metrics.json not JSON), no_history (complete but history.csv missing)."""
-    d = root / name
-    d.mkdir(parents=True)
-    config = {"run_id": name, "architecture": "fer_vgg", "labels": LABELS, "n_params": 12345,
-              "dataset": {"path": "../shared/data/fer2013/fer2013.csv.gz"}, "device": "CPU: test (2 cores)",
-              "epochs_planned": 10, "epochs_done": 0 if kind == "starting" else epochs}
-    if kind != "starting":
-        for e in range(1, epochs + 1):
-            runs.append_history(d, {"epoch": e, "loss": 1.5 / e, "accuracy": 0.4 + 0.1 * e, "val_loss": 1.6 / e,
-                                    "val_accuracy": 0.35 + 0.1 * e, "lr": 0.01 / e, "seconds": 30.0})
-        config.update(best_val_accuracy=0.35 + 0.1 * epochs, best_epoch=epochs, train_seconds=90.0)
-        (d / runs.MODEL).write_bytes(b"not a real model")
-    if kind in ("complete", "corrupt", "no_history"):
-        config["finished"] = True
-        metrics = {"dataset": "fer2013.csv.gz", "split": "PublicTest", "labels": LABELS,
-                   **metrics_from_confusion(CM, LABELS)}
-        metrics["tta"] = {"method": "flip", **metrics_from_confusion(CM + np.eye(3, dtype=int), LABELS)}
-        runs.write_json(d / runs.METRICS, metrics)
-        runs.write_confusion(d / runs.CONFUSION, LABELS, CM)
-    if kind == "training":
-        runs.write_json(d / runs.STATE, {"epochs_done": epochs, "best_val_accuracy": 0.6, "best_epoch": epochs})
-        (d / runs.CHECKPOINT).write_bytes(b"ckpt")
-    if kind == "corrupt":
-        (d / runs.METRICS).write_text("{not json")
-    if kind == "no_history":
-        (d / runs.HISTORY).unlink()
-    runs.write_json(d / runs.CONFIG, config)
-    return d
-
+from factories import CM, LABELS, make_run
 
 def test_runs_roots_reads_env_and_sidebar_folders(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "main")
@@ -73,7 +38,7 @@ def test_run_labels_disambiguate_same_id_in_two_roots(tmp_path):
 def test_complete_run_summary_and_table_row(tmp_path):
     s = rs.summarize(make_run(tmp_path, "done"))
     assert s.status == rs.COMPLETE and s.problems == []
-    row = rs.table_row(s)
+    row = run_text.table_row(s)
     assert row["run"] == "done" and row["dataset"] == "fer2013" and row["classes"] == 3
     assert row["architecture"] == "fer_vgg" and row["parameters"] == 12345 and row["epochs"] == 3
     assert row["best val acc"] == pytest.approx(0.65)
@@ -86,8 +51,8 @@ def test_training_run_is_in_progress_without_warnings_for_files_it_has_not_writt
     s = rs.summarize(make_run(tmp_path, "busy", "training", epochs=2))
     assert s.status == rs.TRAINING and s.in_progress and s.epochs_done == 2
     assert s.problems == []  # metrics.json and confusion_matrix.csv come at the end
-    assert rs.table_row(s)["status"] == "training 2/10"
-    assert rs.table_row(s)["test acc"] is None
+    assert run_text.table_row(s)["status"] == "training 2/10"
+    assert run_text.table_row(s)["test acc"] is None
 
 
 def test_run_before_its_first_epoch_is_training(tmp_path):
@@ -108,7 +73,7 @@ def test_corrupt_and_missing_files_are_problems_and_the_rest_is_read(tmp_path):
     nohist = rs.summarize(make_run(tmp_path, "nohist", "no_history"))
     assert nohist.status == rs.COMPLETE
     assert any("history.csv is missing" in p for p in nohist.problems)
-    assert rs.table_row(nohist)["best val acc"] == pytest.approx(0.65)  # from config.json
+    assert run_text.table_row(nohist)["best val acc"] == pytest.approx(0.65)  # from config.json
 
 
 def test_corrupt_state_json_is_reported(tmp_path):
@@ -137,10 +102,10 @@ def test_default_pick_prefers_default_run_then_first_complete(tmp_path):
 def test_row_normalise_and_most_confused():
     shares = rs.row_normalise(np.array([[2, 2], [0, 0]]))
     np.testing.assert_allclose(shares, [[0.5, 0.5], [0, 0]])
-    pairs = rs.most_confused(LABELS, CM, k=2)
+    pairs = run_text.most_confused(LABELS, CM, k=2)
     assert pairs[0] == {"true": "sad", "predicted as": "angry", "count": 3, "share of true class": pytest.approx(0.3)}
     assert pairs[1]["count"] == 1 and len(pairs) == 2
-    assert rs.most_confused(LABELS, np.diag([3, 3, 3])) == []
+    assert run_text.most_confused(LABELS, np.diag([3, 3, 3])) == []
 
 
 def test_evaluations_are_listed_newest_first_after_the_runs_own(tmp_path):
@@ -159,7 +124,7 @@ def test_evaluations_are_listed_newest_first_after_the_runs_own(tmp_path):
     assert [e.name for e in evs] == [rs.OWN_EVALUATION, second.name, first.name]
     assert evs[0].matrix is not None and evs[0].metrics["split"] == "PublicTest"
     assert any("metrics.json is missing" in p for p in evs[2].problems) and evs[2].usable
-    assert rs.evaluation_caption(evs[1]) == "all of x.csv (n=30)"
+    assert run_text.evaluation_caption(evs[1]) == "all of x.csv (n=30)"
 
 
 def test_dataset_name_from_config():
@@ -170,7 +135,7 @@ def test_dataset_name_from_config():
 
 def test_training_text_and_started_from_show_a_fine_tuned_runs_origin():
     """A fine-tuned run names its source and that run's epochs, so 22 epochs are not mistaken for the whole training."""
-    from fer_core.run_summary import started_from, training_text
+    from ui.run_text import started_from, training_text
 
     config = {"epochs_done": 22, "epochs_planned": 22, "train_seconds": 6000, "device": "CPU: x",
               "init_from": {"run_id": "fer_vgg_s0", "epochs_done": 60, "path": "models/runs/fer_vgg_s0"}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_core.models import create_model, get_spec, list_models, register_model
+from fer_core.training.architectures import create_model, get_spec, list_models, register_model
 
 IMAGE_MODELS = [n for n in list_models() if len(get_spec(n).input_shape) == 3]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from fer_core import runs
-from fer_core.clips import (CLASS_SETS, ClipClassifier, load_clip_classifier, load_clip_folder, parse_frame_name,
-                            resample_frames, resolve_classes, subject_folds)
-from fer_core.data import DatasetError
+from fer_core.training.clip_data import CLASS_SETS, load_clip_folder, parse_frame_name, resolve_classes, subject_folds
+from fer_core.live.clips import ClipClassifier, load_clip_classifier, resample_frames
+from fer_core.training.data import DatasetError
 
 CK_FOLDERS = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
 
@@ -103,7 +103,7 @@ def test_resample_frames():
 
 
 def test_clip_model_builds_and_runs():
-    from fer_core.models import create_model, get_spec, list_models
+    from fer_core.training.architectures import create_model, get_spec, list_models
 
     assert "ck_convlstm" in list_models()
     assert get_spec("ck_convlstm").recipe["kind"] == "clip"
@@ -119,8 +119,8 @@ def test_clip_model_builds_and_runs():
 
 
 def test_clip_classifier_takes_any_crop_size_and_length():
-    from fer_core.classifier import ModelLoadError
-    from fer_core.models import create_model
+    from fer_core.inference.classifier import ModelLoadError
+    from fer_core.training.architectures import create_model
 
     clf = ClipClassifier(create_model("ck_convlstm", 3), ("happy", "sad", "fear"))
     assert clf.frames == 3
@@ -141,9 +141,9 @@ def test_clip_classifier_takes_any_crop_size_and_length():
 
 
 def test_train_clips_writes_a_complete_run(tmp_path, fer_csv):
-    from fer_core.clip_training import ClipTrainConfig, train_clips
-    from fer_core.clips import is_clip_run
-    from fer_core.classifier import ModelLoadError
+    from fer_core.training.clip_training import ClipTrainConfig, train_clips
+    from fer_core.live.clips import is_clip_run
+    from fer_core.inference.classifier import ModelLoadError
 
     data = make_ck_folder(tmp_path / "ck", subjects=4, per_class=1, folders=("happy", "surprise", "anger", "sadness", "fear"))
     seen = []
@@ -173,8 +173,8 @@ def test_train_clips_writes_a_complete_run(tmp_path, fer_csv):
 
 
 def test_recipe_defaults_differ_when_fine_tuning_a_pretrained_frame_cnn():
-    from fer_core.clip_training import ClipTrainConfig
-    from fer_core.models import get_spec
+    from fer_core.training.clip_training import ClipTrainConfig
+    from fer_core.training.architectures import get_spec
 
     recipe = get_spec("ck_convlstm").recipe
     scratch = ClipTrainConfig("d", "o").resolved()
@@ -188,7 +188,7 @@ def test_recipe_defaults_differ_when_fine_tuning_a_pretrained_frame_cnn():
 
 
 def test_train_clips_cli_maps_arguments_and_prints_the_kfold_figure(tmp_path, capsys, monkeypatch):
-    from fer_core import train_clips as cli
+    from fer_core.training import train_clips_cli as cli
 
     run = tmp_path / "run"
     run.mkdir()

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.data import (DatasetError, load_dataset, load_fer2013, load_image_folder, select_classes,
-                           stratified_split)
+from fer_core.training.data import DatasetError, load_dataset, load_fer2013, load_image_folder, select_classes, stratified_split
 from fer_core.labels import EMOTIONS
-from tests.conftest import make_fer_csv
+
+from factories import make_fer_csv
 
 
 def _write_csv(path, rows):

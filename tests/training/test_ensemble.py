@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from fer_core import EMOTIONS, runs
-from fer_core import run_summary as rs
-from fer_core.classifier import ModelLoadError, load_classifier
+from fer_core.runs import summary as rs
+from ui import run_text
+from fer_core.inference.classifier import ModelLoadError, load_classifier
 from fer_core.ensemble import main as ensemble_main
 
 
@@ -120,7 +121,7 @@ def test_load_run_and_summary_of_an_ensemble(members, tmp_path):
     assert info.history is None and not any("history" in p or "model.keras" in p for p in info.problems)
     s = rs.summarize(ens)
     assert s.status == rs.NOT_EVALUATED and s.problems == [] and not s.in_progress
-    row = rs.table_row(s)
+    row = run_text.table_row(s)
     assert row["architecture"] == "ensemble of a + b" and row["epochs"] is None and row["parameters"] == 10
     assert ens in runs.find_runs(root)
 
@@ -132,7 +133,7 @@ def test_load_run_and_summary_of_an_ensemble(members, tmp_path):
 
 
 def test_model_picker_lists_ensembles_whose_members_have_models(members, tmp_path, monkeypatch):
-    from sample_utils import model_cache, model_picker
+    from ui import model_cache, model_picker
 
     root = tmp_path / "runs"
     shutil.copytree(members, root)

@@ -5,32 +5,16 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.data import DatasetError, load_fer2013
-from fer_core.ferplus import FERPLUS_COLUMNS, FerPlusAlignmentError, align_votes, check_alignment, load_ferplus, main
-from tests.conftest import make_fer_csv
+from fer_core.training.data import DatasetError, load_fer2013
+from fer_core.training.ferplus import FerPlusAlignmentError, align_votes, check_alignment, load_ferplus, main
 
-# conftest's make_fer_csv writes labels 0..6, 4 per class, per usage; FER+ column of each of our labels:
-OURS_TO_COLUMN = {0: "anger", 1: "disgust", 2: "fear", 3: "happiness", 4: "sadness", 5: "surprise", 6: "neutral"}
+from factories import make_fer_csv, write_votes
 
-
-def _write_votes(path, labels, usages, shuffle_seed=None):
-    rows = [f"Usage,Image name,{','.join(FERPLUS_COLUMNS)}"]
-    order = np.arange(len(labels))
-    if shuffle_seed is not None:
-        order = np.random.default_rng(shuffle_seed).permutation(len(labels))
-    for i, j in enumerate(order):
-        v = dict.fromkeys(FERPLUS_COLUMNS, 0)
-        v[OURS_TO_COLUMN[labels[j]]] = 7
-        v["contempt"] = 2
-        v["unknown"] = 1
-        rows.append(f"{usages[i]},fer{i:07d}.png," + ",".join(str(v[c]) for c in FERPLUS_COLUMNS))
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def test_votes_become_distributions_over_our_labels(tmp_path, fer_csv):
     ds = load_fer2013(fer_csv, "Training")
-    path = _write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds))
+    path = write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds))
     votes = load_ferplus(path, "Training")
     dist, valid = votes.distributions(ds.label_names)
     assert valid.all() and dist.shape == (len(ds), 7)
@@ -42,7 +26,7 @@ def test_votes_become_distributions_over_our_labels(tmp_path, fer_csv):
 
 def test_shuffled_votes_are_refused_with_the_evidence(tmp_path, fer_csv):
     ds = load_fer2013(fer_csv, "Training")
-    path = _write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds), shuffle_seed=3)
+    path = write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds), shuffle_seed=3)
     with pytest.raises(FerPlusAlignmentError, match="do not line up"):
         check_alignment(ds, load_ferplus(path, "Training"))
 
@@ -59,10 +43,10 @@ def test_malformed_votes_file_names_the_problem(tmp_path):
 def test_cli_exit_code_says_whether_the_files_line_up(tmp_path, fer_csv, capsys):
     both = load_fer2013(fer_csv)
     usages = ["Training"] * 28 + ["PublicTest"] * 28
-    aligned = _write_votes(tmp_path / "aligned.csv", both.labels, usages)
+    aligned = write_votes(tmp_path / "aligned.csv", both.labels, usages)
     assert main(["--fer", str(fer_csv), "--ferplus", str(aligned)]) == 0
     assert capsys.readouterr().out.strip().endswith("aligned")
-    shuffled = _write_votes(tmp_path / "shuffled.csv", both.labels, usages, shuffle_seed=1)
+    shuffled = write_votes(tmp_path / "shuffled.csv", both.labels, usages, shuffle_seed=1)
     assert main(["--fer", str(fer_csv), "--ferplus", str(shuffled)]) == 1
     assert "NOT aligned" in capsys.readouterr().out
 
@@ -84,7 +68,7 @@ def test_votes_are_repaired_by_matching_images(tmp_path):
     csv_path = make_fer_csv(tmp_path / "fer.csv", n_per_class=6, usages=("Training",), seed=4)
     original = load_fer2013(csv_path, "Training")
     usages = ["Training"] * len(original)
-    votes = _write_votes(tmp_path / "votes.csv", original.labels, usages)  # in the original row order
+    votes = write_votes(tmp_path / "votes.csv", original.labels, usages)  # in the original row order
     images = _ferplus_image_folder(tmp_path / "images", original, usages)
     order = np.random.default_rng(9).permutation(len(original))
     shuffled = original.subset(order)  # the CSV we train on, in another row order
@@ -100,7 +84,7 @@ def test_unmatched_rows_get_no_votes_and_private_rows_are_refused(tmp_path):
     csv_path = make_fer_csv(tmp_path / "fer.csv", n_per_class=3, usages=("Training",), seed=6)
     ds = load_fer2013(csv_path, "Training")
     usages = ["Training"] * len(ds)
-    votes = _write_votes(tmp_path / "votes.csv", ds.labels, usages)
+    votes = write_votes(tmp_path / "votes.csv", ds.labels, usages)
     images = _ferplus_image_folder(tmp_path / "images", ds, usages)
     (images / "FER2013Train" / "fer0000004.png").unlink()  # an image FER+ dropped
     aligned, report = align_votes(ds, load_ferplus(votes, "Training"), images, "Training")
@@ -116,7 +100,7 @@ def test_cli_writes_votes_in_the_csv_row_order(tmp_path, capsys):
     original = make_fer_csv(tmp_path / "orig.csv", n_per_class=4, seed=8)
     both = load_fer2013(original)
     usages = ["Training"] * 28 + ["PublicTest"] * 28
-    votes = _write_votes(tmp_path / "votes.csv", both.labels, usages)
+    votes = write_votes(tmp_path / "votes.csv", both.labels, usages)
     images = _ferplus_image_folder(tmp_path / "images", both, usages)
     lines = original.read_text().splitlines()
     rng = np.random.default_rng(2)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from fer_core import runs
-from fer_core.data import load_fer2013
-from fer_core.ferplus import FerPlusAlignmentError
-from fer_core.soft_targets import build_targets, mix_ferplus, mix_teacher, one_hot
+from fer_core.training.data import load_fer2013
+from fer_core.training.ferplus import FerPlusAlignmentError
+from fer_core.training.soft_targets import build_targets, mix_ferplus, mix_teacher, one_hot
 from fer_core.train import main as train_main
-from fer_core.training import TrainConfig, train
-from tests.test_ferplus import _write_votes
+from fer_core.training.trainer import TrainConfig, train
+from factories import write_votes
 
 
 def test_ferplus_votes_are_mixed_only_into_rows_that_have_them():
@@ -36,7 +36,7 @@ def test_teacher_outputs_are_mixed_into_every_row():
 
 def test_build_targets_from_votes_and_a_teacher(tmp_path, fer_csv, tiny_run):
     ds = load_fer2013(fer_csv, "Training")
-    votes = _write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds))
+    votes = write_votes(tmp_path / "votes.csv", ds.labels, ["Training"] * len(ds))
     targets, info = build_targets(ds, ferplus=str(votes), ferplus_weight=1.0, teacher=str(tiny_run),
                                   teacher_weight=0.5, usage="Training")
     assert targets.shape == (len(ds), 7) and targets.dtype == np.float32
@@ -45,14 +45,14 @@ def test_build_targets_from_votes_and_a_teacher(tmp_path, fer_csv, tiny_run):
     assert 0.0 <= info["teacher"]["train_accuracy"] <= 1.0
     plain, none = build_targets(ds)
     assert none == {} and (plain.argmax(axis=1) == ds.labels).all()
-    shuffled = _write_votes(tmp_path / "shuffled.csv", ds.labels, ["Training"] * len(ds), shuffle_seed=4)
+    shuffled = write_votes(tmp_path / "shuffled.csv", ds.labels, ["Training"] * len(ds), shuffle_seed=4)
     with pytest.raises(FerPlusAlignmentError):
         build_targets(ds, ferplus=str(shuffled), usage="Training")
 
 
 def test_a_run_trained_on_soft_targets_records_them(tmp_path, fer_csv, tiny_run):
     both = load_fer2013(fer_csv)
-    votes = _write_votes(tmp_path / "votes.csv", both.labels, ["Training"] * 28 + ["PublicTest"] * 28)
+    votes = write_votes(tmp_path / "votes.csv", both.labels, ["Training"] * 28 + ["PublicTest"] * 28)
     out = tmp_path / "soft"
     assert train_main(["--data", str(fer_csv), "--arch", "fer_vgg", "--out", str(out), "--epochs", "1",
                        "--batch-size", "16", "--ferplus", str(votes), "--ferplus-weight", "0.7",

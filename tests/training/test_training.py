@@ -11,7 +11,9 @@ import pytest
 from fer_core import load_classifier, runs
 from fer_core.evaluate import main as evaluate_main
 from fer_core.train import main as train_main
-from fer_core.training import TrainConfig, lr_at, session_dataset, session_seed, train
+from fer_core.training.trainer import TrainConfig, lr_at, session_dataset, session_seed, train
+
+from factories import interrupt_at
 
 
 def test_saved_model_holds_no_optimizer_state(tiny_run):
@@ -49,12 +51,8 @@ def test_training_resumes_after_interruption(tmp_path, fer_csv):
     out = tmp_path / "run"
     cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False)
 
-    def interrupt(row):
-        if row["epoch"] == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, on_epoch=interrupt, verbose=0)
+        train(cfg, on_epoch=interrupt_at(1), verbose=0)
     assert (out / runs.CHECKPOINT).is_file()
     assert runs.read_json(out / runs.STATE)["epochs_done"] == 1
     with pytest.raises(ValueError, match=r"fixed by the run being resumed: \['weight_decay'\].*weight_decay=0.1"):
@@ -80,11 +78,11 @@ def test_early_stopping_and_class_subset(tmp_path, fer_csv):
 def test_a_resumed_session_does_not_replay_the_first_sessions_batches(monkeypatch):
     """Each session seeds the global RNG, the shuffle and the augmentation layers from ``session_seed``: before, a
     resumed process started from the run's seed again and replayed the first session's batches."""
-    from fer_core import training
+    from fer_core.training import trainer as training
 
     seen = []
     monkeypatch.setattr("keras.utils.set_random_seed", lambda seed: seen.append(("global", seed)))
-    monkeypatch.setattr(training, "_dataset", lambda *a, seed=None, **k: seen.append(("data", seed)))
+    monkeypatch.setattr(training, "make_dataset", lambda *a, seed=None, **k: seen.append(("data", seed)))
     cfg = TrainConfig(data="x", arch="fer_vgg", out="y", seed=2).resolved()
     for done in (0, 31):
         session_dataset(np.zeros((4, 48, 48, 1), np.uint8), np.zeros(4, int), 7, cfg, 1, done)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from fer_core import load_classifier, runs
-from fer_core.training import TrainConfig, train
-from fer_core.weight_averaging import EMA_WEIGHTS, WeightEMA
+from fer_core.training.trainer import TrainConfig, train
+from fer_core.training.weight_averaging import EMA_WEIGHTS, WeightEMA
+
+from factories import interrupt_at
 
 
 def _tiny_model() -> keras.Model:
@@ -63,20 +65,12 @@ def test_training_with_ema_records_it_and_resumes_it(tmp_path, fer_csv):
     out = tmp_path / "ema_run"
     cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False)
 
-    def interrupt(row):
-        if row["epoch"] == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):  # the first epoch without EMA, as a run started before the option
-        train(cfg, on_epoch=interrupt, verbose=0)
+        train(cfg, on_epoch=interrupt_at(1), verbose=0)
     assert not (out / EMA_WEIGHTS).exists()
 
-    def interrupt_again(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):  # resumed with EMA switched on
-        train(dataclasses.replace(cfg, ema=0.9), on_epoch=interrupt_again, verbose=0)
+        train(dataclasses.replace(cfg, ema=0.9), on_epoch=interrupt_at(2), verbose=0)
     assert (out / EMA_WEIGHTS).is_file()
     train(dataclasses.replace(cfg, ema=0.9), verbose=0)
 
