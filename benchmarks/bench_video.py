@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
     from fer_core.live.video import VideoSettings, analyze_video
-    from test_video import encode, face_frames
+    from factories import encode, face_frames
 
     w, h = (int(v) for v in args.size.split("x"))
     n = int(args.seconds * args.fps)

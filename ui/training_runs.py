@@ -32,7 +32,6 @@ USAGE_CHOICES = ("all rows", "Training", "PublicTest", "PrivateTest")
 TTA_CHOICES = {"flip": "flip (face + mirror image)", "crops": "crops (flip x 5 shifted views)", "none": "none"}
 MAX_UNZIPPED_BYTES = 2 * 1024**3  # refuse zips that would expand beyond this
 UPLOAD_TYPES = ["csv", "gz", "zip"]
-TOP_RIGHT_LEGEND = dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom")
 
 # ---------------------------------------------------------------- the table
 
@@ -137,7 +136,7 @@ def per_class_figure(metrics: dict, title: str = "") -> go.Figure:
             hovertemplate=f"%{{x}}: {what} %{{y:.3f}}<br>support %{{customdata}}<extra></extra>",
         ))
     fig.update_layout(barmode="group", title=title or None, height=340, yaxis=dict(range=[0, 1], tickformat=".0%"),
-                      margin=dict(t=60, b=10), legend=TOP_RIGHT_LEGEND)
+                      margin=dict(t=60, b=10), legend=charts.LEGEND_RIGHT)
     return fig
 
 
@@ -153,7 +152,7 @@ def f1_comparison_figure(named: list[tuple[str, dict]]) -> go.Figure:
                              marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate=f"{name}<br>%{{x}}: F1 %{{y:.3f}}<extra></extra>"))
     fig.update_layout(barmode="group", title="F1 per class", height=340, yaxis=dict(range=[0, 1], tickformat=".0%"),
-                      margin=dict(t=60, b=10), legend=TOP_RIGHT_LEGEND)
+                      margin=dict(t=60, b=10), legend=charts.LEGEND_RIGHT)
     return fig
 
 

@@ -139,3 +139,22 @@ def test_invalid_inference_tta_is_a_load_error(tiny_run, tmp_path):
     runs.write_json(run / runs.CONFIG, {**config, "inference": {"tta": "mirror"}})
     with pytest.raises(ModelLoadError, match="inference.tta.*Received: tta='mirror'"):
         load_classifier(run)
+
+
+def test_onnx_runtime_classifier_never_traces_the_tensorflow_forward_pass(monkeypatch):
+    """When ONNX Runtime runs the model, no tf.function is built: the Keras model is only called eagerly, once, for
+    the probe check against model.onnx. The Keras path traces its function on first use."""
+    from fer_core.inference import classifier as classifier_module
+
+    def no_tracing(self):
+        raise AssertionError("traced a tf.function although ONNX Runtime runs the model")
+
+    monkeypatch.setattr(classifier_module.KerasForward, "_trace", no_tracing)
+    clf = classifier_module.load_classifier(backend="onnx")
+    assert clf.backend == "onnxruntime"
+    assert clf.predict_proba(np.zeros((2, 48, 48), np.uint8)).shape == (2, len(clf.labels))
+    monkeypatch.undo()
+    keras_clf = classifier_module.load_classifier(backend="keras")
+    assert keras_clf.backend == "tensorflow" and keras_clf._forward._traced is None  # not traced at load
+    keras_clf.predict_proba(np.zeros((1, 48, 48), np.uint8))
+    assert keras_clf._forward._traced is not None
