@@ -1,6 +1,6 @@
 """Hostile inputs, property-based (Hypothesis): random bytes, truncated and corrupted images and decompression bombs
 through the upload path; odd dtypes and shapes into ``analyze`` and ``predict_proba``; NaN, infinities and garbage in
-a run folder's files for ``fer_core.runs`` / ``run_summary`` and the Training runs page. Every case must end in the
+a run folder's files for ``fer_core.runs`` / ``fer_core.runs.summary`` and the Training runs page. Every case must end in the
 documented exception (``ImageDecodeError``, ``ValueError``, ``RunError``, ``ModelLoadError``) or the page's message,
 never another exception, a crash or a hang (a per-test timeout and a per-example deadline).
 

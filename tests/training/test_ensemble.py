@@ -1,5 +1,5 @@
 """Ensemble run folders: loading (softmax average of the members), member errors, the fer_core.ensemble CLI, and how
-runs.load_run / run_summary / the model picker and card see them."""
+runs.load_run / runs.summary / the model picker and card see them."""
 from __future__ import annotations
 
 import json
