@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core.analysis import analyze  # noqa: E402
-from fer_core.classifier import load_classifier  # noqa: E402
-from fer_core.data import load_fer2013, load_image_folder  # noqa: E402
-from fer_core.detection import YuNetDetector  # noqa: E402
+from fer_core.inference.analysis import analyze  # noqa: E402
+from fer_core.inference.classifier import load_classifier  # noqa: E402
+from fer_core.training.data import load_fer2013, load_image_folder  # noqa: E402
+from fer_core.inference.yunet import YuNetDetector  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core.analysis import analyze  # noqa: E402
-from fer_core.detection import list_detectors, make_detector  # noqa: E402
-from fer_core.preprocessing import crop_faces, decode_image  # noqa: E402
-from fer_core.onnx_backend import BACKENDS  # noqa: E402
+from fer_core.inference.analysis import analyze  # noqa: E402
+from fer_core.inference.detection import list_detectors, make_detector  # noqa: E402
+from fer_core.inference.preprocessing import crop_faces, decode_image  # noqa: E402
+from fer_core.inference.onnx_backend import BACKENDS  # noqa: E402
 
 
 def astronaut_bgr() -> np.ndarray:
@@ -66,12 +66,12 @@ def timed(fn, repeats: int) -> tuple[float, float, object]:
 
 def load_model(args):
     if args.untrained:
-        from fer_core.classifier import Classifier
+        from fer_core.inference.classifier import Classifier
         from fer_core.labels import EMOTIONS
-        from fer_core.models import create_model
+        from fer_core.training.architectures import create_model
 
         return Classifier(create_model("fer_vgg", len(EMOTIONS)), EMOTIONS, name="fer_vgg (untrained)")
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
 
     return load_classifier(args.model, backend=args.backend)
 

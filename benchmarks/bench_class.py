@@ -75,8 +75,8 @@ def encoded_clip(frames: list[np.ndarray]) -> list[bytes]:
 
 class Student:
     def __init__(self, k: int, clf, store, person, frames, packets, args):
-        from fer_core.class_share import ClassShare
-        from fer_core.live import LiveProcessor
+        from fer_core.classroom.share import ClassShare
+        from fer_core.live.processor import LiveProcessor
 
         self.k, self.args = k, args
         self.frames, self.packets = frames, packets
@@ -137,7 +137,7 @@ class Student:
 
 
 def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
-    from fer_core.classroom import ClassStore
+    from fer_core.classroom.store import ClassStore
 
     store = ClassStore(db_url)
     session, _ = store.create_session(f"bench {n}")
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from browser_harness import clip_frame
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
 
     clf = load_classifier(args.model)

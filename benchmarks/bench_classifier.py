@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fer_core.onnx_backend import BACKENDS  # noqa: E402  (numpy only: TensorFlow loads after the thread caps)
+from fer_core.inference.onnx_backend import BACKENDS  # noqa: E402  (numpy only: TensorFlow loads after the thread caps)
 
 
 def main() -> None:

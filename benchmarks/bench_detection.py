@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core.detection import make_detector  # noqa: E402
+from fer_core.inference.detection import make_detector  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 MATCH_IOU = 0.35
@@ -151,8 +151,8 @@ def draw(out: Path, name: str, img: np.ndarray, a: dict, dets) -> None:
 
 def calibrate_frame(n: int = 3000) -> None:
     """Where FER2013's 48x48 frame sits relative to YuNet's box (training faces, upscaled 4x and border-padded)."""
-    from fer_core.data import load_fer2013
-    from fer_core.detection import load_yunet
+    from fer_core.training.data import load_fer2013
+    from fer_core.inference.yunet import load_yunet
 
     ds = load_fer2013(DATA.parent.parent.parent / "shared/data/fer2013/fer2013.csv.gz", usage="Training")
     idx = np.random.default_rng(0).choice(len(ds), n, replace=False)

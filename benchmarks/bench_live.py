@@ -1,4 +1,4 @@
-"""Processed frames per second of the live pipeline (fer_core.live.LiveProcessor) on 640x480 frames with one face.
+"""Processed frames per second of the live pipeline (fer_core.live.processor.LiveProcessor) on 640x480 frames with one face.
 
     python benchmarks/bench_live.py [--model RUN_DIR_OR_KERAS] [--frames 300] [--detect-every 3]
 
@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     import cv2
 
     from browser_harness import clip_frame
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
-    from fer_core.live import LiveProcessor, LiveSettings
+    from fer_core.live.processor import LiveProcessor, LiveSettings
 
     clf = load_classifier(args.model)
     frames = [clip_frame(i) for i in range(120)]

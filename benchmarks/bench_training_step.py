@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from fer_core.augmentation import AUGMENTATIONS  # noqa: E402
-from fer_core.models import create_model, list_models  # noqa: E402
-from fer_core.training import TrainConfig, _dataset, _make_optimizer  # noqa: E402
+from fer_core.training.augmentation import AUGMENTATIONS  # noqa: E402
+from fer_core.training.architectures import create_model, list_models  # noqa: E402
+from fer_core.training.trainer import TrainConfig, make_dataset, make_optimizer  # noqa: E402
 
 FER2013_TRAINING = 28709
 
@@ -44,7 +44,7 @@ def main() -> None:
     y = rng.integers(0, 7, n)
 
     cfg = TrainConfig(data="-", arch=args.arch, out="-", augment=args.augment, batch_size=args.batch).resolved()
-    it = iter(_dataset(x, y, 7, cfg, 1, training=True))
+    it = iter(make_dataset(x, y, 7, cfg, 1, training=True))
     next(it)
     t = time.perf_counter()
     k = sum(1 for _ in it)
@@ -53,7 +53,7 @@ def main() -> None:
           f"{pipe * batches_per_epoch:.0f} s per FER2013 epoch")
 
     model = create_model(args.arch, 7)
-    model.compile(optimizer=_make_optimizer(cfg), metrics=["accuracy"],
+    model.compile(optimizer=make_optimizer(cfg), metrics=["accuracy"],
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
     side = model.input_shape[1]
     xb = tf.constant(rng.integers(0, 256, (args.batch, side, side, model.input_shape[3])).astype(np.float32))

@@ -1,4 +1,4 @@
-"""Speed of the Video analysis pipeline (fer_core.video.analyze_video) on a clip made from a real face.
+"""Speed of the Video analysis pipeline (fer_core.live.video.analyze_video) on a clip made from a real face.
 
     python benchmarks/bench_video.py [--seconds 10] [--fps 25] [--size 640x480] [--model RUN] [--clip-model RUN]
                                      [--every 1] [--detect-every 1]
@@ -35,10 +35,10 @@ def main(argv=None) -> int:
 
     import cv2
 
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
-    from fer_core.video import VideoSettings, analyze_video
-    from test_video import encode, face_frames
+    from fer_core.live.video import VideoSettings, analyze_video
+    from factories import encode, face_frames
 
     w, h = (int(v) for v in args.size.split("x"))
     n = int(args.seconds * args.fps)
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     clf = load_classifier(args.model)
     clip = None
     if args.clip_model:
-        from fer_core.clips import load_clip_classifier
+        from fer_core.live.clips import load_clip_classifier
 
         clip = load_clip_classifier(args.clip_model)
     settings = VideoSettings(every=args.every, detect_every=args.detect_every)

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_analyze import make_frame  # noqa: E402
 
-from fer_core.analysis import analyze, default_classifier  # noqa: E402
-from fer_core.detection import list_detectors  # noqa: E402
+from fer_core.inference.analysis import analyze, default_classifier  # noqa: E402
+from fer_core.inference.detection import list_detectors  # noqa: E402
 
 
 def main() -> None:

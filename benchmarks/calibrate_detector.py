@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_core.detection import FaceDetector, YuNetDetector  # noqa: E402
+from fer_core.inference.haar import FaceDetector
+from fer_core.inference.yunet import YuNetDetector  # noqa: E402
 
 FACE_FREE = ("brick", "cat", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
              "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina",

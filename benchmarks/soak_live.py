@@ -2,13 +2,13 @@
 
     python benchmarks/soak_live.py [--minutes 10] [--fps 30] [--sample-every 10] [--model RUN] [--json OUT.json]
 
-Runs ``fer_core.live.LiveProcessor`` as the Webcam page does, for ``--minutes`` of wall time:
+Runs ``fer_core.live.processor.LiveProcessor`` as the Webcam page does, for ``--minutes`` of wall time:
   * a camera thread of one: the browser test's face clip (``browser_harness.clip_frame``, the astronaut drifting on a
     loop of 120 frames) arrives at ``--fps``; each frame is a fresh ``av.VideoFrame`` given to ``processor.callback``
     (the page's ``video_frame_callback``). Like streamlit-webrtc's ``async_processing``, the worker takes only the
     newest frame that arrived while it was busy; the others are dropped (counted).
   * a poller thread, as the page's ``poll_while_playing``: the snapshot every 0.5 s, and every 3 s the engagement
-    recorder's summary, timeline, summary table and the timeline figure (``webcam_ui.timeline_figure``, serialised
+    recorder's summary, timeline, summary table and the timeline figure (``ui.charts.timeline_figure``, serialised
     to JSON as ``st.plotly_chart`` does).
 Every ``--sample-every`` seconds (the poller paused meanwhile) it records the process's resident memory
 (``VmRSS`` of /proc/self/status), the frames processed and dropped in the interval, and the engagement recorder's
@@ -54,7 +54,7 @@ def recorder_size(recorder) -> dict:
 
 
 class PagePoller(threading.Thread):
-    """What the Webcam page's script thread does while the stream plays (``webcam_ui.poll_while_playing``)."""
+    """What the Webcam page's script thread does while the stream plays (``ui.webcam.poll_while_playing``)."""
 
     def __init__(self, processor, live_every: float = 0.5, monitor_every: float = 3.0):
         super().__init__(daemon=True)
@@ -64,7 +64,7 @@ class PagePoller(threading.Thread):
         self.renders = 0
 
     def run(self) -> None:
-        from sample_utils.webcam_ui import timeline_figure
+        from ui.charts import timeline_figure
 
         ticks, every = 0, max(1, round(self.monitor_every / self.live_every))
         while not self.stop.wait(self.live_every):
@@ -93,16 +93,16 @@ def main(argv=None) -> int:
     import av
 
     from browser_harness import clip_frame
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
-    from fer_core.live import LiveProcessor
+    from fer_core.live.processor import LiveProcessor
 
     clf = load_classifier(args.model)
     frames = [clip_frame(i) for i in range(120)]
-    proc = LiveProcessor(clf)  # as webcam_ui.session_processor, with the page's default sidebar settings
+    proc = LiveProcessor(clf)  # as ui.webcam.session_processor, with the page's default sidebar settings
     proc.update_settings(sensitivity=0.5, smoothing=0.6, detect_every=3, mirror=True)
     gc.collect()
-    gc.freeze()  # as webcam_ui.freeze_long_lived_objects does once the session's processor exists
+    gc.freeze()  # as ui.webcam.freeze_long_lived_objects does once the session's processor exists
     poller = PagePoller(proc)
 
     samples: list[dict] = []

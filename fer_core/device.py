@@ -13,7 +13,7 @@ def describe_device() -> str:
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"GPU: {details.get('device_name', gpus[0].name)}"
-    return _cpu_text()
+    return cpu_text()
 
 
 _RUNTIMES = {"tensorflow": "TensorFlow", "onnxruntime": "ONNX Runtime", "onnxruntime-int8": "ONNX Runtime (int8)"}
@@ -24,11 +24,11 @@ def describe_runtime(backend: str = "tensorflow") -> str:
     ``"CPU: AMD EPYC (2 cores), ONNX Runtime"`` (ONNX Runtime runs on the CPU only). An ensemble whose members run on
     different backends has them joined by "+" (``"onnxruntime-int8+tensorflow"``)."""
     kinds = backend.split("+")
-    where = describe_device() if "tensorflow" in kinds else _cpu_text()
+    where = describe_device() if "tensorflow" in kinds else cpu_text()
     return f"{where}, " + " + ".join(_RUNTIMES.get(k, k) for k in kinds)
 
 
-def _cpu_text() -> str:
+def cpu_text() -> str:
     return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
 
 

@@ -27,19 +27,26 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--autoplay-policy=no-user-gesture-required"]
 
-# Keeps the camera stream in window.__ferLocalStream (every frame, so also inside the component's iframe).
-KEEP_LOCAL_STREAM_JS = """
+def get_user_media_hook(body: str) -> str:
+    """An init script wrapping ``navigator.mediaDevices.getUserMedia``: ``body`` (JavaScript) runs on every camera
+    ``stream`` it returns, in every frame (so also inside the WebRTC component's iframe)."""
+    return """
 (() => {
   const md = navigator.mediaDevices;
   if (!md || !md.getUserMedia) return;
   const original = md.getUserMedia.bind(md);
   md.getUserMedia = async (constraints) => {
     const stream = await original(constraints);
-    window.__ferLocalStream = stream;
+    %s
     return stream;
   };
 })();
-"""
+""" % body
+
+
+# Keeps the camera stream in window.__ferLocalStream.
+KEEP_LOCAL_STREAM_JS = get_user_media_hook("window.__ferLocalStream = stream;")
+
 
 # Draws the component's (processed) video into a canvas and returns it as a PNG data URL.
 GRAB_JS = """
@@ -239,3 +246,15 @@ def click_button(locator, timeout: float = 120.0) -> None:
         locator.click(timeout=30_000)
     except PlaywrightTimeout:
         locator.dispatch_event("click")
+
+
+def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
+    """``predicate()``'s first truthy value, polled every ``interval`` s; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)

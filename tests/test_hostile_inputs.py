@@ -1,6 +1,6 @@
 """Hostile inputs, property-based (Hypothesis): random bytes, truncated and corrupted images and decompression bombs
 through the upload path; odd dtypes and shapes into ``analyze`` and ``predict_proba``; NaN, infinities and garbage in
-a run folder's files for ``fer_core.runs`` / ``run_summary`` and the Training runs page. Every case must end in the
+a run folder's files for ``fer_core.runs`` / ``fer_core.runs.summary`` and the Training runs page. Every case must end in the
 documented exception (``ImageDecodeError``, ``ValueError``, ``RunError``, ``ModelLoadError``) or the page's message,
 never another exception, a crash or a hang (a per-test timeout and a per-example deadline).
 
@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from fer_core import run_summary as rs
+from fer_core.runs import summary as rs
+from ui import run_text
 from fer_core import runs
-from fer_core.preprocessing import MAX_PIXELS, ImageDecodeError, decode_image
-from test_preprocessing import png_with_declared_size
-from test_run_summary import make_run
+from fer_core.inference.preprocessing import MAX_PIXELS, ImageDecodeError, decode_image
+from factories import make_run, png_with_declared_size
 
 pytestmark = pytest.mark.timeout(600, func_only=True)  # a hang fails the test (not the model load) instead of stalling
 
@@ -154,7 +154,7 @@ def test_decompression_bombs_are_refused_from_the_header(data):
 
 @pytest.fixture(scope="module")
 def clf():
-    from fer_core.classifier import load_classifier
+    from fer_core.inference.classifier import load_classifier
 
     model = load_classifier()
     model.predict_proba([np.zeros((48, 48), np.uint8)])  # trace it before the deadlines start
@@ -163,7 +163,7 @@ def clf():
 
 @pytest.fixture(scope="module")
 def detector():
-    from fer_core.detection import FaceDetector
+    from fer_core.inference.haar import FaceDetector
 
     return FaceDetector()
 
@@ -171,9 +171,9 @@ def detector():
 @hostile(60)
 @given(data=hostile_bytes)
 def test_the_upload_path_analyses_or_refuses_any_bytes(clf, detector, data):
-    """sample_utils.photo_ui.analyze_upload (what the Upload photo page calls per file): a result or
+    """ui.photo.analyze_upload (what the Upload photo page calls per file): a result or
     ``ImageDecodeError``, which the page shows as 'Could not read this file' beside the other photos."""
-    from sample_utils.photo_ui import analyze_upload
+    from ui.photo import analyze_upload
 
     try:
         pa = analyze_upload("upload.bin", data, clf, detector)
@@ -223,7 +223,7 @@ def assert_probabilities(p: np.ndarray, n: int, k: int) -> None:
 @example(image=np.zeros((4, 4, 5), np.uint8), whole=True)
 @example(image=np.zeros((3, 3, 3, 3), np.float64), whole=True)
 def test_analyze_accepts_images_and_raises_value_error_for_the_rest(clf, detector, image, whole):
-    from fer_core.analysis import analyze
+    from fer_core.inference.analysis import analyze
 
     if not is_image(image):
         with pytest.raises(ValueError, match="Expected"):
@@ -272,7 +272,7 @@ def test_predict_proba_returns_probabilities_or_raises_value_error(clf, faces, t
 def test_analyze_with_hostile_boxes_gives_results_or_value_error(clf, box):
     """Boxes given by the caller (tracked boxes): a face crop for a box overlapping the image, a ``ValueError`` for
     one outside it, degenerate, not finite or absurdly larger than the image."""
-    from fer_core.analysis import analyze
+    from fer_core.inference.analysis import analyze
 
     image = np.full((60, 80), 128, np.uint8)
     try:
@@ -352,31 +352,31 @@ def test_run_summary_and_figures_survive_any_run_files(files):
     """What the Training runs page computes for a run folder: the summary (a problem listed per unreadable file),
     the table row, evaluations, confusion summaries and every figure: no exception but ``RunError`` listed as a
     folder that could not be read."""
-    from sample_utils import runs_ui
+    from ui import training_runs as runs_ui
 
     with tempfile.TemporaryDirectory() as tmp:
         run = write_run(Path(tmp), files)
         summaries, failed = rs.summarize_all([run], now=0.0)
         assert len(summaries) + len(failed) == 1
         for s in summaries:
-            row = rs.table_row(s)
+            row = run_text.table_row(s)
             df = runs_ui.runs_dataframe([row])
             for col in runs_ui.PERCENT_COLUMNS:
                 assert finite_or_none(row[col]), (col, row[col])
             assert len(df) == 1
-            rs.training_text(s.info.config)
-            rs.status_text(s)
+            run_text.training_text(s.info.config)
+            run_text.status_text(s)
             if s.info.history:
                 assert all(math.isfinite(r["epoch"]) for r in s.info.history)
                 runs_ui.curves_figure([("hostile", s.info.history, False)]).to_json()
             named = []
             for ev in rs.run_evaluations(s):
-                rs.evaluation_caption(ev)
+                run_text.evaluation_caption(ev)
                 if ev.matrix is not None:
-                    rs.most_confused(ev.labels, ev.matrix)
+                    run_text.most_confused(ev.labels, ev.matrix)
                     runs_ui.confusion_figure(ev.labels, ev.matrix, True).to_json()
                 if ev.metrics:
-                    rs.per_class_rows(ev.metrics)
+                    run_text.per_class_rows(ev.metrics)
                     runs_ui.per_class_figure(ev.metrics).to_json()
                     named.append(("hostile", ev.metrics))
             runs_ui.f1_comparison_figure(named * 2).to_json()
@@ -432,7 +432,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
 @example(config='{"inference": {"tta": NaN}}')
 @example(config='{"kind": "ensemble", "members": NaN}')
 def test_load_classifier_on_a_hostile_config_loads_or_raises_model_load_error(tiny_model_file, config):
-    from fer_core.classifier import ModelLoadError, load_classifier
+    from fer_core.inference.classifier import ModelLoadError, load_classifier
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"

@@ -20,14 +20,15 @@ from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..analysis import analyze
-from ..classifier import ModelLoadError
-from ..detection import DEFAULT_DETECTOR, FaceDetector, list_detectors
-from ..preprocessing import ImageDecodeError, ImageTooLargeError, decode_image
+from ..inference.analysis import analyze
+from ..inference.classifier import ModelLoadError
+from ..inference.detection import DEFAULT_DETECTOR, list_detectors
+from ..inference.haar import FaceDetector
+from ..inference.preprocessing import ImageDecodeError, ImageTooLargeError, decode_image
 from .body import IMAGE_FIELD, parse_body
 from .config import ENV, ApiConfig
 from .errors import ApiError, ErrorBody, install_handlers, invalid_fields
-from .registry import ModelRegistry, UnknownModelError
+from .model_pool import ModelPool, UnknownModelError
 
 DETECTOR_ALIASES = {"opencv": "haar"}  # DeepFace's detector_backend names for ours (its "opencv" is a Haar cascade)
 MIN_MIN_SIZE, MAX_MIN_SIZE = 8, 8192  # both detectors refuse min_size below 8 px
@@ -137,9 +138,9 @@ _ERRORS = {code: {"model": ErrorBody, "description": what} for code, what in (
 class ServerState:
     """What one worker process shares between requests: config, models, thread pool and admission slots."""
 
-    def __init__(self, config: ApiConfig, registry: ModelRegistry | None = None):
+    def __init__(self, config: ApiConfig, pool: ModelPool | None = None):
         self.config = config
-        self.registry = registry if registry is not None else ModelRegistry(config.model)
+        self.pool = pool if pool is not None else ModelPool(config.model)
         self.executor = ThreadPoolExecutor(config.analysis_threads, thread_name_prefix="fer-api")
         self._slots = threading.BoundedSemaphore(config.max_pending)
         self._pending = 0
@@ -190,7 +191,7 @@ async def require_api_key(request: Request, key: Optional[str] = Security(_key_h
 
 def run_analysis(state: ServerState, content_type: str | None, body: bytes, query: dict) -> dict:
     """Body -> image and options -> faces, as the JSON of ``AnalyzeResponse``; ``ApiError`` for every bad input."""
-    cfg, registry = state.config, state.registry
+    cfg, pool = state.config, state.pool
     image_bytes, fields = parse_body(content_type, body, cfg.max_bytes)
     try:
         opts = AnalyzeOptions.model_validate({**query, **fields})
@@ -198,7 +199,7 @@ def run_analysis(state: ServerState, content_type: str | None, body: bytes, quer
         raise invalid_fields(e) from None
     detector_name = opts.detector_name()
     try:
-        registry.path_of(opts.model)
+        pool.path_of(opts.model)
     except UnknownModelError as e:
         raise ApiError(422, "invalid_request", str(e)) from None
     try:
@@ -208,11 +209,11 @@ def run_analysis(state: ServerState, content_type: str | None, body: bytes, quer
     except ImageDecodeError as e:
         raise ApiError(400, "unreadable_image", str(e)) from None
     try:
-        model_id, clf = registry.classifier(opts.model)
+        model_id, clf = pool.classifier(opts.model)
     except ModelLoadError as e:
-        raise ApiError(500, "model_unavailable", f"The model {opts.model or registry.default_id!r} could not be "
+        raise ApiError(500, "model_unavailable", f"The model {opts.model or pool.default_id!r} could not be "
                                                  f"loaded: {e}") from None
-    detector = registry.detector(detector_name, opts.min_size)
+    detector = pool.detector(detector_name, opts.min_size)
     results = analyze(image, clf, detector, align=opts.align)
     if opts.enforce_detection and not results:
         raise ApiError(400, "no_face", "No face was found and enforce_detection is true (send false to get an empty "
@@ -265,15 +266,15 @@ async def answer_within(future: Future, deadline: float, timeout: float) -> dict
 
 # ---------------------------------------------------------------- the app
 
-def create_app(config: ApiConfig | None = None, registry: ModelRegistry | None = None) -> FastAPI:
-    """The app for ``config`` (default: ``ApiConfig.from_env()``); the default model loads at startup. ``registry``
+def create_app(config: ApiConfig | None = None, pool: ModelPool | None = None) -> FastAPI:
+    """The app for ``config`` (default: ``ApiConfig.from_env()``); the default model loads at startup. ``pool``
     shares loaded models with another app (its default model then wins over ``config.model``)."""
     config = config if config is not None else ApiConfig.from_env()
-    state = ServerState(config, registry)
+    state = ServerState(config, pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.get_running_loop().run_in_executor(state.executor, state.registry.classifier)
+        await asyncio.get_running_loop().run_in_executor(state.executor, state.pool.classifier)
         yield
         state.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -309,9 +310,9 @@ def create_app(config: ApiConfig | None = None, registry: ModelRegistry | None =
     @app.get("/health")
     async def health() -> dict:
         """Liveness and what this worker serves: default model, its backend, detectors, requests in progress."""
-        reg = state.registry
-        clf = reg.loaded(reg.default_id)
-        return {"status": "ok" if clf is not None else "loading", "model": reg.default_id,
+        pool = state.pool
+        clf = pool.loaded(pool.default_id)
+        return {"status": "ok" if clf is not None else "loading", "model": pool.default_id,
                 "backend": clf.backend if clf is not None else None, "detectors": list_detectors(),
                 "default_detector": DEFAULT_DETECTOR, "pending": state.pending,
                 "uptime_seconds": round(time.time() - state.started, 1)}
@@ -319,7 +320,7 @@ def create_app(config: ApiConfig | None = None, registry: ModelRegistry | None =
     @app.get("/models", dependencies=[Depends(require_api_key)])
     async def models() -> dict:
         """The stored runs a request can name as ``model`` (their labels, architecture and test accuracy)."""
-        listed = await asyncio.get_running_loop().run_in_executor(None, state.registry.runs)
-        return {"default": state.registry.default_id, "models": listed}
+        listed = await asyncio.get_running_loop().run_in_executor(None, state.pool.runs)
+        return {"default": state.pool.default_id, "models": listed}
 
     return app

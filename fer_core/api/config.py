@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from ..preprocessing import MAX_PIXELS
+from ..inference.preprocessing import MAX_PIXELS
 
 
 class ConfigError(ValueError):

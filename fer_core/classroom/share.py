@@ -1,0 +1,219 @@
+"""A student's share with a class session: their per-second aggregates forwarded from the live pipeline to the store.
+
+``ClassShare`` runs one background thread per student. Every ``flush_every`` seconds it reads the seconds that the
+``EngagementRecorder`` of the student's ``LiveProcessor`` has completed since the last pass and writes them in one
+batch (``ClassStore.add_seconds``). The WebRTC video callback never waits for the database: it only fills the recorder,
+as it does without a class. Nothing but the class row (present, dominant emotion, engagement index) leaves.
+
+Per second, the student's row comes from the face present in most of that second's frames (the student; a second
+person passing behind them does not replace them); no face present -> ``present=False``. Seconds are put on the
+class's time axis (UTC epoch seconds) from the clock time of the record's first shared second.
+
+Only seconds recorded after the share started (after the student consented) are sent. When no new second comes for
+``absent_after`` seconds (camera stopped, tab closed, connection lost) the student is marked absent; after
+``idle_stop_after`` seconds, or when the processor is gone (the browser session ended), sharing ends. While the database
+is unavailable, rows wait in memory (up to ``max_pending``) and go with the next write that succeeds.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .store import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+
+
+@dataclass(frozen=True)
+class ShareStatus:
+    """What the student's page shows about their share."""
+
+    participant: Participant
+    sharing: bool  # the thread runs (False once ended)
+    rows_sent: int
+    pending: int  # rows waiting for the database
+    last_write: float | None  # clock time of the latest successful write
+    error: str = ""  # the latest database problem (sharing retries)
+    ended: str = ""  # why sharing ended ("" while sharing)
+
+
+def second_row(t: int, face_rows: list[dict]) -> SecondRow:
+    """One student's class row of one second from that second's face rows (``EngagementRecorder`` rows)."""
+    present = [r for r in face_rows if r["present"]]
+    if not present:
+        return SecondRow(t=t, present=False)
+    main = max(present, key=lambda r: r["frames_seen"])
+    return SecondRow(t=t, present=True, emotion=main["dominant_emotion"],
+                     engagement=round(float(np.clip(main["engagement"], 0.0, 1.0)), 4))
+
+
+class ClassShare:
+    """Forwards a live processor's completed seconds to a class session from a background thread, in batches."""
+
+    def __init__(self, store: ClassStore, participant: Participant, source, *, flush_every: float = 2.0,
+                 absent_after: float = 10.0, idle_stop_after: float = 300.0, max_pending: int = 3600,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 start: bool = True):
+        if flush_every <= 0 or absent_after <= 0 or idle_stop_after < absent_after:
+            raise ValueError(f"Expected flush_every > 0 and 0 < absent_after <= idle_stop_after. Received: "
+                             f"flush_every={flush_every}, absent_after={absent_after}, "
+                             f"idle_stop_after={idle_stop_after}")
+        self.store = store
+        self.participant = participant
+        self._source = weakref.ref(source)  # an object with .recorder (a LiveProcessor); held weakly: sharing ends
+        # when the browser session that owns it is gone
+        self.flush_every = flush_every
+        self.absent_after = absent_after
+        self.idle_stop_after = idle_stop_after
+        self.max_pending = max_pending
+        self._clock, self._mono = clock, monotonic
+        self.started_at = clock()  # nothing recorded before the student consented is sent
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._recorder = None
+        self._resets: int | None = None
+        self._after = -1  # the last recorder second taken
+        self._anchor: int | None = None  # epoch second of recorder second 0
+        self._last_t: int | None = None
+        self._latest: int | None = None  # the latest recorder second seen
+        self._last_new = monotonic()  # when a new second last appeared
+        self._absent_marked = False
+        self._pending: list[SecondRow] = []
+        self.latencies: deque[float] = deque(maxlen=10_000)  # seconds per successful batch write
+        self._rows_sent = 0
+        self._last_write: float | None = None
+        self._error = ""
+        self._ended = ""
+        if start:
+            self.start()
+
+    # ----- lifecycle -----
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._ended:
+                self._thread = threading.Thread(target=self._run, name=f"class-share-{self.participant.id}",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop(self, leave: bool = True, reason: str = "You left the class.") -> None:
+        """End sharing: send what is recorded (the latest second too), then mark the student as having left
+        (``leave``) or absent."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        with self._lock:
+            if self._ended:
+                return
+            self.flush(final=True)
+            self._end(reason, leave=leave)
+
+    def _end(self, reason: str, leave: bool) -> None:
+        self._ended = reason
+        self._stop.set()
+        try:
+            (self.store.leave if leave else self.store.mark_absent)(self.participant.id)
+        except (ClassStoreUnavailable, SessionClosed):
+            pass
+
+    @property
+    def sharing(self) -> bool:
+        return not self._ended
+
+    def status(self) -> ShareStatus:
+        with self._lock:
+            return ShareStatus(self.participant, not self._ended, self._rows_sent, len(self._pending),
+                               self._last_write, self._error, self._ended)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_every):
+            with self._lock:
+                if self._ended or self._stop.is_set():
+                    return
+                self.flush()
+                if self._ended:
+                    return
+                idle = self._mono() - self._last_new
+                if self._source() is None:
+                    self._end("The webcam session ended.", leave=False)
+                elif idle >= self.idle_stop_after:
+                    self._end(f"Sharing ended after {self.idle_stop_after / 60:.0f} minutes without video.",
+                              leave=False)
+                elif idle >= self.absent_after and not self._absent_marked:
+                    try:
+                        self.store.mark_absent(self.participant.id)
+                        self._absent_marked = True
+                    except ClassStoreUnavailable as e:
+                        self._error = str(e)
+
+    # ----- one pass -----
+    def flush(self, final: bool = False) -> int:
+        """Take the newly completed seconds (with ``final``, the latest one too) and write every waiting row in one
+        batch; returns the rows written (0 when the database is unavailable: they wait for the next pass)."""
+        with self._lock:
+            if self._ended:
+                return 0
+            self._pending.extend(self._take(final))
+            if len(self._pending) > self.max_pending:
+                del self._pending[:len(self._pending) - self.max_pending]
+            if not self._pending:
+                return 0
+            batch = list(self._pending)
+            start = time.perf_counter()
+            try:
+                self.store.add_seconds(self.participant.id, batch)
+            except ClassStoreUnavailable as e:
+                self._error = str(e)
+                return 0
+            except SessionClosed as e:
+                self._pending.clear()
+                self._ended = str(e)
+                self._stop.set()
+                return 0
+            self.latencies.append(time.perf_counter() - start)
+            del self._pending[:len(batch)]
+            self._rows_sent += len(batch)
+            self._last_write = self._clock()
+            self._error = ""
+            self._absent_marked = False
+            return len(batch)
+
+    def _take(self, final: bool) -> list[SecondRow]:
+        source = self._source()
+        if source is None:
+            return []
+        recorder = source.recorder
+        if recorder is not self._recorder:  # a model with other labels started a new record
+            self._recorder, self._resets = recorder, None
+        resets, seconds = recorder.completed_seconds(self._after, include_latest=True)
+        if resets != self._resets:  # first pass on this record, or the student pressed Reset: seconds restart at 0
+            self._resets, self._after, self._anchor = resets, -1, None
+            resets, seconds = recorder.completed_seconds(-1, include_latest=True)
+        if not seconds:
+            return []
+        latest, latest_wall = seconds[-1][0], seconds[-1][1]
+        if self._latest != latest:
+            self._latest = latest
+            self._last_new = self._mono()
+        # the latest second may still be filling: it ends less than 1 s after its first frame
+        if not final and self._clock() - latest_wall < 1.5:
+            seconds = seconds[:-1]
+        rows = []
+        for sec, wall, face_rows in seconds:
+            self._after = sec
+            if wall < self.started_at:
+                continue
+            if self._anchor is None:
+                self._anchor = math.floor(wall) - sec
+            t = self._anchor + sec
+            if self._last_t is not None and t <= self._last_t:
+                continue
+            self._last_t = t
+            rows.append(second_row(t, face_rows))
+        return rows

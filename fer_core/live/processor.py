@@ -1,0 +1,337 @@
+"""The per-frame pipeline behind the Webcam page's WebRTC callback: detect, track, classify, smooth, record, draw.
+
+``LiveProcessor.callback`` is the ``video_frame_callback`` for streamlit-webrtc. It runs in the WebRTC worker thread,
+never touches Streamlit, and hands its results out through a lock-guarded holder (``snapshot()``) and the thread-safe
+``EngagementRecorder`` (``recorder``) that the page polls.
+
+Keeping up with the camera: the page runs streamlit-webrtc with ``async_processing=True``, whose worker thread hands
+the callback only the newest frame that arrived while the previous one was being processed; the other frames are
+dropped and the last annotated frame is sent in their place, so slow processing never queues frames. Within the
+callback, face detection (the costly step) runs only every ``detect_every``-th processed frame, on a downscaled frame;
+between detections the tracked boxes are carried over and only the classifier runs.
+(What this cannot fix: when the whole server is starved of CPU, aiortc's own receive path, which decodes every
+frame, falls behind; ``LiveSnapshot.lag_ms`` shows that delay.)
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from ..inference.analysis import analyze
+from ..inference.detection import DEFAULT_DETECTOR, list_detectors
+from .engagement import EngagementRecorder, EyeDetector, FaceObservation
+from ..inference.boxes import Box
+from .tracking import FaceTracker
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What the page's sidebar controls (plus a few internals with sensible defaults)."""
+
+    sensitivity: float = 0.5  # face detector: 0 = strict (fewer false faces) .. 1 = finds more, smaller faces
+    smoothing: float = 0.6  # EMA strength of the per-track probabilities, in [0, 1)
+    detect_every: int = 3  # run the face detector on every k-th processed frame, carry boxes between
+    mirror: bool = True  # flip the video horizontally (selfie view) before processing
+    detect_width: int = 480  # face detection never searches a frame larger than this (longest side)
+    hold_missed: int = 2  # a face missed by up to this many detection passes stays shown at its last box
+    max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
+    tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
+    # averages, and a flip pass doubles the model's cost per frame
+    detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.inference.detection.list_detectors())
+
+    def __post_init__(self):
+        if not 0.0 <= self.sensitivity <= 1.0:
+            raise ValueError(f"sensitivity must be in [0, 1]. Received: sensitivity={self.sensitivity}")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1). Received: smoothing={self.smoothing}")
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1. Received: detect_every={self.detect_every}")
+        if not 0 <= self.hold_missed <= self.max_missed:
+            raise ValueError(f"Expected 0 <= hold_missed <= max_missed. Received: hold_missed={self.hold_missed}, "
+                             f"max_missed={self.max_missed}")
+        if self.detect_width < 64:
+            raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
+        if self.detector not in list_detectors():
+            raise ValueError(f"Unknown face detector. Expected one of {list_detectors()}. Received: detector={self.detector!r}")
+
+    def detector_params(self) -> dict:
+        """``method`` and the detector's settings for this sensitivity (``fer_core.inference.detection.make_detector``).
+
+        Haar: centred on its calibrated defaults (sensitivity 0.5 = 3 neighbours, 48 px faces), fewer required
+        neighbours and smaller faces when more sensitive, searched downscaled so a ``min_size`` face spans the
+        cascade's window (capped by ``detect_width``), upright only (the turned searches triple the cost). CLAHE,
+        because on dim, low-contrast and over-bright versions of the test clip it found the face in every frame where
+        global equalisation missed a few. YuNet: score threshold 0.9 (strict) .. 0.5, 0.7 at 0.5 (its default), the
+        same minimum face sizes, the frame searched at most ``detect_width`` wide."""
+        min_size = int(round(64 - 32 * self.sensitivity))
+        if self.detector == "yunet":
+            return {"method": "yunet", "score_threshold": round(0.9 - 0.4 * self.sensitivity, 3), "min_size": min_size,
+                    "max_side": self.detect_width}
+        return {"method": "haar", "scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
+                "min_size": min_size, "max_side": self.detect_width, "equalize": "clahe", "rotations": ()}
+
+
+@dataclass(frozen=True)
+class FaceStatus:
+    """One tracked face in the latest processed frame."""
+
+    name: str
+    box: Box
+    probabilities: tuple[float, ...]
+    emotion: str
+    confidence: float
+    eyes: int
+    engagement: float
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the page shows, as of the latest processed frame (immutable: safe to read from any thread)."""
+
+    labels: tuple[str, ...] = ()
+    frames: int = 0  # processed frames since the start (or the last reset)
+    faces: tuple[FaceStatus, ...] = ()
+    fps: float = 0.0  # processed frames per second over the last few seconds
+    processing_ms: float = 0.0  # mean time to process one frame (moving average)
+    lag_ms: float | None = None  # how much later than the best case the latest frame reached the callback
+    updated: float | None = None  # clock time of the latest processed frame
+    error: str = ""  # the last processing error, shown by the page (the video then passes through unprocessed)
+
+    @property
+    def main_face(self) -> FaceStatus | None:
+        """The largest face (closest to the camera), or None."""
+        return max(self.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+
+
+class LiveProcessor:
+    """Holds the tracker, per-track smoothing, the engagement recorder and the latest results of one video stream."""
+
+    def __init__(self, classifier, settings: LiveSettings | None = None, *,
+                 detector_factory: Callable[[LiveSettings], Callable[[np.ndarray], Sequence[Box]]] | None = None,
+                 eye_detector: EyeDetector | None = None, clock: Callable[[], float] = time.monotonic,
+                 warm_up: bool = True):
+        self._lock = threading.Lock()
+        self._settings = settings or LiveSettings()
+        self._classifier = classifier
+        self._detector_factory = detector_factory or face_detector
+        self._detector = None
+        self._detector_params: dict | None = None
+        self._eyes = eye_detector or EyeDetector()
+        self._clock = clock
+        self._recorder = EngagementRecorder(classifier.labels)
+        self._tracker = FaceTracker(smoothing=self._settings.smoothing, max_missed=self._settings.max_missed)
+        self._latest = LiveSnapshot(labels=tuple(classifier.labels))
+        self._reset_pending = False
+        self._frames = 0
+        self._since_detection = 0
+        self._stamps: deque[float] = deque(maxlen=240)
+        self._proc_ms: float | None = None
+        self._lag_base: float | None = None
+        self._last_stream_time: float | None = None
+        self._frame_size: tuple[int, int] | None = None
+        if warm_up:
+            classifier.predict_proba([np.zeros((48, 48), np.uint8)])  # trace the model before the first frame
+
+    # ----- called from the page's thread -----
+    @property
+    def settings(self) -> LiveSettings:
+        with self._lock:
+            return self._settings
+
+    def update_settings(self, **changes) -> LiveSettings:
+        """Change settings (validated); the next processed frame uses them."""
+        with self._lock:
+            self._settings = replace(self._settings, **changes)
+            return self._settings
+
+    @property
+    def recorder(self) -> EngagementRecorder:
+        """The engagement record of this stream (thread-safe; replaced when a model with other labels is set)."""
+        with self._lock:
+            return self._recorder
+
+    @property
+    def classifier(self):
+        with self._lock:
+            return self._classifier
+
+    def set_classifier(self, classifier) -> None:
+        """Swap the model; when its labels differ, the tracks and the engagement record start afresh."""
+        classifier.predict_proba([np.zeros((48, 48), np.uint8)])
+        with self._lock:
+            same = tuple(classifier.labels) == tuple(self._classifier.labels)
+            self._classifier = classifier
+            if not same:
+                self._recorder = EngagementRecorder(classifier.labels)
+                self._reset_pending = True
+                self._latest = LiveSnapshot(labels=tuple(classifier.labels))
+
+    def reset(self) -> None:
+        """Forget the engagement record, the tracks (ids restart at Face 1) and the measurements."""
+        with self._lock:
+            self._recorder.reset()
+            self._reset_pending = True
+            self._latest = LiveSnapshot(labels=self._latest.labels)
+
+    def stream_ended(self) -> None:
+        """streamlit-webrtc ``on_video_ended``: nothing is live any more (the engagement record is kept)."""
+        with self._lock:
+            self._latest = replace(self._latest, faces=(), fps=0.0, lag_ms=None)
+            self._lag_base = self._last_stream_time = None
+
+    def snapshot(self) -> LiveSnapshot:
+        with self._lock:
+            return self._latest
+
+    # ----- called from the WebRTC worker thread -----
+    def callback(self, frame):
+        """streamlit-webrtc ``video_frame_callback``: ``av.VideoFrame`` in, annotated ``av.VideoFrame`` out."""
+        import av
+
+        image = frame.to_ndarray(format="bgr24")
+        try:
+            out = self.process(image, stream_time=frame.time)
+        except Exception as e:  # keep the stream alive; the page shows the error
+            with self._lock:
+                self._latest = replace(self._latest, error=f"{type(e).__name__}: {e}")
+                mirror = self._settings.mirror
+            out = cv2.flip(image, 1) if mirror else image
+        return av.VideoFrame.from_ndarray(out, format="bgr24")
+
+    def process(self, image: np.ndarray, stream_time: float | None = None) -> np.ndarray:
+        """Process one BGR frame ``(H, W, 3)`` uint8 and return the annotated frame (a new array)."""
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"Expected a BGR uint8 frame (H, W, 3). Received: "
+                             f"shape={getattr(image, 'shape', None)}, dtype={getattr(image, 'dtype', None)}")
+        start = self._clock()
+        lag = self._lag(start, stream_time)
+        with self._lock:
+            settings, classifier = self._settings, self._classifier
+            recorder, reset = self._recorder, self._reset_pending
+            self._reset_pending = False
+        if reset:
+            self._tracker.reset()
+            self._frames, self._since_detection = 0, 0
+            self._frame_size = None
+            self._stamps.clear()
+            self._proc_ms = None
+        self._tracker.smoothing = settings.smoothing
+        self._tracker.max_missed = settings.max_missed
+
+        frame = cv2.flip(image, 1) if settings.mirror else image.copy()
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        size = (frame.shape[1], frame.shape[0])
+        resized = self._frame_size is not None and size != self._frame_size
+        if resized:  # the browser changed the resolution: the same faces, at new coordinates
+            self._tracker.rescale(size[0] / self._frame_size[0], size[1] / self._frame_size[1])
+        self._frame_size = size
+        if resized or self._frames == 0 or self._since_detection + 1 >= settings.detect_every or not self._tracker.present():
+            self._detect(frame, gray, settings)
+            self._since_detection = 0
+        else:
+            self._since_detection += 1
+        tracks = self._tracker.active(settings.hold_missed)
+
+        faces: list[FaceStatus] = []
+        if tracks:
+            results = analyze(gray, classifier, boxes=[t.box for t in tracks], tta=settings.tta)
+            labels = tuple(classifier.labels)
+            observations = []
+            for t, r in zip(tracks, results):
+                smoothed = self._tracker.smooth(t, r.probabilities)
+                eyes = int(t.extra.get("eyes", 0))
+                ci = recorder.frame_index(smoothed, eyes)
+                k = int(np.argmax(smoothed))
+                faces.append(FaceStatus(t.name, t.box, tuple(float(v) for v in smoothed), labels[k], float(smoothed[k]),
+                                        eyes, ci))
+                observations.append(FaceObservation(t.name, smoothed, eyes=eyes))
+            recorder.observe(start, observations)
+        else:
+            recorder.observe(start, [])
+        frame = draw_faces(frame, faces)
+
+        end = self._clock()
+        self._frames += 1
+        self._stamps.append(end)
+        ms = (end - start) * 1000
+        self._proc_ms = ms if self._proc_ms is None else 0.9 * self._proc_ms + 0.1 * ms
+        with self._lock:
+            self._latest = LiveSnapshot(labels=tuple(classifier.labels), frames=self._frames, faces=tuple(faces),
+                                        fps=self._fps(end), processing_ms=self._proc_ms, lag_ms=lag, updated=end)
+        return frame
+
+    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
+        params = settings.detector_params()
+        if self._detector is None or params != self._detector_params:
+            self._detector = self._detector_factory(settings)
+            self._detector_params = params
+        colour = getattr(self._detector, "color_input", False)  # YuNet was trained on colour
+        boxes = [tuple(int(v) for v in b) for b in self._detector(frame if colour else gray)]
+        for track, box in zip(self._tracker.update(boxes), boxes):
+            if track is not None:
+                track.extra["eyes"] = self._eyes.count(gray, box)
+
+    def _fps(self, now: float, window: float = 3.0) -> float:
+        while self._stamps and now - self._stamps[0] > window:
+            self._stamps.popleft()
+        if len(self._stamps) < 2:
+            return 0.0
+        return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
+
+    def _lag(self, now: float, stream_time: float | None) -> float | None:
+        """Delay of this frame beyond the smallest seen in this stream (queueing + jitter), in ms."""
+        if stream_time is None:
+            return None
+        if self._last_stream_time is not None and stream_time < self._last_stream_time:
+            self._lag_base = None  # a new stream started
+        self._last_stream_time = stream_time
+        offset = now - stream_time
+        if self._lag_base is None or offset < self._lag_base:
+            self._lag_base = offset
+        return (offset - self._lag_base) * 1000
+
+
+def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:
+    """The detector for live video: ``settings.detector`` ("haar" or "yunet") tuned by the sensitivity setting (both
+    search a downscaled frame, which is where the speed comes from). A callable object; YuNet's has ``color_input``
+    set, so the processor hands it the colour frame."""
+    from ..inference.detection import make_detector
+
+    params = settings.detector_params()
+    return make_detector(params.pop("method"), **params)
+
+
+
+def crop_face(gray: np.ndarray, box: Box) -> np.ndarray:
+    """The face crop the live pipeline classifies (``fer_core.inference.preprocessing.crop_face``, the training margin)."""
+    from ..inference.preprocessing import crop_face as crop
+
+    return crop(gray, box)
+
+
+def draw_faces(frame: np.ndarray, faces: Sequence[FaceStatus]) -> np.ndarray:
+    """Draw on ``frame`` (in place, and return it) each face boxed and tagged in its emotion's colour
+    (``fer_core.inference.annotate``), with its track name in a tag under the box."""
+    from ..inference.annotate import draw_faces as draw, emotion_color_bgr
+
+    if not faces:
+        return frame
+    out = frame
+    out[:] = draw(frame, [f.box for f in faces], [f.emotion for f in faces], [f.confidence for f in faces])
+    side = max(out.shape[:2])
+    scale, thick = max(0.4, side / 1400), max(1, round(side / 800))
+    for f in faces:
+        x, y, w, h = f.box
+        (tw, th), base = cv2.getTextSize(f.name, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        top = min(y + h, out.shape[0] - th - base - 4)
+        b, g, r = emotion_color_bgr(f.emotion)
+        cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), (b, g, r), -1)
+        ink = (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+        cv2.putText(out, f.name, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thick, cv2.LINE_AA)
+    return out

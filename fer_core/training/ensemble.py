@@ -1,0 +1,146 @@
+"""CLI: ``python -m fer_core.ensemble --members RUN RUN [...] --out models/runs/NAME [--data CSV --usage PublicTest]
+[--tta none|flip|crops]``.
+
+Writes an ensemble run folder: a config.json with ``"kind": "ensemble"`` naming the member runs (no model file: the
+members' model.keras files are averaged at load time), and with ``--data`` its evaluation (metrics.json and
+confusion_matrix.csv, the run-folder schema). Loaded, it runs each member's own
+model.int8.onnx / model.onnx (the members' averaged outputs); ``python -m fer_core.export_onnx ENSEMBLE [--int8
+...]`` can instead write the averaged network as one model.onnx / model.int8.onnx of its own (a copy of all the
+members' weights), which then takes precedence. Members sharing the ensemble's parent folder are stored by run id,
+others by a path relative to that parent.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import runs
+from ..inference.classifier import TTA_MODES, ModelLoadError, load_classifier
+from .data import DatasetError, load_dataset
+from .evaluation import evaluate, format_table, write_evaluation
+
+
+def member_reference(member: Path, out: Path) -> str:
+    """How config.json names a member: its run id when it sits beside the ensemble, else a path relative to the
+    ensemble's parent folder (absolute when there is none, e.g. another drive)."""
+    member, parent = member.resolve(), out.resolve().parent
+    if member.parent == parent:
+        return member.name
+    try:
+        return Path(os.path.relpath(member, parent)).as_posix()
+    except ValueError:
+        return str(member)
+
+
+def ensemble_config(out: Path, members: list[Path], tta: str) -> dict:
+    """The config.json of an ensemble of ``members`` written to ``out`` (labels and n_params are added once loaded)."""
+    member_configs = []
+    for m in members:
+        try:
+            member_configs.append(runs.read_json(m / runs.CONFIG) if (m / runs.CONFIG).is_file() else {})
+        except runs.RunError:
+            member_configs.append({})
+    refs = [member_reference(m, out) for m in members]
+    archs = [c.get("architecture") or "?" for c in member_configs]
+    config = {
+        "kind": runs.ENSEMBLE,
+        "run_id": out.name,
+        "members": refs,
+        "architecture": runs.ENSEMBLE,
+        "architecture_description": "Average of the softmax outputs of " + ", ".join(
+            f"{Path(r).name} ({a})" for r, a in zip(refs, archs)) + ".",
+        "member_architectures": dict(zip(refs, archs)),
+        "inference": {"tta": tta},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": True,
+    }
+    datasets = [c.get("dataset") for c in member_configs]
+    paths = {(d or {}).get("path") if isinstance(d, dict) else None for d in datasets}
+    if len(paths) == 1 and None not in paths:  # all members trained on the same data: the ensemble's too
+        config["dataset"] = datasets[0]
+    equalize = {((c.get("inference") or {}).get("equalize") or "none") for c in member_configs}
+    if len(equalize) > 1:
+        raise ValueError(f"Ensemble members must see photo crops alike. Expected one inference.equalize. "
+                         f"Received: {sorted(equalize)}")
+    config["inference"]["equalize"] = equalize.pop() if equalize else "none"
+    return config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer_core.ensemble", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--members", nargs="+", required=True, help="two or more run folders (each with model.keras)")
+    p.add_argument("--out", required=True, help="the ensemble run folder to write, e.g. models/runs/fer_vgg_ens")
+    p.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or a folder of class folders to evaluate it on")
+    p.add_argument("--usage", default=None, help="FER2013 rows to use (Training, PublicTest, PrivateTest); default all")
+    p.add_argument("--tta", choices=TTA_MODES, default="flip",
+                   help="test-time augmentation the ensemble uses (config.json inference.tta) and that the "
+                        "evaluation reports (metrics.json \"tta\"); default flip")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    out = Path(args.out)
+    members = [Path(m) for m in args.members]
+    if len(members) < 2:
+        print(f"error: an ensemble needs at least two members. Received: members={args.members}", file=sys.stderr)
+        return 2
+    if any(m.resolve() == out.resolve() for m in members):
+        print(f"error: --out must not be one of the members. Received: out={args.out}", file=sys.stderr)
+        return 2
+    if out.exists():
+        existing = {}
+        try:
+            existing = runs.read_json(out / runs.CONFIG) if (out / runs.CONFIG).is_file() else {}
+        except runs.RunError:
+            pass
+        if (out / runs.MODEL).exists() or (existing and not runs.is_ensemble(existing)):
+            print(f"error: {out} holds a trained run; choose a new folder for the ensemble. Received: out={args.out}",
+                  file=sys.stderr)
+            return 2
+    try:
+        config = ensemble_config(out, members, args.tta)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    # a previous ensemble's evaluation and exported models would no longer apply
+    for stale in (runs.METRICS, runs.CONFUSION, runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):
+        (out / stale).unlink(missing_ok=True)
+    runs.write_json(out / runs.CONFIG, config)
+    try:
+        clf = load_classifier(out)
+    except ModelLoadError as e:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            (out / runs.CONFIG).unlink(missing_ok=True)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    config.update(labels=list(clf.labels), input_shape=list(clf.input_shape), n_params=clf.n_params)
+    runs.write_json(out / runs.CONFIG, config)
+    print(f"Wrote {out / runs.CONFIG}: ensemble of {', '.join(config['members'])} "
+          f"({clf.n_params:,} parameters, inference TTA {args.tta})")
+    if args.data:
+        try:
+            ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
+        except (DatasetError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        metrics, cm = evaluate(clf, ds, tta=args.tta)
+        metrics["model"] = out.name
+        print(format_table(metrics))
+        print(f"Wrote {write_evaluation(out, metrics, cm)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

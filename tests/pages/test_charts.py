@@ -1,0 +1,66 @@
+"""Every figure the pages draw keeps its legend off the axis titles (to the right of the plot, or above it under the
+title) and counts people in whole numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_core.labels import EMOTIONS
+from fer_core.live.engagement import EngagementRecorder, FaceObservation
+from ui import charts, training_runs
+
+from factories import CM, LABELS
+
+
+def timeline() -> pd.DataFrame:
+    rec = EngagementRecorder(EMOTIONS)
+    p = np.eye(len(EMOTIONS))[3]
+    for t in np.arange(0, 5, 0.1):
+        rec.observe(float(t), [FaceObservation("Face 1", p, eyes=2), FaceObservation("Face 2", p, eyes=1)])
+    return rec.timeline()
+
+
+def class_curve() -> pd.DataFrame:
+    return pd.DataFrame({"minute": [0.0, 0.5, 1.0], "mean_engagement": [0.5, 0.6, 0.7], "present": [3, 4, 4],
+                         "reporting": [3, 4, 4]})
+
+
+HISTORY = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 0.5, "val_accuracy": 0.4, "lr": 0.01}
+           for e in (1, 2, 3)]
+METRICS = {"per_class": {k: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 10} for k in LABELS}}
+FIGURES = {
+    "timeline": lambda: charts.timeline_figure(timeline(), EMOTIONS),
+    "class curve": lambda: charts.class_curve_figure(class_curve()),
+    "training curves": lambda: training_runs.curves_figure([("a", HISTORY, False), ("b", HISTORY, True)]),
+    "per class": lambda: training_runs.per_class_figure(METRICS, "Precision, recall and F1 per class"),
+    "F1 comparison": lambda: training_runs.f1_comparison_figure([("a", METRICS), ("b", METRICS)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_legend_sits_right_of_the_plot_or_above_it(name):
+    fig = FIGURES[name]()
+    legend = fig.layout.legend
+    right = legend.x is not None and legend.x >= 1 and legend.xanchor == "left"
+    above = (legend.orientation == "h" and legend.y is not None and legend.y >= 1 and legend.yanchor == "bottom"
+             and fig.layout.margin.t >= charts.LEGEND_ABOVE_MARGIN)
+    assert right or above, f"{name}: legend {legend.to_plotly_json()}"
+    if above:  # the right side is taken by an axis title there
+        assert fig.layout.yaxis2.side == "right" and fig.layout.title.y > 0.9
+
+
+def test_count_axes_show_whole_numbers_only():
+    for top in (1, 3, 10, 11, 37, 250):
+        axis = charts.count_axis(top, "students")
+        assert axis["tickformat"] == ",d" and isinstance(axis["dtick"], int) and axis["dtick"] >= 1
+        assert top / axis["dtick"] <= 10
+    curve = charts.class_curve_figure(class_curve())
+    assert curve.layout.yaxis2.tickformat == ",d" and curve.layout.yaxis2.dtick == 1
+    emotions = charts.emotion_distribution({k: i for i, k in enumerate(EMOTIONS)}, unit="students")
+    assert emotions.layout.yaxis.tickformat == ",d" and emotions.layout.yaxis.title.text == "students"
+
+
+def test_confusion_matrix_has_no_legend_to_place():
+    fig = training_runs.confusion_figure(LABELS, CM, normalise=False)
+    assert not any(getattr(t, "showlegend", False) for t in fig.data)

@@ -1,0 +1,215 @@
+"""Ensemble run folders: loading (softmax average of the members), member errors, the fer_core.ensemble CLI, and how
+runs.load_run / runs.summary / the model picker and card see them."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_core import EMOTIONS, runs
+from fer_core.runs import summary as rs
+from ui import run_text
+from fer_core.inference.classifier import ModelLoadError, load_classifier
+from fer_core.ensemble import main as ensemble_main
+
+
+def make_member(root: Path, name: str, seed: int, labels=EMOTIONS, shape=(48, 48, 1)) -> Path:
+    """A small untrained image model (random weights per seed) saved as a run folder."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape, name="pixels")
+    x = keras.layers.Rescaling(1 / 255)(inp)
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(len(labels), activation="softmax")(x)
+    d = root / name
+    d.mkdir(parents=True)
+    keras.Model(inp, out, name="tiny").save(d / runs.MODEL)
+    runs.write_json(d / runs.CONFIG, {"run_id": name, "labels": list(labels), "architecture": "tiny",
+                                      "dataset": {"path": "data/fer_small.csv"}})
+    return d
+
+
+def make_ensemble(root: Path, name: str, members: list[str], **extra) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    runs.write_json(d / runs.CONFIG, {"kind": "ensemble", "members": members, **extra})
+    return d
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("members")
+    make_member(root, "a", 1)
+    make_member(root, "b", 2)
+    return root
+
+
+FACES = np.random.default_rng(0).integers(0, 255, (6, 48, 48), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("tta", ["none", "flip", "crops"])
+def test_ensemble_gives_the_average_of_its_members(members, tmp_path, tta):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    ens = make_ensemble(root, "ens", ["a", "b"], labels=list(EMOTIONS), inference={"tta": "flip"})
+    clf = load_classifier(ens)
+    a, b = load_classifier(root / "a"), load_classifier(root / "b")
+    assert clf.labels == EMOTIONS and clf.name == "ens" and clf.tta == "flip"
+    assert clf.n_params == a.n_params + b.n_params
+    pa, pb = a.predict_proba(FACES, tta=tta), b.predict_proba(FACES, tta=tta)
+    assert not np.allclose(pa, pb, atol=1e-3)  # distinct members, so the average is a real test
+    p = clf.predict_proba(FACES, tta=tta)
+    assert p.shape == (6, 7)
+    np.testing.assert_allclose(p, (pa + pb) / 2, atol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert clf.predict_proba(FACES[:0], tta=tta).shape == (0, 7)
+
+
+def test_members_may_be_paths_relative_to_the_parent_or_absolute(members, tmp_path):
+    ens = make_ensemble(tmp_path / "elsewhere", "ens", [str(members / "a"), f"../{members.name}/b"])
+    shutil.copytree(members, tmp_path / members.name)  # "../<members>/b" from tmp_path/elsewhere
+    clf = load_classifier(ens)
+    assert clf.labels == EMOTIONS  # taken from the members when config.json has none
+    assert runs.ensemble_members(ens, runs.read_json(ens / runs.CONFIG)) == [members / "a",
+                                                                           tmp_path / "elsewhere" / ".." / members.name / "b"]
+
+
+def test_missing_member_is_a_clear_error(members, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    with pytest.raises(ModelLoadError, match=r"member 'zz' is missing \(no such folder\).*Received: members=\['a', 'zz'\]"):
+        load_classifier(make_ensemble(root, "e1", ["a", "zz"]))
+    (root / "b" / runs.MODEL).unlink()
+    with pytest.raises(ModelLoadError, match=r"member 'b' is missing \(no model.keras in it\)"):
+        load_classifier(make_ensemble(root, "e2", ["a", "b"]))
+    with pytest.raises(ModelLoadError, match=r"non-empty list.*Received: members=\[\]"):
+        load_classifier(make_ensemble(root, "e3", []))
+    (root / "c").mkdir()
+    (root / "c" / runs.MODEL).write_bytes(b"garbage")
+    runs.write_json(root / "c" / runs.CONFIG, {"labels": list(EMOTIONS)})
+    with pytest.raises(ModelLoadError, match="member 'c' could not be loaded.*corrupt"):
+        load_classifier(make_ensemble(root, "e4", ["a", "c"]))
+    with pytest.raises(ModelLoadError, match="contains itself"):
+        load_classifier(make_ensemble(root, "e5", ["a", "e5"]))
+
+
+def test_members_must_share_labels_and_input_shape(members, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    make_member(root, "reordered", 3, labels=EMOTIONS[::-1])
+    make_member(root, "small", 4, shape=(40, 40, 1))
+    with pytest.raises(ModelLoadError, match=r"share labels.*as 'a'.*Received: member 'reordered' labels=\['neutral'"):
+        load_classifier(make_ensemble(root, "e1", ["a", "reordered"]))
+    with pytest.raises(ModelLoadError, match=r"share the input shape; expected \(48, 48, 1\).*Received: member 'small' "
+                                             r"input_shape=\(40, 40, 1\)"):
+        load_classifier(make_ensemble(root, "e2", ["a", "small"]))
+    with pytest.raises(ModelLoadError, match=r"(config.json labels must be the members'|\"labels\" should be a list of distinct).*Received: (labels=)?\['x'"):
+        load_classifier(make_ensemble(root, "e3", ["a", "b"], labels=["x"] * 7))
+
+
+def test_load_run_and_summary_of_an_ensemble(members, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    ens = make_ensemble(root, "ens", ["a", "b"], labels=list(EMOTIONS), n_params=10)
+    info = runs.load_run(ens)
+    assert info.is_ensemble and info.members == [root / "a", root / "b"] and info.has_model
+    assert info.history is None and not any("history" in p or "model.keras" in p for p in info.problems)
+    s = rs.summarize(ens)
+    assert s.status == rs.NOT_EVALUATED and s.problems == [] and not s.in_progress
+    row = run_text.table_row(s)
+    assert row["architecture"] == "ensemble of a + b" and row["epochs"] is None and row["parameters"] == 10
+    assert ens in runs.find_runs(root)
+
+    broken = make_ensemble(root, "broken", ["a", "gone"])
+    info = runs.load_run(broken)
+    assert not info.has_model
+    assert any("ensemble member 'gone' not found" in p for p in info.problems)
+    assert not runs.has_model(broken)
+
+
+def test_model_picker_lists_ensembles_whose_members_have_models(members, tmp_path, monkeypatch):
+    from ui import model_cache, model_picker
+
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    good = make_ensemble(root, "good", ["a", "b"])
+    make_ensemble(root, "bad", ["a", "nope"])
+    monkeypatch.setattr(runs, "RUNS_DIR", root)
+    assert model_cache.available_model_runs() == [root / "a", root / "b", good]
+    assert good in model_picker.image_model_runs()
+
+
+@pytest.fixture(scope="module")
+def trained_pair(tmp_path_factory, tiny_run) -> Path:
+    """The trained tiny run twice: ``a`` as is, ``b`` with its weights perturbed (so the two differ)."""
+    import keras
+
+    root = tmp_path_factory.mktemp("pair")
+    shutil.copytree(tiny_run, root / "a")
+    shutil.copytree(tiny_run, root / "b")
+    model = keras.models.load_model(root / "b" / runs.MODEL, compile=False)
+    rng = np.random.default_rng(5)
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) * (w.ndim > 1) for w in model.get_weights()])
+    model.save(root / "b" / runs.MODEL)
+    return root
+
+
+def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, fer_csv, capsys):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_pair, root)
+    out = root / "ens"
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out), "--data", str(fer_csv),
+                          "--usage", "PublicTest", "--tta", "crops"]) == 0
+    printed = capsys.readouterr().out
+    assert "ensemble of a, b" in printed and "with crops TTA" in printed
+    assert not (out / runs.MODEL).exists()  # weights are not duplicated
+    config = runs.read_json(out / runs.CONFIG)
+    a = load_classifier(root / "a", backend="keras")
+    assert config["kind"] == "ensemble" and config["members"] == ["a", "b"] and config["run_id"] == "ens"
+    member_equalize = json.loads((root / "a" / runs.CONFIG).read_text())["inference"]["equalize"]
+    assert config["labels"] == list(EMOTIONS) and config["inference"] == {"tta": "crops", "equalize": member_equalize}
+    assert config["n_params"] == 2 * a.n_params and config["input_shape"] == [48, 48, 1]
+    assert config["dataset"]["path"] == runs.read_json(root / "a" / runs.CONFIG)["dataset"]["path"]
+    metrics = runs.read_json(out / runs.METRICS)
+    assert metrics["n"] == 28 and metrics["tta"]["method"] == "crops" and metrics["model"] == "ens"
+    labels, cm = runs.read_confusion(out / runs.CONFUSION)
+    assert labels == list(EMOTIONS) and cm.sum() == 28
+    s = rs.summarize(out)
+    assert s.status == rs.COMPLETE and s.problems == []
+    clf = load_classifier(out, backend="keras")  # members' ONNX files under auto: test_onnx_backend
+    assert clf.tta == "crops" and clf.n_params == 2 * a.n_params
+    # the ensemble's own metrics are those of the averaged model
+    p = clf.predict_proba(np.zeros((1, 48, 48), np.uint8), tta="none")
+    b = load_classifier(root / "b", backend="keras")
+    np.testing.assert_allclose(p, (a.predict_proba(np.zeros((1, 48, 48), np.uint8), tta="none")
+                                   + b.predict_proba(np.zeros((1, 48, 48), np.uint8), tta="none")) / 2, atol=1e-5)
+
+    # written again without --data: config only, the stale evaluation removed
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
+    assert not (out / runs.METRICS).exists() and runs.read_json(out / runs.CONFIG)["inference"]["tta"] == "flip"
+
+
+def test_cli_stores_members_outside_the_parent_as_relative_paths(trained_pair, tmp_path):
+    out = tmp_path / "ensembles" / "ens"
+    assert ensemble_main(["--members", str(trained_pair / "a"), str(trained_pair / "b"), "--out", str(out)]) == 0
+    refs = runs.read_json(out / runs.CONFIG)["members"]
+    assert all(r.startswith("../") and r.endswith(n) for r, n in zip(refs, "ab"))
+    assert load_classifier(out).labels == EMOTIONS
+
+
+def test_cli_errors_leave_nothing_behind(trained_pair, tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert ensemble_main(["--members", str(trained_pair / "a"), str(tmp_path / "missing"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "member" in err and "missing" in err and "Received: members=" in err
+    assert not out.exists()
+    assert ensemble_main(["--members", str(trained_pair / "a"), "--out", str(out)]) == 2
+    assert "at least two members" in capsys.readouterr().err
+    assert ensemble_main(["--members", str(trained_pair / "a"), str(trained_pair / "b"),
+                          "--out", str(trained_pair / "a")]) == 2
+    assert runs.read_json(trained_pair / "a" / runs.CONFIG).get("kind") != "ensemble"

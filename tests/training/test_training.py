@@ -1,0 +1,161 @@
+"""End to end: a tiny training run on generated data writes a complete run folder; resume; the evaluate CLI reads it."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from fer_core import load_classifier, runs
+from fer_core.evaluate import main as evaluate_main
+from fer_core.train import main as train_main
+from fer_core.training.trainer import TrainConfig, lr_at, session_dataset, session_seed, train
+
+from factories import interrupt_at
+
+
+def test_saved_model_holds_no_optimizer_state(tiny_run):
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(tiny_run / runs.MODEL) as z, z.open("model.weights.h5") as fh:
+        with h5py.File(fh, "r") as weights:
+            assert "optimizer" not in weights and "layers" in weights
+
+
+def test_tiny_run_folder_is_complete(tiny_run):
+    for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.CONFUSION, runs.MODEL):
+        assert (tiny_run / name).is_file(), name
+    assert not (tiny_run / runs.CHECKPOINT).exists()
+    config = runs.read_json(tiny_run / runs.CONFIG)
+    assert config["architecture"] == "fer_vgg" and config["epochs_done"] == 2 and config["finished"]
+    assert config["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert config["dataset"]["train"]["class_counts"]["happy"] == 4
+    assert {"tensorflow", "keras", "numpy"} <= set(config["versions"]) and config["device"]
+    history = runs.read_history(tiny_run)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(r["lr"] > 0 and r["seconds"] > 0 and r["val_accuracy"] is not None for r in history)
+    metrics = runs.read_json(tiny_run / runs.METRICS)
+    assert metrics["n"] == 28 and set(metrics["per_class"]) == set(config["labels"])
+    assert 0 <= metrics["tta"]["accuracy"] <= 1
+    assert metrics["backend"] in ("tensorflow", "onnxruntime", "onnxruntime-int8")
+    labels, cm = runs.read_confusion(tiny_run / runs.CONFUSION)
+    assert labels == config["labels"] and cm.sum() == 28
+    assert np.isclose(np.trace(cm) / cm.sum(), metrics["accuracy"])
+
+
+def test_training_resumes_after_interruption(tmp_path, fer_csv):
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_epoch=interrupt_at(1), verbose=0)
+    assert (out / runs.CHECKPOINT).is_file()
+    assert runs.read_json(out / runs.STATE)["epochs_done"] == 1
+    with pytest.raises(ValueError, match=r"fixed by the run being resumed: \['weight_decay'\].*weight_decay=0.1"):
+        train(dataclasses.replace(cfg, weight_decay=0.1), verbose=0)
+    train(dataclasses.replace(cfg, augment="light"), verbose=0)  # e.g. a lighter augmentation for the tail
+    assert [r["epoch"] for r in runs.read_history(out)] == [1, 2, 3]
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["epochs_done"] == 3 and config["hyperparameters"]["augment"] == "light"
+    assert config["resumes"][-1]["after_epoch"] == 1 and config["resumes"][-1]["augment"] == "light"
+
+
+def test_early_stopping_and_class_subset(tmp_path, fer_csv):
+    out = tmp_path / "run4"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=6, batch_size=16, patience=1,
+                      lr=0.0, schedule="constant", classes=("angry", "happy", "sad", "surprise"))
+    train(cfg, verbose=0)
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["labels"] == ["angry", "happy", "sad", "surprise"]
+    assert config.get("early_stopped") and config["epochs_done"] < 6
+    assert load_classifier(out).labels == ("angry", "happy", "sad", "surprise")
+
+
+def test_a_resumed_session_does_not_replay_the_first_sessions_batches(monkeypatch):
+    """Each session seeds the global RNG, the shuffle and the augmentation layers from ``session_seed``: before, a
+    resumed process started from the run's seed again and replayed the first session's batches."""
+    from fer_core.training import trainer as training
+
+    seen = []
+    monkeypatch.setattr("keras.utils.set_random_seed", lambda seed: seen.append(("global", seed)))
+    monkeypatch.setattr(training, "make_dataset", lambda *a, seed=None, **k: seen.append(("data", seed)))
+    cfg = TrainConfig(data="x", arch="fer_vgg", out="y", seed=2).resolved()
+    for done in (0, 31):
+        session_dataset(np.zeros((4, 48, 48, 1), np.uint8), np.zeros(4, int), 7, cfg, 1, done)
+    assert seen == [("global", 2), ("data", 2), ("global", 2 + 1009 * 31), ("data", 2 + 1009 * 31)]
+    assert session_seed(2, 0) == 2  # a fresh run keeps its seed
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    cfg = TrainConfig(data="x", arch="fer_vgg", out="x", epochs=10, warmup_epochs=2, lr=0.1, schedule="cosine")
+    lrs = [lr_at(cfg, e) for e in range(10)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and lrs[-1] < 0.02
+
+
+def test_train_cli_and_evaluate_cli_read_back(tmp_path, fer_csv, capsys):
+    from tests.factories import make_fer_csv
+
+    out = tmp_path / "cli_run"
+    csv10 = make_fer_csv(tmp_path / "fer10.csv", n_per_class=10)  # the default holdout keeps 1 of 10 per class
+    assert train_main(["--data", str(csv10), "--arch", "fer2013_cnn", "--out", str(out), "--epochs", "1",
+                       "--batch-size", "16", "--classes", "angry,happy,sad,surprise"]) == 0
+    assert "Run written to" in capsys.readouterr().out
+    eval_dir = tmp_path / "eval"
+    assert evaluate_main(["--model", str(out), "--data", str(fer_csv), "--usage", "PublicTest", "--tta", "flip",
+                          "--out", str(eval_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "macro-F1" in printed and "with flip TTA" in printed and "happy" in printed
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert metrics["labels"] == ["angry", "happy", "sad", "surprise"] and metrics["n"] == 16  # 4 classes x 4 rows
+    assert "tta" in metrics
+    with open(eval_dir / "confusion_matrix.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["true", "angry", "happy", "sad", "surprise"] and len(rows) == 5
+
+
+def test_evaluate_cli_reports_bad_inputs(tmp_path, fer_csv, capsys):
+    assert evaluate_main(["--model", str(tmp_path / "missing"), "--data", str(fer_csv)]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_evaluate_cli_with_crops_tta_records_the_mode(tiny_run, tmp_path, fer_csv, capsys):
+    out = tmp_path / "eval_crops"
+    assert evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--usage", "PublicTest", "--tta", "crops",
+                          "--out", str(out)]) == 0
+    assert "with crops TTA" in capsys.readouterr().out
+    metrics = runs.read_json(out / runs.METRICS)
+    assert metrics["tta"]["method"] == "crops" and metrics["tta"]["n"] == metrics["n"] == 28
+    assert set(metrics["tta"]["per_class"]) == set(metrics["labels"])
+    with pytest.raises(SystemExit):
+        evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--tta", "mirror"])
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path, fer_csv, tiny_run):
+    """Fine-tuning: with a zero learning rate the new run's kernels are exactly the source run's; config says where
+    it started; a run with other labels is refused."""
+    import keras
+
+    out = tmp_path / "ft"
+    cfg = TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(out), epochs=1, batch_size=16, tta=False, lr=0.0,
+                      schedule="constant", warmup_epochs=0, weight_decay=0.0, augment="light", init_from=str(tiny_run))
+    train(cfg, verbose=0)
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["init_from"]["run_id"] == tiny_run.name and config["init_from"]["epochs_done"] == 2
+    assert config["hyperparameters"]["augment"] == "light"
+    src = keras.models.load_model(tiny_run / runs.MODEL, compile=False)
+    new = keras.models.load_model(out / runs.MODEL, compile=False)
+    kernels = [(a, b) for la, lb in zip(src.layers, new.layers) if la.__class__.__name__ == "Conv2D"
+               for a, b in zip(la.get_weights(), lb.get_weights())]
+    assert kernels and all(np.array_equal(a, b) for a, b in kernels)
+
+    with pytest.raises(ValueError, match="labels differ"):
+        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "ft4"), epochs=1, batch_size=16,
+                          tta=False, classes=("angry", "happy"), init_from=str(tiny_run)), verbose=0)
+    with pytest.raises(ValueError, match="init-from must be a run folder"):
+        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "ft5"), epochs=1, batch_size=16,
+                          tta=False, init_from=str(tmp_path / "missing")), verbose=0)

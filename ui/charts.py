@@ -1,0 +1,137 @@
+"""Plotly figures shared by the pages: one face's emotion probabilities, a group's emotion distribution, the
+engagement timeline of a stream or video, and a class's engagement curve. Figures only: they take data and never read
+files or the class database.
+
+Layout rules kept here for every figure: a legend sits to the right of the plot, or above it under the title when a
+right-hand axis takes that side (``LEGEND_RIGHT``, ``LEGEND_ABOVE``), never over an axis title; axes that count
+faces or students show whole numbers only (``count_axis``)."""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from fer_core.inference.annotate import emotion_color
+from fer_core.live import engagement as eng
+
+LEGEND_RIGHT = dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top")
+# above the plot area, under the title: give the figure a top margin of LEGEND_ABOVE_MARGIN
+LEGEND_ABOVE = dict(orientation="h", x=0.0, xanchor="left", y=1.02, yanchor="bottom")
+LEGEND_ABOVE_MARGIN = 80
+
+
+def emotion_colours(labels: Sequence[str]) -> dict[str, str]:
+    """Chart colours matching the boxes drawn on images and video (``fer_core.inference.annotate``'s colours)."""
+    return {label: emotion_color(label) for label in labels}
+
+
+def count_axis(top: float, title: str, headroom: float = 1.0) -> dict:
+    """A y axis for counts of people from 0 to ``top * headroom``: whole-number ticks only (at most ~10 of them)."""
+    top = max(float(top), 1.0)
+    return dict(title=title, range=[0, top * headroom], rangemode="tozero", tickformat=",d",
+                dtick=max(1, math.ceil(top / 10)))
+
+
+def probability_bar(labels: Sequence[str], probabilities: Sequence[float], title: str | None = None,
+                    height: int = 260) -> go.Figure:
+    """Horizontal bars of one face's probabilities (percent), in the model's label order, coloured per emotion."""
+    labels = list(labels)
+    pct = [100.0 * float(p) for p in probabilities]
+    if len(pct) != len(labels):
+        raise ValueError(f"Need one probability per label. Received: {len(pct)} probabilities for {len(labels)} labels")
+    fig = go.Figure(go.Bar(
+        x=pct, y=labels, orientation="h", marker_color=[emotion_color(k) for k in labels],
+        text=[f"{v:.1f}%" for v in pct], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=40, t=40 if title else 10, b=10),
+                      xaxis=dict(range=[0, 100], title="probability (%)"),
+                      yaxis=dict(autorange="reversed"), showlegend=False)
+    return fig
+
+
+def emotion_distribution(counts: Mapping[str, int | float], title: str | None = "Emotions of the group",
+                         height: int = 300, unit: str = "faces") -> go.Figure:
+    """Bars of how many faces (or students: ``unit``) show each emotion (``{label: count}``), with each emotion's
+    share of the group."""
+    labels = list(counts)
+    values = [counts[k] for k in labels]
+    total = sum(values) or 1
+    fig = go.Figure(go.Bar(
+        x=labels, y=values, marker_color=[emotion_color(k) for k in labels],
+        text=[f"{v:g} ({100 * v / total:.0f}%)" if v else "" for v in values], textposition="outside",
+        cliponaxis=False, hovertemplate=f"%{{x}}: %{{y}} {unit}<extra></extra>"))
+    top = max(values or [0]) or 1
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      yaxis=count_axis(top, unit, headroom=1.2),
+                      uniformtext=dict(minsize=12, mode="show"), showlegend=False)
+    return fig
+
+
+def mean_probabilities(labels: Sequence[str], rows: Sequence[Sequence[float]], title: str | None = "Average over faces",
+                       height: int = 260) -> go.Figure:
+    """``probability_bar`` of the mean of several faces' probabilities (the group's average expression)."""
+    n = len(rows)
+    mean = [sum(float(r[i]) for r in rows) / n if n else 0.0 for i in range(len(labels))]
+    return probability_bar(labels, mean, title=title, height=height)
+
+
+def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
+    """Engagement index per face over the session (top) and the share of each dominant emotion (bottom), from an
+    ``EngagementRecorder`` timeline (the Webcam page's, or a video's).
+
+    Long sessions are shown in bins of several seconds so that the chart stays light to redraw every few seconds.
+    """
+    n_seconds = int(timeline["second"].max()) + 1 if len(timeline) else 1
+    step = max(1, -(-n_seconds // max_points))
+    binned = timeline.assign(second=timeline["second"] // step * step)
+    colours = emotion_colours(labels)
+    traces = []
+    for face, rows in binned.groupby("face", sort=False):
+        curve = rows.groupby("second")["engagement"].mean()
+        traces.append(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=face, legendgroup="faces",
+                                 yaxis="y", connectgaps=False))
+    shares = eng.emotion_shares(timeline, labels, window=10)
+    if step > 1 and len(shares):
+        shares = shares.groupby(shares.index // step * step).mean()
+    for label in labels:
+        if label in shares and shares[label].any():
+            traces.append(go.Scatter(x=shares.index, y=shares[label].to_numpy(), name=label, stackgroup="emotions",
+                                     mode="lines", yaxis="y2", line=dict(width=0.5, color=colours[label])))
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y")
+    layout = dict(
+        height=520, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_RIGHT,
+        xaxis=dict(anchor="y2", range=[0, max(n_seconds - 1, 1)],
+                   title="seconds since start" + (f" ({step} s bins)" if step > 1 else "")),
+        yaxis=dict(domain=[0.5, 1.0], range=[0, 1.02], title="engagement"),
+        yaxis2=dict(domain=[0.0, 0.4], range=[0, 1], tickformat=".0%", title="emotions"),
+        shapes=[{**line, "y0": eng.DISENGAGED_THRESHOLD, "y1": eng.DISENGAGED_THRESHOLD,
+                 "line": dict(dash="dot", color="grey")},
+                {**line, "y0": eng.HIGHLY_ENGAGED_ABOVE, "y1": eng.HIGHLY_ENGAGED_ABOVE,
+                 "line": dict(dash="dot", color="green")}],
+        annotations=[dict(text="Engagement index per face (dotted: disengaged at or below / highly engaged above)",
+                          xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left"),
+                     dict(text="Emotion shares of present faces (10 s window)", xref="paper", yref="paper", x=0,
+                          y=0.45, showarrow=False, xanchor="left")])
+    return go.Figure(data=traces, layout=layout)
+
+
+def class_curve_figure(curve) -> go.Figure:
+    """The class's mean engagement (students present) and how many were present, over the lesson
+    (``fer_core.classroom.figures.class_curve``)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["mean_engagement"], mode="lines", name="mean engagement",
+                             line=dict(color="#1f77b4", width=2), connectgaps=False))
+    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["present"], mode="lines", name="students present",
+                             yaxis="y2", line=dict(color="#999999", width=1, dash="dot")))
+    top = max(1, int(curve["present"].max()) if len(curve) else 1)
+    present_axis = count_axis(top + 0.5, "present")
+    fig.update_layout(shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
+                                   line=dict(dash="dot", color=colour, width=1))
+                              for y, colour in ((eng.DISENGAGED_THRESHOLD, "grey"), (eng.HIGHLY_ENGAGED_ABOVE, "green"))],
+                      height=340, margin=dict(l=10, r=10, t=LEGEND_ABOVE_MARGIN, b=10), legend=LEGEND_ABOVE,
+                      title=dict(text="Class engagement (mean of the students present)", y=0.98, yanchor="top"),
+                      xaxis=dict(title="minutes since the session started"),
+                      yaxis=dict(range=[0, 1.02], title="engagement"),
+                      yaxis2=dict(present_axis, overlaying="y", side="right", showgrid=False))
+    return fig

@@ -1,0 +1,233 @@
+"""UI pieces of the class dashboard: create or reopen a session, its join code and one-time teacher token, the live
+view (a fragment that re-reads the database every few seconds) and the lesson summary with its downloads.
+
+Only the browser that created the session or entered its teacher token sees it: the session id is kept in that
+browser session's state; after a reload the teacher enters the token again and everything comes back from the
+database. What it shows comes from ``fer_core.classroom.summary`` (one call per view).
+"""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from fer_core.classroom import summary
+from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
+from fer_core.live import engagement as eng
+
+from . import charts, class_store, keys
+from .page_header import page_header
+from .webcam import freeze_long_lived_objects
+
+LIVE_REFRESH_S = 3.0
+
+
+@st.cache_resource(show_spinner=False)
+def freeze_once() -> bool:
+    """Every fragment run ends with Streamlit's garbage collection (and Keras's, when a student's model is loaded);
+    freezing the objects alive now keeps those collections from stalling the students' video threads."""
+    freeze_long_lived_objects()
+    return True
+
+
+# ----- opening a session -----
+def teacher_session(store: ClassStore) -> ClassSession | None:
+    """The session this browser opened, or the create / reopen forms (None until one is opened)."""
+    sid = st.session_state.get(keys.CLASS_TEACHER_SESSION)
+    if sid is not None:
+        try:
+            return store.session(sid)
+        except ClassroomError as e:  # deleted after the retention time, or the database is unavailable
+            st.error(str(e))
+            if not isinstance(e, ClassStoreUnavailable):  # gone for good; an outage keeps it for the next run
+                st.session_state.pop(keys.CLASS_TEACHER_SESSION, None)
+            return None
+    create_col, open_col = st.columns(2)
+    with create_col:
+        st.subheader("Start a class session")
+        with st.form(keys.CLASS_CREATE_FORM):
+            title = st.text_input("Lesson title (optional)", key=keys.CLASS_TITLE, max_chars=120)
+            hours = st.slider("Students can join for (hours)", 0.5, 8.0, 2.0, 0.5, key=keys.CLASS_JOIN_HOURS)
+            create = st.form_submit_button("Create session", icon=":material/add_circle:", type="primary")
+    with open_col:
+        st.subheader("Reopen a session")
+        with st.form(keys.CLASS_OPEN_FORM):
+            token = st.text_input("Teacher token", key=keys.CLASS_TOKEN_INPUT, type="password",
+                                  help="The token shown once when the session was created (ABCDEF.xxxx...).")
+            reopen = st.form_submit_button("Open dashboard", icon=":material/lock_open:")
+    try:
+        if create:
+            session, new_token = store.create_session(title, join_hours=hours)
+            st.session_state[keys.CLASS_NEW_TOKEN] = new_token
+        elif reopen:
+            session = store.open_session(token)
+        else:
+            return None
+    except ClassroomError as e:
+        st.error(str(e))
+        return None
+    st.session_state[keys.CLASS_TEACHER_SESSION] = session.id
+    st.rerun()
+
+
+def session_header(store: ClassStore, session: ClassSession) -> ClassSession:
+    """Join code, the new token (once), lesson state, End lesson and Close; returns the session as it is now."""
+    title = f" · {session.title}" if session.title else ""
+    if session.live:
+        st.markdown(f"### Join code: `{session.display_code}`{title}")
+        st.caption(f"Students open the **Webcam** page, unfold *Join a class*, enter this code and a name, consent and "
+                   f"press START. Joining is open until "
+                   f"{time.strftime('%H:%M', time.localtime(session.join_expires_at))}.")
+    else:
+        st.markdown(f"### Lesson `{session.display_code}`{title} ended at "
+                    f"{time.strftime('%H:%M', time.localtime(session.ended_at))}")
+    token = st.session_state.get(keys.CLASS_NEW_TOKEN)
+    if token:
+        st.warning("**Your teacher token, shown only now.** Keep it to reopen this dashboard after a reload or from "
+                   "another browser: only a hash of it is stored, nobody can show it again.", icon=":material/key:")
+        st.code(token, language=None)
+        if st.button("I have saved the token", key=keys.CLASS_TOKEN_SAVED):
+            st.session_state.pop(keys.CLASS_NEW_TOKEN, None)
+            st.rerun()
+    end_col, close_col, _ = st.columns([1, 1, 3])
+    if session.live and end_col.button("End lesson", key=keys.CLASS_END, icon=":material/stop_circle:",
+                                       help="Stops joining and sharing for everyone; the summary below becomes final."):
+        session = store.end_session(session.id)
+        st.rerun()
+    if close_col.button("Close dashboard", key=keys.CLASS_CLOSE, icon=":material/logout:",
+                        help="Forget this session in this browser (the data stays; reopen it with the token)."):
+        for key in (keys.CLASS_TEACHER_SESSION, keys.CLASS_NEW_TOKEN, keys.CLASS_TIMELINE):
+            st.session_state.pop(key, None)
+        st.rerun()
+    return session
+
+
+# ----- live view -----
+def _timeline(store: ClassStore, session_id: int) -> summary.LiveTimeline:
+    """This browser session's incremental reader of the session's rows (kept between refreshes)."""
+    live = st.session_state.get(keys.CLASS_TIMELINE)
+    if live is None or live.session_id != session_id or live.store is not store:
+        live = st.session_state[keys.CLASS_TIMELINE] = summary.LiveTimeline(store, session_id)
+    return live
+
+
+def status_line(states: pd.DataFrame) -> str:
+    """Who is in which state, in one line ("**Sharing now:** Ana, Ben · **Absent:** Cleo")."""
+    parts = []
+    for status, title in (("active", "Sharing now"), ("absent", "Absent"), ("waiting for video", "Waiting for video"),
+                          ("left", "Left")):
+        names = states.loc[states["status"] == status, "name"].tolist()
+        if names:
+            parts.append(f"**{title}:** {', '.join(names)}")
+    return " · ".join(parts)
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def live_view(store: ClassStore, session_id: int, disengaged_after: float) -> None:
+    """Re-read the database and redraw every ``LIVE_REFRESH_S`` seconds (only this fragment reruns)."""
+    try:
+        state = summary.live_state(store, session_id, time.time(), disengaged_after=disengaged_after,
+                                   timeline=_timeline(store, session_id))
+    except ClassroomError as e:
+        st.warning(f"The live view cannot be updated now (it retries every {LIVE_REFRESH_S:.0f} s). {e}")
+        return
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Participants", state.participants)
+    m2.metric("Sharing now", state.sharing_now)
+    m3.metric("Class engagement now", "—" if state.engagement_now is None else f"{state.engagement_now:.2f}",
+              help="Mean over the students sharing now of their engagement over the last seconds.")
+    m4.metric(f"Disengaged > {disengaged_after:.0f} s", len(state.disengaged))
+    if not state.participants:
+        st.info("No student has joined yet: give them the join code above.")
+        return
+    st.markdown(status_line(state.states))
+    if len(state.disengaged):
+        st.warning("**Disengaged for more than {:.0f} s:** ".format(disengaged_after) + ", ".join(
+            f"{r.name} ({r.disengaged_s} s, {'absent' if r.status == 'absent' else 'low engagement'})"
+            for r in state.disengaged.itertuples()), icon=":material/notifications:")
+    curve_col, emotion_col = st.columns([3, 2])
+    curve_col.plotly_chart(charts.class_curve_figure(state.curve), key=f"{keys.CLASS_CHART}_curve")
+    emotion_col.plotly_chart(charts.emotion_distribution(state.emotions, title="Emotions now (students in view)",
+                                                         height=340, unit="students"),
+                             key=f"{keys.CLASS_CHART}_emotions")
+    st.dataframe(state.states.drop(columns=["participant_id"]), hide_index=True, key=f"{keys.CLASS_CHART}_grid",
+                 column_config={
+                     "name": st.column_config.TextColumn("student"),
+                     "engagement": st.column_config.ProgressColumn("engagement now", min_value=0.0, max_value=1.0,
+                                                                   format="%.2f"),
+                     "disengaged_s": st.column_config.NumberColumn("disengaged for (s)"),
+                     "sparkline": st.column_config.LineChartColumn(
+                         f"last {state.sparkline_s // 60} min", y_min=0.0, y_max=1.0)})
+    st.caption(f"Updated {time.strftime('%H:%M:%S', time.localtime(state.now))}, every {LIVE_REFRESH_S:.0f} s. Rows "
+               "arrive from each student every 2 s; a student without a row for "
+               f"{state.absent_after_s:g} s is shown absent. Disengaged: absent or engagement index ≤ "
+               f"{eng.DISENGAGED_THRESHOLD}.")
+
+
+# ----- after the lesson -----
+def summary_view(store: ClassStore, session: ClassSession) -> None:
+    """Per-participant and class summary with CSV/JSON downloads (final once the lesson has ended)."""
+    st.header("Lesson summary")
+    if session.live:
+        st.caption("The lesson is live: this is the summary so far (it refreshes when you use the page; the downloads "
+                   "are built when clicked). Press *End lesson* for the final one.")
+    try:
+        report = summary.lesson_report(store, session.id, time.time())
+    except ClassroomError as e:
+        st.warning(f"The summary cannot be read now. {e}")
+        return
+    if not report.participants:
+        st.info("No participant yet.")
+        return
+    labels = list(report.summary["class"]["emotion_share"])
+    st.dataframe(report.table(), hide_index=True, key=f"{keys.CLASS_CHART}_summary", column_config={
+        "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
+        "mean engagement": st.column_config.NumberColumn(format="%.2f"),
+        "longest disengaged (s)": st.column_config.NumberColumn(format="%.0f"),
+        **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in labels}})
+
+    def fresh() -> summary.LessonReport:  # the downloads are built when clicked, from the rows as they are then
+        return summary.lesson_report(store, session.id, time.time())
+
+    base = f"class_{session.join_code}"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Summary (CSV)", lambda: fresh().summary_csv(), f"{base}_summary.csv", "text/csv",
+                       key=f"{keys.CLASS_DOWNLOAD}_csv", on_click="ignore", icon=":material/download:")
+    c2.download_button("Per-second timeline (CSV)", lambda: fresh().timeline_csv(), f"{base}_timeline.csv",
+                       "text/csv", key=f"{keys.CLASS_DOWNLOAD}_timeline", on_click="ignore",
+                       icon=":material/download:")
+    c3.download_button("Summary and timeline (JSON)", lambda: fresh().to_json(), f"{base}.json",
+                       "application/json", key=f"{keys.CLASS_DOWNLOAD}_json", on_click="ignore",
+                       icon=":material/download:")
+
+
+# ----- the page -----
+def render_page() -> None:
+    """The Class dashboard page: the class store, then the teacher's session (create or reopen), its header, the
+    live view and the lesson summary."""
+    page_header("Class dashboard", ":material/school:",
+                "Class dashboard: the room's engagement, live and after the lesson",
+                "Create a class session and give its join code to your students: they join from the Webcam page. Their "
+                "presence, emotions and engagement show here live, and as a summary per student and for the class "
+                "after the lesson.",
+                "**Privacy:** students share only after consenting, and only per-second figures (face in view, "
+                "dominant emotion, engagement index), never a video frame. They are kept in the class database and "
+                f"deleted {class_store.retention_days_or_default():g} days after the lesson started. Only the browser "
+                "that created the session, or anyone with its teacher token, sees this dashboard.")
+    with st.sidebar:
+        st.header("Alerts")
+        disengaged_after = st.number_input("List students disengaged for more than (s)", 5, 600,
+                                           int(summary.DISENGAGED_AFTER_S), 5, key=keys.CLASS_DISENGAGED_S,
+                                           help="Disengaged: face absent, or engagement index at or below 0.25.")
+    store = class_store.store_or_message("The class dashboard cannot work without it (the Webcam page still works, "
+                                         "without sharing).")
+    if store is None:
+        st.stop()
+    freeze_once()
+    session = teacher_session(store)
+    if session is None:
+        st.stop()
+    session = session_header(store, session)
+    live_view(store, session.id, disengaged_after)
+    summary_view(store, session)
