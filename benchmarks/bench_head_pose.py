@@ -1,4 +1,4 @@
-"""Head pose from YuNet's five landmarks (``fer_core.head_pose``): the error in degrees on generated, turned faces and,
+"""Head pose from YuNet's five landmarks (``fer_core.inference.head_pose``): the error in degrees on generated, turned faces and,
 when given, on AFLW2000-3D images with their ground-truth pose. Prints markdown tables.
 
     python benchmarks/bench_head_pose.py                   # generated faces: model points, then rendered photos
@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core import head_pose as hp  # noqa: E402
-from fer_core.detection import YuNetDetector  # noqa: E402
+from fer_core.inference import head_pose as hp  # noqa: E402
+from fer_core.inference.detection import YuNetDetector  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
 # Frontal faces (nose within 3 % of the eye spacing from the eyes' midline, eyes level within 5 degrees).

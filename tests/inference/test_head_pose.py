@@ -1,4 +1,4 @@
-"""Head pose from five landmarks (fer_core.head_pose): conventions, accuracy on generated turned faces, facing_screen,
+"""Head pose from five landmarks (fer_core.inference.head_pose): conventions, accuracy on generated turned faces, facing_screen,
 input checks. The full error tables are in benchmarks/bench_head_pose.py."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core import head_pose as hp
-from fer_core.detection import Detection, YuNetDetector
+from fer_core.inference import head_pose as hp
+from fer_core.inference.detection import Detection, YuNetDetector
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PHOTO = REPO / "benchmarks" / "data" / "photos" / "openface_lennon_2.jpg"  # a frontal face (Apache-2.0, SOURCES.md)
 SIZE = (640, 480)
 
@@ -190,7 +190,7 @@ def test_pose_from_detection():
 
 
 def test_module_stays_light():
-    code = ("import sys; import fer_core.head_pose; "
+    code = ("import sys; import fer_core.inference.head_pose; "
             "bad = [m for m in ('tensorflow', 'streamlit', 'fer_core.live', 'fer_core.classroom') "
             "if m in sys.modules]; "
             "assert not bad, bad")
