@@ -44,6 +44,9 @@ def selection_text(config: dict) -> str:
     size = f" ({int(val['n']):,} faces)" if val.get("split") == split and isinstance(val.get("n"), int) else ""
     if runs.is_ensemble(config):
         return f"{split}{size}: each member kept its epoch of best {split} accuracy"
+    what = (config.get("selection") or {}).get("what") if isinstance(config.get("selection"), dict) else None
+    if isinstance(what, str) and what:
+        return f"{split}{size}: {what} was kept"
     return f"{split}{size}: the epoch with the best {split} accuracy was kept"
 
 

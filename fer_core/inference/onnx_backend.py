@@ -14,6 +14,7 @@ PublicTest accuracy for the default model. It is checked the same way with a loo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -30,6 +31,11 @@ REDUCE_RANGE = True
 PROBE_TOLERANCE = 1e-3  # max |p_onnx - p_keras| on the probe batch (float32 runs agree to ~1e-6)
 INT8_TOLERANCE = 0.1  # the same for the int8 model (the shipped int8 files differ by 0.036 and 0.060 there)
 SOURCE_KEY = "fer_core.source_sha256"  # int8 file metadata: SHA-256 of the model.onnx it was quantized from
+# int8 file metadata written at quantization: its own outputs on probe_batch (what a load checks it against, since
+# int8 may legitimately differ from float32 on a featureless probe where the net is at a tie), and how it agrees with
+# float32 on the calibration faces (top-1 agreement, 99th percentile of the largest probability difference).
+PROBE_OUTPUTS_KEY = "fer_core.int8_probe_outputs"
+FACE_CHECK_KEY = "fer_core.int8_face_check"
 
 
 class OnnxExportError(RuntimeError):
@@ -110,8 +116,13 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: n
         quantize_static(str(pre), str(tmp), Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         reduce_range=REDUCE_RANGE)
+        check, probe_outputs = _compare_int8(src, tmp, calibration)
+        if not check["p99_max_diff"] <= INT8_TOLERANCE:
+            raise ValueError(f"the int8 model's probabilities differ from float32's on the calibration faces. Expected "
+                             f"a 99th percentile of at most {INT8_TOLERANCE}. Received: {check}")
         quantized = onnx.load(str(tmp))
-        onnx.helper.set_model_props(quantized, {SOURCE_KEY: file_sha256(src)})
+        onnx.helper.set_model_props(quantized, {SOURCE_KEY: file_sha256(src), FACE_CHECK_KEY: json.dumps(check),
+                                                PROBE_OUTPUTS_KEY: json.dumps(probe_outputs.round(6).tolist())})
         onnx.save(quantized, str(tmp))
         os.replace(tmp, dst)
     except Exception as e:  # onnx / onnxruntime raise many types
@@ -120,6 +131,21 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: n
         pre.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return dst
+
+
+def _compare_int8(fp32_path: Path, int8_file: Path, faces: np.ndarray) -> tuple[dict, np.ndarray]:
+    """How the int8 file agrees with the float32 one on ``faces``, and its outputs on ``probe_batch``."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32_path, int8_file)]
+    name = sessions[0].get_inputs()[0].name
+    out = [np.concatenate([s.run(None, {name: faces[i:i + 256]})[0] for i in range(0, len(faces), 256)])
+           for s in sessions]
+    diff = np.abs(out[0] - out[1]).max(axis=1)
+    check = {"faces": int(len(faces)), "agreement": float(np.mean(out[0].argmax(1) == out[1].argmax(1))),
+             "p99_max_diff": float(np.percentile(diff, 99))}
+    probe = probe_batch(tuple(faces.shape[1:]))
+    return check, sessions[1].run(None, {name: probe})[0]
 
 
 def probe_batch(input_shape: tuple[int, ...], n: int = 4) -> np.ndarray:
@@ -138,7 +164,8 @@ def onnx_forward(path: Path, keras_forward: Callable[[np.ndarray], np.ndarray], 
     """A forward function ``float32 (N, H, W, C) -> (N, K)`` on ONNX Runtime for ``path``, or None (logged) when
     onnxruntime is missing, the file does not load, or it differs from ``keras_forward`` on ``probe_batch`` by more
     than ``tolerance``, or (given ``source_sha256``) was not quantized from that file; the warning names
-    ``fallback``, what the caller uses instead."""
+    ``fallback``, what the caller uses instead. An int8 file that recorded its own probe outputs when it was quantized
+    (``PROBE_OUTPUTS_KEY``; its agreement with float32 was checked then, on faces) is compared with those."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -167,13 +194,16 @@ def onnx_forward(path: Path, keras_forward: Callable[[np.ndarray], np.ndarray], 
             return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
         probe = probe_batch(tuple(input_shape))
-        diff = float(np.max(np.abs(forward(probe) - keras_forward(probe))))
+        recorded = session.get_modelmeta().custom_metadata_map.get(PROBE_OUTPUTS_KEY) if source_sha256 else None
+        expected = np.asarray(json.loads(recorded), np.float32) if recorded else keras_forward(probe)
+        diff = float(np.max(np.abs(forward(probe) - expected)))
     except Exception as e:  # onnxruntime raises its own types for a corrupt file
         log.warning("Ignoring %s: it could not be loaded (%s: %s); using %s", path, type(e).__name__, e, fallback)
         return None
     if not diff <= tolerance:
-        log.warning("Ignoring %s: it disagrees with model.keras (max probability difference %.3g on the probe "
-                    "batch; re-export it with python -m fer_core.export_onnx); using %s", path, diff, fallback)
+        against = "the outputs recorded when it was quantized" if recorded else "model.keras"
+        log.warning("Ignoring %s: it disagrees with %s (max probability difference %.3g on the probe batch; "
+                    "re-export it with python -m fer_core.export_onnx); using %s", path, against, diff, fallback)
         return None
     return forward
 

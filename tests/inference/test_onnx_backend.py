@@ -185,3 +185,30 @@ def test_runtime_description_names_the_backend(backend, runtime):
 
     text = describe_runtime(backend)
     assert text.endswith(runtime) and text.split(":")[0] in ("CPU", "GPU")
+
+
+def test_int8_file_records_its_face_check_and_is_loaded_against_its_own_probe_outputs(tiny_run, tmp_path, caplog):
+    """int8 may differ from float32 on a featureless probe where the net is at a tie, so a load compares it with the
+    outputs it recorded when it was quantized (its agreement with float32 was checked then, on faces)."""
+    import json
+
+    import onnx
+
+    from fer_core.inference import onnx_backend
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    props = {p.key: p.value for p in onnx.load(str(run / runs.ONNX_INT8_MODEL)).metadata_props}
+    check = json.loads(props[onnx_backend.FACE_CHECK_KEY])
+    assert check["faces"] > 0 and 0.0 <= check["p99_max_diff"] <= INT8_TOLERANCE and 0.0 <= check["agreement"] <= 1.0
+    assert np.asarray(json.loads(props[onnx_backend.PROBE_OUTPUTS_KEY])).shape == (4, 7)
+    assert load_classifier(run, backend="int8").backend == "onnxruntime-int8"
+
+    model = onnx.load(str(run / runs.ONNX_INT8_MODEL))
+    wrong = np.full((4, 7), 1.0 / 7)
+    wrong[:, 0] = 1.0  # far from anything the file computes
+    onnx.helper.set_model_props(model, {**props, onnx_backend.PROBE_OUTPUTS_KEY: json.dumps(wrong.tolist())})
+    onnx.save(model, str(run / runs.ONNX_INT8_MODEL))
+    with caplog.at_level(logging.WARNING):
+        clf = load_classifier(run, backend="int8")
+    assert clf.backend == "onnxruntime" and "recorded when it was quantized" in caplog.text
