@@ -9,8 +9,8 @@ import streamlit as st
 from fer_core import runs
 
 from . import model_cache, run_text
+from .run_text import PUBLIC_TEST, selection_split
 
-PUBLIC_TEST = "PublicTest"
 TTA_TEXT = {"none": "none", "flip": "flip (each face and its mirror image averaged)",
             "crops": "crops (flip x 5 shifted views averaged)"}
 
@@ -25,16 +25,6 @@ def _dataset_text(config: dict) -> str:
     if train.get("n"):
         parts.append(f"{int(train['n']):,} faces")
     return ", ".join(parts)
-
-
-def selection_split(config: dict) -> str:
-    """The split whose accuracy picked the kept epoch: ``selection_split`` (or ``selected_on``) in config.json, else
-    the validation split the run recorded, else PublicTest (what the FER2013 runs before these fields used)."""
-    named = config.get("selection_split") or config.get("selected_on")
-    if isinstance(named, str) and named:
-        return named
-    val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
-    return str(val.get("split") or PUBLIC_TEST)
 
 
 def selection_text(config: dict) -> str:

@@ -10,6 +10,19 @@ import numpy as np
 from fer_core.runs.summary import (Evaluation, RunSummary, best_val_accuracy, dataset_name, row_normalise,
                                    training_seconds)
 
+PUBLIC_TEST = "PublicTest"
+
+
+def selection_split(config: dict) -> str:
+    """The split whose accuracy picked the kept epoch: ``selection_split`` (or ``selected_on``) in config.json, else
+    the validation split the run recorded, else PublicTest (what the FER2013 runs before these fields used)."""
+    named = config.get("selection_split") or config.get("selected_on")
+    if isinstance(named, str) and named:
+        return named
+    val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
+    return str(val.get("split") or PUBLIC_TEST)
+
+
 TRAIN_COMMAND = ("python -m fer_core.train --data ../shared/data/fer2013/fer2013.csv.gz "
                  "--arch fer_vgg --out models/runs/fer_vgg_my_run --epochs 30")
 
@@ -71,6 +84,7 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
         "epochs": None if s.is_ensemble else s.epochs_done,
         "started from": None if s.is_ensemble else started_from(cfg),
         "best val acc": best_val_accuracy(s),
+        "selected on": selection_split(cfg) if cfg else None,
         "test split": m.get("split"),
         "test acc": m.get("accuracy"),
         "test acc (TTA)": tta.get("accuracy"),

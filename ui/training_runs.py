@@ -58,6 +58,8 @@ def runs_column_config() -> dict:
         "run": cc.TextColumn("run", pinned=True),
         "parameters": cc.NumberColumn("parameters", format="compact", help="trainable + non-trainable weights"),
         "best val acc": cc.NumberColumn("best val acc", format="percent", help="best validation accuracy during training"),
+        "selected on": cc.TextColumn("selected on", help="the split whose accuracy picked the kept epoch; when it is "
+                                                         "also the test split, the test figure is optimistic"),
         "test acc": cc.NumberColumn("test acc", format="percent", help="accuracy of the selected model on the run's test split"),
         "training time (min)": cc.NumberColumn("training time (min)", format="%.1f"),
         "issues": cc.NumberColumn("issues", help="missing or corrupt files (see the warnings above)"),
@@ -83,13 +85,15 @@ def curves_figure(series: list[tuple[str, list[dict], bool]]) -> go.Figure:
 
         for key, panel, dash, what in (("loss", 1, "solid", "train"), ("val_loss", 1, "dash", "validation"),
                                        ("accuracy", 2, "solid", "train"), ("val_accuracy", 2, "dash", "validation"),
-                                       ("ema_val_accuracy", 2, "dashdot", "weight average (EMA), validation")):
+                                       ("ema_val_accuracy", 2, "dashdot", "weight average (EMA), validation"),
+                                       ("test_accuracy", 2, "longdash", "test (reported, never used to pick)"),
+                                       ("ema_test_accuracy", 2, "longdashdot", "weight average (EMA), test")):
             values = col(key)
             if not any(v is not None for v in values):
                 continue
             fig.add_trace(go.Scatter(
                 x=epochs, y=values, mode="lines+markers" if len(epochs) < 3 else "lines",
-                name=f"{label} · {what}", legendgroup=f"{label} · {what}", showlegend=panel == 1 or key == "ema_val_accuracy",
+                name=f"{label} · {what}", legendgroup=f"{label} · {what}", showlegend=panel == 1 or key in ("ema_val_accuracy", "test_accuracy", "ema_test_accuracy"),
                 line=dict(color=color, dash=dash), hovertemplate=f"{label}<br>{what} {key}: %{{y:.4f}}<br>epoch %{{x}}<extra></extra>",
             ), row=1, col=panel)
         lr = col("lr")

@@ -293,3 +293,17 @@ def rs_metrics(cm):
     from fer_core.training.evaluation import metrics_from_confusion
 
     return metrics_from_confusion(cm, LABELS)
+
+
+def test_runs_say_which_split_picked_the_model_and_plot_the_test_curve():
+    """A run selected on the holdout reports PublicTest as a test figure, and its test curve is drawn apart."""
+    from ui import run_text
+
+    holdout = {"dataset": {"validation": {"split": "holdout (10% of Training)", "n": 2872}},
+               "selection": {"split": "holdout (10% of Training)", "what": "the epoch with the best validation accuracy"}}
+    assert run_text.selection_split(holdout) == "holdout (10% of Training)"
+    assert run_text.selection_split({}) == "PublicTest"  # runs from before the field were selected on PublicTest
+    hist = [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5, "val_accuracy": 0.4, "test_accuracy": 0.41,
+             "ema_val_accuracy": 0.42, "ema_test_accuracy": 0.43, "lr": 0.01} for e in (1, 2, 3)]
+    names = [t.name for t in runs_ui.curves_figure([("r", hist, False)]).data]
+    assert "r · test (reported, never used to pick)" in names and "r · weight average (EMA), test" in names
