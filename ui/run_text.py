@@ -19,6 +19,8 @@ def selection_split(config: dict) -> str:
     named = config.get("selection_split") or config.get("selected_on")
     if isinstance(named, str) and named:
         return named
+    if config.get("folds"):
+        return "none: fixed epochs, scored on held-out folds"
     val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
     return str(val.get("split") or PUBLIC_TEST)
 
