@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 
 from .. import runs
-from .trainer import (TrainConfig, check_ferplus_settings, input_equalization, library_versions, load_train_val_test, lr_at, prepare_images,
-                      session_seed)
+from .trainer import (TrainConfig, check_ferplus_settings, load_train_val_test, lr_at, new_run_config,
+                      prepare_images, session_seed)
 
 log = logging.getLogger(__name__)
 
@@ -190,26 +190,11 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
             src = keras.models.load_model(src_path / runs.MODEL if src_path.is_dir() else src_path, compile=False)
             model.set_weights(src.get_weights())
             init = {"path": str(cfg.init_from)}
-        config = {
-            "run_id": run_dir.name, "architecture": cfg.arch, "architecture_description": spec.description,
-            "input_shape": list(input_shape), "labels": list(labels), "n_params": int(model.count_params()),
-            "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe(),
-                        **({"test": test_ds.describe()} if test_ds is not None else {})},
-            "selection": {"split": val_ds.split, "what": "the epoch and the weights (live or EMA) with the best "
-                                                        "validation accuracy"},
-            "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
-            "training_backend": backend, "jit_compile": bool(trainer.jit_compile),
-            "versions": library_versions(), "device": describe_accelerator(),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "epochs_planned": cfg.epochs, "epochs_done": 0,
-            "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
-        }
-        if init:
-            config["init_from"] = init
-        if targets_info:
-            config["targets"] = targets_info
+        extra = {"jit_compile": bool(trainer.jit_compile)}
         if time_budget:
-            config["time_budget_s"] = float(time_budget)
+            extra["time_budget_s"] = float(time_budget)
+        config = new_run_config(cfg, run_dir, model, input_shape, (train_ds, val_ds, test_ds), backend,
+                                describe_accelerator(), init, targets_info, **extra)
         runs.write_json(run_dir / runs.CONFIG, config)
     if backend == "jax" and not trainer.jit_compile:
         raise RuntimeError("The training step would run eagerly on JAX (a layer does not support jit). "

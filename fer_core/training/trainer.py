@@ -123,6 +123,33 @@ def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, Fac
     return train, val, test
 
 
+def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[int, int, int], splits: tuple,
+                   backend: str, device: str, init: dict | None = None, targets: dict | None = None, **extra) -> dict:
+    """The ``config.json`` a fresh run starts with (any backend): data, splits, which split selects the model,
+    hyper-parameters, versions, device; ``extra`` adds fields (e.g. ``jit_compile``)."""
+    train_ds, val_ds, test_ds = splits
+    spec = get_spec(cfg.arch)
+    config = {
+        "run_id": run_dir.name, "architecture": cfg.arch, "architecture_description": spec.description,
+        "input_shape": list(input_shape), "labels": list(train_ds.label_names), "n_params": int(model.count_params()),
+        "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe(),
+                    **({"test": test_ds.describe()} if test_ds is not None else {})},
+        "selection": {"split": val_ds.split, "what": "the epoch (and with --ema the weights, live or averaged) "
+                                                    "with the best validation accuracy"},
+        "training_backend": backend, **extra,
+        "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
+        "versions": library_versions(), "device": device,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "epochs_planned": cfg.epochs, "epochs_done": 0,
+        "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
+    }
+    if init:
+        config["init_from"] = init
+    if targets:
+        config["targets"] = targets
+    return config
+
+
 def check_ferplus_settings(cfg: TrainConfig) -> None:
     """FER+ votes pair with every row of a FER2013 CSV's training Usage: a ``ValueError`` for settings that drop rows."""
     if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.max_train or cfg.classes or cfg.remap
@@ -321,24 +348,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         model.compile(optimizer=make_optimizer(cfg),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                       metrics=["accuracy"])
-        config = {
-            "run_id": run_dir.name, "architecture": cfg.arch, "architecture_description": spec.description,
-            "input_shape": list(input_shape), "labels": list(labels), "n_params": int(model.count_params()),
-            "dataset": {"path": str(cfg.data), "train": train_ds.describe(), "validation": val_ds.describe(),
-                        **({"test": test_ds.describe()} if test_ds is not None else {})},
-            "selection": {"split": val_ds.split, "what": "the epoch (and with --ema the weights, live or averaged) "
-                                                        "with the best validation accuracy"},
-            "training_backend": "tensorflow",
-            "hyperparameters": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data", "out", "arch")},
-            "versions": library_versions(), "device": describe_device(),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "epochs_planned": cfg.epochs, "epochs_done": 0,
-            "inference": {"tta": bool(cfg.tta), "equalize": input_equalization(train_ds.images)},
-        }
-        if init:
-            config["init_from"] = init
-        if targets_info:
-            config["targets"] = targets_info
+        config = new_run_config(cfg, run_dir, model, input_shape, (train_ds, val_ds, test_ds), "tensorflow",
+                                describe_device(), init, targets_info)
         runs.write_json(run_dir / runs.CONFIG, config)
 
     channels = input_shape[2]
