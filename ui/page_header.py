@@ -9,8 +9,22 @@ from fer_core.runs import RunError
 from . import model_cache
 
 
+def use_app_navigation() -> None:
+    """Rerun once through ``streamlit_app.py``'s ``st.navigation`` when Streamlit ran this page on its own.
+
+    Until some session has run ``streamlit_app.py`` (which calls ``st.navigation``), Streamlit treats an app with a
+    ``pages/`` folder as an old-style multipage app, so a page opened by its URL on a fresh server got the old sidebar
+    ("streamlit app" first, no icons, no Home). Streamlit keeps that choice in one class attribute."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_header(page_title: str, icon: str, title: str, caption: str, privacy_note: str | None = None) -> None:
     """``st.set_page_config`` (wide layout), the title, a caption and, when given, the privacy note."""
+    use_app_navigation()
     st.set_page_config(page_title=page_title, page_icon=icon, layout="wide")
     st.title(title)
     st.caption(caption)

@@ -25,6 +25,7 @@ from fer_core.training.data import FaceDataset, load_dataset
 from fer_core.training.evaluation import evaluate, write_evaluation
 
 from . import charts, keys, run_text
+from .page_header import use_app_navigation
 from .model_cache import cached_classifier
 
 PALETTE = qualitative.Plotly
@@ -441,6 +442,7 @@ def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usa
 def render_page() -> None:
     """The Training runs page: where runs are (sidebar), the runs table, then the picked runs' curves, confusion
     matrices, per-class scores, files and the evaluation panel."""
+    use_app_navigation()
     st.set_page_config(page_title="Training runs", page_icon=":material/monitoring:", layout="wide")
     st.title("Training runs")
     st.caption("Runs written by `python -m fer_core.train` under `models/runs/` (and any folder added in the sidebar): "
