@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .. import runs
-from .trainer import (TrainConfig, check_ferplus_settings, load_train_val_test, lr_at, new_run_config,
+from .trainer import (TrainConfig, check_ferplus_settings, load_train_val_test, lr_at, make_optimizer, new_run_config,
                       prepare_images, session_seed)
 
 log = logging.getLogger(__name__)
@@ -53,21 +53,6 @@ def describe_accelerator() -> str:
     except Exception as e:  # a broken accelerator runtime still trains on the CPU
         log.warning("Could not describe the %s device: %s", backend, e)
     return cpu_text()
-
-
-def _make_optimizer(cfg: TrainConfig):
-    """The recipe's optimizer; ``cfg.ema`` turns on the optimizer's own weight average (kept, not swapped in)."""
-    import keras
-
-    ema = dict(use_ema=True, ema_momentum=cfg.ema, ema_overwrite_frequency=None) if cfg.ema else {}
-    wd = cfg.weight_decay or None
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.lr, momentum=0.9, nesterov=True, weight_decay=wd, **ema)
-    if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay or 1e-4, **ema)
-    if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(cfg.lr, weight_decay=wd, **ema)
-    raise ValueError(f"optimizer must be sgd, adam or adamw. Received: optimizer={cfg.optimizer!r}")
 
 
 def ema_weights(model, optimizer) -> list[np.ndarray]:
@@ -162,7 +147,7 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
     inp = keras.Input(input_shape, name="pixels")
     trainer = keras.Model(inp, model(BatchAugment(cfg.augment, seed=cfg.seed, name="batch_augment")(inp)),
                           name=f"{cfg.arch}_trainer")
-    optimizer = _make_optimizer(cfg)
+    optimizer = make_optimizer(cfg, in_step_ema=True)
     trainer.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                     metrics=["accuracy"], jit_compile=True if backend == "jax" else "auto")
     optimizer.build(trainer.trainable_variables)

@@ -171,16 +171,19 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr
 
 
-def make_optimizer(cfg: TrainConfig):
+def make_optimizer(cfg: TrainConfig, in_step_ema: bool = False):
+    """The recipe's optimizer. ``in_step_ema`` (with ``cfg.ema``) turns on the optimizer's own moving average of the
+    weights, updated inside the compiled step and kept apart (``portable.ema_weights`` reads it): any backend."""
     import keras
 
+    extra = dict(use_ema=True, ema_momentum=cfg.ema, ema_overwrite_frequency=None) if in_step_ema and cfg.ema else {}
     wd = cfg.weight_decay or None
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.lr, momentum=0.9, nesterov=True, weight_decay=wd)
+        return keras.optimizers.SGD(cfg.lr, momentum=0.9, nesterov=True, weight_decay=wd, **extra)
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay or 1e-4)
+        return keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay or 1e-4, **extra)
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(cfg.lr, weight_decay=wd)
+        return keras.optimizers.Adam(cfg.lr, weight_decay=wd, **extra)
     raise ValueError(f"optimizer must be sgd, adam or adamw. Received: optimizer={cfg.optimizer!r}")
 
 
