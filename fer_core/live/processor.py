@@ -44,6 +44,10 @@ class LiveSettings:
     tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
     # averages, and a flip pass doubles the model's cost per frame
     detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.inference.detection.list_detectors())
+    max_frame_side: int = 640  # frames larger than this (longest side) are downscaled on arrival: a browser that
+    # ignores the page's constraints, or sends 4K, costs what a 640 px frame costs
+    annotate: bool = True  # draw the faces on the frame sent back; False (class mode without a preview, SENDONLY):
+    # nothing is drawn and the frame is returned as it came
 
     def __post_init__(self):
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -55,6 +59,8 @@ class LiveSettings:
         if not 0 <= self.hold_missed <= self.max_missed:
             raise ValueError(f"Expected 0 <= hold_missed <= max_missed. Received: hold_missed={self.hold_missed}, "
                              f"max_missed={self.max_missed}")
+        if self.max_frame_side < 64:
+            raise ValueError(f"max_frame_side must be at least 64 pixels. Received: max_frame_side={self.max_frame_side}")
         if self.detect_width < 64:
             raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
         if self.detector not in list_detectors():
@@ -194,14 +200,21 @@ class LiveProcessor:
         """streamlit-webrtc ``video_frame_callback``: ``av.VideoFrame`` in, annotated ``av.VideoFrame`` out."""
         import av
 
-        image = frame.to_ndarray(format="bgr24")
+        with self._lock:
+            settings = self._settings
+        size = fit_size(frame.width, frame.height, settings.max_frame_side)
+        if size != (frame.width, frame.height):  # too large (4K, or constraints ignored): scaled while converting
+            image = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
+        else:
+            image = frame.to_ndarray(format="bgr24")
         try:
             out = self.process(image, stream_time=frame.time)
         except Exception as e:  # keep the stream alive; the page shows the error
             with self._lock:
                 self._latest = replace(self._latest, error=f"{type(e).__name__}: {e}")
-                mirror = self._settings.mirror
-            out = cv2.flip(image, 1) if mirror else image
+            out = cv2.flip(image, 1) if settings.mirror else image
+        if not settings.annotate:  # nothing goes back to look at (SENDONLY): no conversion either
+            return frame
         return av.VideoFrame.from_ndarray(out, format="bgr24")
 
     def process(self, image: np.ndarray, stream_time: float | None = None) -> np.ndarray:
@@ -224,6 +237,9 @@ class LiveProcessor:
         self._tracker.smoothing = settings.smoothing
         self._tracker.max_missed = settings.max_missed
 
+        size = fit_size(image.shape[1], image.shape[0], settings.max_frame_side)
+        if size != (image.shape[1], image.shape[0]):
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         frame = cv2.flip(image, 1) if settings.mirror else image.copy()
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         size = (frame.shape[1], frame.shape[0])
@@ -254,7 +270,8 @@ class LiveProcessor:
             recorder.observe(start, observations)
         else:
             recorder.observe(start, [])
-        frame = draw_faces(frame, faces)
+        if settings.annotate:
+            frame = draw_faces(frame, faces)
 
         end = self._clock()
         self._frames += 1
@@ -295,6 +312,16 @@ class LiveProcessor:
         if self._lag_base is None or offset < self._lag_base:
             self._lag_base = offset
         return (offset - self._lag_base) * 1000
+
+
+def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """``(width, height)`` scaled down (aspect kept, even numbers for the video codecs) so that the longest side is at
+    most ``max_side``; unchanged when it already fits."""
+    long_side = max(width, height)
+    if long_side <= max_side:
+        return int(width), int(height)
+    scale = max_side / long_side
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
 def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:

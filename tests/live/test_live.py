@@ -401,3 +401,49 @@ def test_a_resolution_change_keeps_the_face_id():
     snap = proc.snapshot()
     assert len(det.calls) == 3
     assert [(f.name, f.box) for f in snap.faces] == [("Face 1", small)]
+
+
+def test_a_4k_frame_is_downscaled_on_arrival_and_processed():
+    """A browser that ignores the constraints and sends 3840x2160: processed as 640x360, the face found there."""
+    big_box = (1800, 800, 480, 480)
+    small_box = (300, 133, 80, 80)  # the same face at 640/3840
+    proc, det = make([[small_box]])
+    for _ in range(3):  # a track gets its id after a few detections
+        out = proc.process(frame(big_box, size=(2160, 3840)))
+    assert out.shape == (360, 640, 3)
+    assert det.calls[0].shape[:2] == (360, 640)  # the detector searched the downscaled frame
+    faces = proc.snapshot().faces
+    assert [f.box for f in faces] == [small_box] and faces[0].emotion == "happy"  # the crop came from the face
+
+
+def test_the_callback_downscales_a_4k_video_frame_while_converting_it():
+    proc, det = make([[(300, 133, 80, 80)]])
+    vf = av.VideoFrame.from_ndarray(frame((1800, 800, 480, 480), size=(2160, 3840)), format="bgr24")
+    for _ in range(3):
+        out = proc.callback(vf)
+    assert (out.width, out.height) == (640, 360) and det.calls[0].shape[:2] == (360, 640)
+    assert proc.snapshot().faces[0].emotion == "happy" and not proc.snapshot().error
+
+
+def test_frames_within_the_limit_keep_their_size_and_odd_sizes_round_to_even():
+    from fer_core.live.processor import fit_size
+
+    assert fit_size(640, 480, 640) == (640, 480) and fit_size(480, 640, 640) == (480, 640)
+    assert fit_size(3840, 2160, 640) == (640, 360) and fit_size(1080, 1920, 640) == (360, 640)
+    assert fit_size(1001, 999, 640) == (640, 638)
+    proc, det = make([[]], max_frame_side=320)
+    assert proc.process(frame(size=(480, 640))).shape == (240, 320, 3)
+    with pytest.raises(ValueError, match="max_frame_side"):
+        LiveSettings(max_frame_side=10)
+
+
+def test_without_annotation_nothing_is_drawn_and_the_callback_returns_the_frame_as_it_came():
+    box = (200, 100, 120, 120)
+    proc, _ = make([[box]], annotate=False)
+    img = frame(box)
+    for _ in range(3):
+        np.testing.assert_array_equal(proc.process(img), img)  # no boxes drawn
+    assert proc.snapshot().faces[0].emotion == "happy"  # still analysed and recorded
+    vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+    assert proc.callback(vf) is vf
+    assert len(proc.recorder.completed_seconds(-1, include_latest=True)[1]) >= 1
