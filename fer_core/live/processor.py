@@ -30,6 +30,17 @@ from ..inference.boxes import Box
 from .tracking import FaceTracker
 
 
+# Live video searches faces on a downscaled frame (the cost grows with the pixels searched). YuNet at a longest side
+# of 320 takes ~5 ms on a 640x480 frame against ~18 ms at 640, and finds the faces at least 64 px wide of the
+# detection benchmark's photos scaled to 640 px (benchmarks/bench_detection.py --frame-side 640), but misses more of
+# the 48-64 px ones; so while no face is tracked (every WIDE_EVERY-th pass) or while a tracked face is narrower than
+# SMALL_FACE_PX, it searches at WIDE_DETECT_WIDTH. Photos (fer_core.inference.analysis) keep their full search.
+LIVE_DETECT_WIDTH = {"yunet": 320, "haar": 480}
+WIDE_DETECT_WIDTH = 640
+WIDE_EVERY = 3
+SMALL_FACE_PX = 80
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """What the page's sidebar controls (plus a few internals with sensible defaults)."""
@@ -38,7 +49,10 @@ class LiveSettings:
     smoothing: float = 0.6  # EMA strength of the per-track probabilities, in [0, 1)
     detect_every: int = 3  # run the face detector on every k-th processed frame, carry boxes between
     mirror: bool = True  # flip the video horizontally (selfie view) before processing
-    detect_width: int = 480  # face detection never searches a frame larger than this (longest side)
+    detect_width: int | None = None  # face detection searches the frame downscaled to this longest side; None: the
+    # detector's live default (LIVE_DETECT_WIDTH: YuNet 320, Haar 480)
+    wide_width: int | None = None  # YuNet: the larger search (None: WIDE_DETECT_WIDTH, 640) used while no face is
+    # tracked (every WIDE_EVERY-th detection pass) or while a tracked face is narrower than SMALL_FACE_PX
     hold_missed: int = 2  # a face missed by up to this many detection passes stays shown at its last box
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
     tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
@@ -61,8 +75,10 @@ class LiveSettings:
                              f"max_missed={self.max_missed}")
         if self.max_frame_side < 64:
             raise ValueError(f"max_frame_side must be at least 64 pixels. Received: max_frame_side={self.max_frame_side}")
-        if self.detect_width < 64:
-            raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
+        for name in ("detect_width", "wide_width"):
+            value = getattr(self, name)
+            if value is not None and value < 64:
+                raise ValueError(f"{name} must be at least 64 pixels. Received: {name}={value}")
         if self.detector not in list_detectors():
             raise ValueError(f"Unknown face detector. Expected one of {list_detectors()}. Received: detector={self.detector!r}")
 
@@ -76,11 +92,20 @@ class LiveSettings:
         global equalisation missed a few. YuNet: score threshold 0.9 (strict) .. 0.5, 0.7 at 0.5 (its default), the
         same minimum face sizes, the frame searched at most ``detect_width`` wide."""
         min_size = int(round(64 - 32 * self.sensitivity))
+        width = self.detect_width or LIVE_DETECT_WIDTH[self.detector]
         if self.detector == "yunet":
             return {"method": "yunet", "score_threshold": round(0.9 - 0.4 * self.sensitivity, 3), "min_size": min_size,
-                    "max_side": self.detect_width}
+                    "max_side": width}
         return {"method": "haar", "scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
-                "min_size": min_size, "max_side": self.detect_width, "equalize": "clahe", "rotations": ()}
+                "min_size": min_size, "max_side": width, "equalize": "clahe", "rotations": ()}
+
+    def wide(self) -> "LiveSettings | None":
+        """The settings of the larger search (YuNet only), or None when there is none (Haar, or no larger width)."""
+        if self.detector != "yunet":
+            return None
+        width = self.wide_width or WIDE_DETECT_WIDTH
+        return replace(self, detect_width=width) if width > (self.detect_width or LIVE_DETECT_WIDTH[self.detector]) \
+            else None
 
 
 @dataclass(frozen=True)
@@ -126,8 +151,10 @@ class LiveProcessor:
         self._settings = settings or LiveSettings()
         self._classifier = classifier
         self._detector_factory = detector_factory or face_detector
-        self._detector = None
+        self._detector = None  # the detector of the latest pass
         self._detector_params: dict | None = None
+        self._detectors: dict[int, tuple[dict, Callable]] = {}  # searched width -> (params, detector): narrow, wide
+        self._empty_passes = 0  # detection passes in a row without a tracked face
         self._eyes = eye_detector or EyeDetector()
         self._clock = clock
         self._recorder = EngagementRecorder(classifier.labels)
@@ -283,13 +310,33 @@ class LiveProcessor:
                                         fps=self._fps(end), processing_ms=self._proc_ms, lag_ms=lag, updated=end)
         return frame
 
-    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
+    def _search_settings(self, settings: LiveSettings) -> LiveSettings:
+        """The narrow live search, or the wide one while no face is tracked (every WIDE_EVERY-th pass, the first
+        included) or while a tracked face is small."""
+        wide = settings.wide()
+        if wide is None:
+            return settings
+        tracks = self._tracker.active(settings.hold_missed)
+        if not tracks:
+            self._empty_passes += 1
+            return wide if (self._empty_passes - 1) % WIDE_EVERY == 0 else settings
+        self._empty_passes = 0
+        return wide if min(t.box[2] for t in tracks) < SMALL_FACE_PX else settings
+
+    def _detector_for(self, settings: LiveSettings):
         params = settings.detector_params()
-        if self._detector is None or params != self._detector_params:
-            self._detector = self._detector_factory(settings)
-            self._detector_params = params
-        colour = getattr(self._detector, "color_input", False)  # YuNet was trained on colour
-        boxes = [tuple(int(v) for v in b) for b in self._detector(frame if colour else gray)]
+        cached = self._detectors.get(params["max_side"])
+        if cached is None or cached[0] != params:
+            if cached is None and len(self._detectors) >= 2:  # a settings change: build afresh
+                self._detectors.clear()
+            cached = self._detectors[params["max_side"]] = (params, self._detector_factory(settings))
+        self._detector, self._detector_params = cached[1], params
+        return cached[1]
+
+    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
+        detector = self._detector_for(self._search_settings(settings))
+        colour = getattr(detector, "color_input", False)  # YuNet was trained on colour
+        boxes = [tuple(int(v) for v in b) for b in detector(frame if colour else gray)]
         for track, box in zip(self._tracker.update(boxes), boxes):
             if track is not None:
                 track.extra["eyes"] = self._eyes.count(gray, box)

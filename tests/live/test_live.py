@@ -176,7 +176,8 @@ def test_sensitivity_change_rebuilds_the_detector():
     proc.process(frame())
     proc.update_settings(sensitivity=1.0)
     proc.process(frame())
-    assert len(det.built_with) == 2 and det.built_with[1] == LiveSettings(sensitivity=1.0).detector_params()
+    # the wide search (no face yet), the narrow one, then the narrow one rebuilt with the new sensitivity
+    assert len(det.built_with) == 3 and det.built_with[2] == LiveSettings(sensitivity=1.0).detector_params()
 
 
 def test_detector_change_rebuilds_it_and_yunet_gets_the_colour_frame():
@@ -447,3 +448,33 @@ def test_without_annotation_nothing_is_drawn_and_the_callback_returns_the_frame_
     vf = av.VideoFrame.from_ndarray(img, format="bgr24")
     assert proc.callback(vf) is vf
     assert len(proc.recorder.completed_seconds(-1, include_latest=True)[1]) >= 1
+
+
+def test_live_yunet_searches_at_320_and_widens_while_no_face_or_a_small_face_is_tracked():
+    from fer_core.live.processor import SMALL_FACE_PX, WIDE_EVERY
+
+    assert LiveSettings().detector_params()["max_side"] == 320  # YuNet, the live default
+    assert LiveSettings(detector="haar").detector_params()["max_side"] == 480 and LiveSettings(detector="haar").wide() is None
+    widths = []
+
+    class Factory(ScriptedDetector):
+        def __call__(self, settings):
+            detect = super().__call__(settings)
+            return lambda img: widths.append(settings.detector_params()["max_side"]) or detect(img)
+
+    big, small = (200, 100, 120, 120), (200, 100, SMALL_FACE_PX - 10, SMALL_FACE_PX - 10)
+    det = Factory([[]] * 7 + [[big]] * 6 + [[small]] * 3)
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detect_every=1), detector_factory=det,
+                         clock=Clock())
+    for _ in range(7):  # nothing in view: one pass in WIDE_EVERY searches wide (the first one too)
+        proc.process(frame())
+    assert widths == [640 if k % WIDE_EVERY == 0 else 320 for k in range(7)]
+    widths.clear()
+    for _ in range(6):  # a face appears, is tracked, and is big enough for the narrow search
+        proc.process(frame(big))
+    assert widths[-3:] == [320, 320, 320]
+    widths.clear()
+    for _ in range(3):  # a small face: the wide search keeps it
+        proc.process(frame(small))
+    assert widths[1:] == [640, 640]
+    assert len(det.built_with) == 2  # one narrow and one wide detector, built once each
