@@ -33,12 +33,14 @@ from .tracking import FaceTracker
 # Live video searches faces on a downscaled frame (the cost grows with the pixels searched). YuNet at a longest side
 # of 320 takes ~5 ms on a 640x480 frame against ~18 ms at 640, and finds the faces at least 64 px wide of the
 # detection benchmark's photos scaled to 640 px (benchmarks/bench_detection.py --frame-side 640), but misses more of
-# the 48-64 px ones; so while no face is tracked (every WIDE_EVERY-th pass) or while a tracked face is narrower than
-# SMALL_FACE_PX, it searches at WIDE_DETECT_WIDTH. Photos (fer_core.inference.analysis) keep their full search.
+# the 48-64 px ones and some turned ones; so it searches at WIDE_DETECT_WIDTH while no face is tracked (every
+# WIDE_EVERY-th pass), after a pass that missed a tracked face or saw a new one, while a face narrower than
+# SMALL_FACE_PX is tracked, and once every DISCOVER_EVERY passes otherwise. Photos (fer_core.inference.analysis) keep their full search.
 LIVE_DETECT_WIDTH = {"yunet": 320, "haar": 480}
 WIDE_DETECT_WIDTH = 640
 WIDE_EVERY = 3
 SMALL_FACE_PX = 80
+DISCOVER_EVERY = 10  # while faces are tracked, one pass in this many searches wide for new small faces
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class LiveProcessor:
         self._detector_params: dict | None = None
         self._detectors: dict[int, tuple[dict, Callable]] = {}  # searched width -> (params, detector): narrow, wide
         self._empty_passes = 0  # detection passes in a row without a tracked face
+        self._since_wide = 0  # detection passes since the latest wide one
         self._eyes = eye_detector or EyeDetector()
         self._clock = clock
         self._recorder = EngagementRecorder(classifier.labels)
@@ -316,12 +319,18 @@ class LiveProcessor:
         wide = settings.wide()
         if wide is None:
             return settings
-        tracks = self._tracker.active(settings.hold_missed)
-        if not tracks:
+        self._since_wide += 1
+        # a face just seen (not yet confirmed), missed by the latest pass, or small: search where it can be found
+        doubtful = any(not t.confirmed or t.missed > 0 or t.box[2] < SMALL_FACE_PX for t in self._tracker.candidates())
+        if not self._tracker.active(settings.hold_missed):
             self._empty_passes += 1
-            return wide if (self._empty_passes - 1) % WIDE_EVERY == 0 else settings
-        self._empty_passes = 0
-        return wide if min(t.box[2] for t in tracks) < SMALL_FACE_PX else settings
+            use_wide = doubtful or (self._empty_passes - 1) % WIDE_EVERY == 0
+        else:
+            self._empty_passes = 0
+            use_wide = doubtful or self._since_wide >= DISCOVER_EVERY  # now and then, a look for new faces
+        if use_wide:
+            self._since_wide = 0
+        return wide if use_wide else settings
 
     def _detector_for(self, settings: LiveSettings):
         params = settings.detector_params()

@@ -478,3 +478,25 @@ def test_live_yunet_searches_at_320_and_widens_while_no_face_or_a_small_face_is_
         proc.process(frame(small))
     assert widths[1:] == [640, 640]
     assert len(det.built_with) == 2  # one narrow and one wide detector, built once each
+
+
+def test_a_face_the_narrow_search_missed_is_looked_for_wide_and_new_faces_are_looked_for_now_and_then():
+    from fer_core.live.processor import DISCOVER_EVERY
+
+    widths = []
+
+    class Factory(ScriptedDetector):
+        def __call__(self, settings):
+            detect = super().__call__(settings)
+            return lambda img: widths.append(settings.detector_params()["max_side"]) or detect(img)
+
+    big = (200, 100, 120, 120)
+    script = [[big]] * 4 + [[]] + [[big]] * 20  # the 5th pass (narrow) misses the face
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detect_every=1),
+                         detector_factory=Factory(script), clock=Clock())
+    for _ in range(25):
+        proc.process(frame(big))
+    assert widths[:2] == [640, 640]  # nothing tracked, then a face seen once: wide until it is confirmed
+    assert widths[4] == 320 and widths[5] == 640  # missed by the narrow search: the next pass searches wide
+    narrow_run = widths[6:]
+    assert 640 in narrow_run and narrow_run.count(640) <= len(narrow_run) // DISCOVER_EVERY + 1  # now and then only
