@@ -6,6 +6,7 @@
 ``--mode class`` (default) is what the app does for students who joined a class (issue 24): the camera sends 640x360
 at 8 fps (``ui/webrtc.py``'s CLASS_MEDIA_CONSTRAINTS), SENDONLY (frames decoded, nothing drawn or encoded back), and
 every student's seconds go through the process's one ``ClassWriter`` (one transaction per pass for all of them).
+Class mode also classifies every student's faces in shared batches (``fer_core.live.batcher``; ``--no-batch`` without).
 ``--mode single`` is the Webcam page alone, as before: 640x480 at 30 fps, SENDRECV, each share writing its own batches.
 
 Each student is what the Webcam page runs for one browser, in threads of this one process as in one Streamlit server:
@@ -150,6 +151,10 @@ def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
     store = ClassStore(db_url)
     session, _ = store.create_session(f"bench {n}")
     writer = ClassWriter(store) if args.mode == "class" else None
+    if args.mode == "class" and not args.no_batch:  # as the Webcam page in class mode: one batched classifier
+        from fer_core.live.batcher import BatchedClassifier
+
+        clf = BatchedClassifier(clf)
     students = [Student(k, clf, store, store.join(session.join_code, f"Student {k + 1}"), frames, packets, args,
                         writer) for k in range(n)]
     t0 = time.perf_counter() + 0.2
@@ -200,6 +205,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default=None, help="camera frame WxH; default: 640x360 (class), 640x480 (single)")
     ap.add_argument("--transport", choices=["sendonly", "sendrecv", "none"], default=None,
                     help="default: sendonly (class), sendrecv (single)")
+    ap.add_argument("--no-batch", action="store_true", help="class mode without the batched classifier")
     ap.add_argument("--model", default=None, help="run folder (default: the shipped default run)")
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a new SQLite file per class size)")
     args = ap.parse_args(argv)

@@ -18,6 +18,7 @@ from dataclasses import replace
 import streamlit as st
 
 from fer_core.live import engagement as eng
+from fer_core.live.batcher import shared_batched
 from fer_core.live.processor import LiveProcessor, LiveSnapshot
 
 from . import charts, class_join, keys, model_cache, webrtc
@@ -201,7 +202,8 @@ def render_page() -> None:
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     classifier = classifier_or_stop(model_cache.selected_run_path(), "the webcam")
-    processor = session_processor(classifier)
+    # in a class, every student's faces on this server are classified in shared batches (fer_core.live.batcher)
+    processor = session_processor(shared_batched(classifier) if class_mode() else classifier)
     processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
     class_join.class_join_panel(processor)  # optional: share this session's per-second aggregates with a class
     rtc_configuration, ice_source = webrtc.rtc_configuration()

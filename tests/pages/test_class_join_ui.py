@@ -167,9 +167,15 @@ def test_in_a_class_the_camera_sends_a_small_slow_stream_only_and_the_preview_br
     assert video["width"]["ideal"] <= 640 and video["height"]["ideal"] <= 360 and video["frameRate"]["max"] <= 10
     proc = at.session_state[keys.WEBCAM_PROCESSOR]
     assert proc.settings.annotate is False and "small, slow stream" in texts(at)
+    from fer_core.live.batcher import BatchedClassifier
+
+    at.run()  # the next run after joining: this student's faces go through the process's batched classifier
+    assert isinstance(proc.classifier, BatchedClassifier)
     at.toggle(key=keys.WEBCAM_CLASS_PREVIEW).set_value(True).run()
     preview = streamer.call_args.kwargs
     assert preview["mode"].name == "SENDRECV" and preview["media_stream_constraints"] == joined["media_stream_constraints"]
     assert proc.settings.annotate is True
     at.button(key=keys.CLASS_LEAVE).click().run()
     assert streamer.call_args.kwargs["key"] == alone["key"] and proc.settings.annotate is True
+    at.run()
+    assert not isinstance(proc.classifier, BatchedClassifier)
