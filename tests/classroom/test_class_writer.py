@@ -186,3 +186,21 @@ def test_bad_writer_settings_are_refused():
         ClassWriter(store, flush_every=0, start=False)
     with pytest.raises(ValueError, match="max_batch <= max_pending"):
         ClassWriter(store, max_batch=10, max_pending=5, start=False)
+
+
+def test_a_student_written_by_one_instance_is_read_by_another_over_postgres():
+    """Two app instances over one PostgreSQL database: instance B's writer stores a student's rows, instance A (the
+    teacher's) reads them (two engines and pools, as two processes)."""
+    from conftest import postgres_url_or_skip
+
+    url = postgres_url_or_skip()
+    a, b = ClassStore(url), ClassStore(url)
+    session, _ = a.create_session("Shared")
+    person = b.join(session.join_code, "Ana")  # joined on instance B
+    writer = ClassWriter(b, start=False)
+    writer.submit(person.id, rows(5))
+    assert writer.flush() == 5
+    assert [p.display_name for p in a.participants(session.id)] == ["Ana"]  # seen on instance A
+    assert a.seconds(session.id)["t"].tolist() == [T0 + k for k in range(5)] and a.participant(person.id).last_t == T0 + 4
+    a.close()
+    b.close()
