@@ -1,7 +1,13 @@
 """Can one server hold a class? N simulated students, each with the live pipeline and a class share, in one process.
 
-    python benchmarks/bench_class.py [--students 1 5 10 20] [--seconds 20] [--camera-fps 30]
-                                     [--transport sendrecv|none] [--model RUN] [--db URL]
+    python benchmarks/bench_class.py [--mode class|single] [--students 1 5 10 20] [--seconds 20] [--camera-fps F]
+                                     [--size WxH] [--transport sendonly|sendrecv|none] [--model RUN] [--db URL]
+
+``--mode class`` (default) is what the app does for students who joined a class (issue 24): the camera sends 640x360
+at 8 fps (``ui/webrtc.py``'s CLASS_MEDIA_CONSTRAINTS), SENDONLY (frames decoded, nothing drawn or encoded back), and
+every student's seconds go through the process's one ``ClassWriter`` (one transaction per pass for all of them).
+Class mode also classifies every student's faces in shared batches (``fer_core.live.batcher``; ``--no-batch`` without).
+``--mode single`` is the Webcam page alone, as before: 640x480 at 30 fps, SENDRECV, each share writing its own batches.
 
 Each student is what the Webcam page runs for one browser, in threads of this one process as in one Streamlit server:
 the camera delivers a generated face clip (the browser test's astronaut, each student at another phase) at
@@ -74,15 +80,15 @@ def encoded_clip(frames: list[np.ndarray]) -> list[bytes]:
 
 
 class Student:
-    def __init__(self, k: int, clf, store, person, frames, packets, args):
+    def __init__(self, k: int, clf, store, person, frames, packets, args, writer=None):
         from fer_core.classroom.share import ClassShare
-        from fer_core.live.processor import LiveProcessor
+        from fer_core.live.processor import LiveProcessor, LiveSettings
 
         self.k, self.args = k, args
         self.frames, self.packets = frames, packets
         self.offset = (k * 37) % CLIP_FRAMES  # each student at another point of the clip
-        self.processor = LiveProcessor(clf, warm_up=False)
-        self.share = ClassShare(store, person, self.processor, flush_every=2.0)
+        self.processor = LiveProcessor(clf, LiveSettings(annotate=args.transport == "sendrecv"), warm_up=False)
+        self.share = ClassShare(store, person, self.processor, flush_every=2.0, writer=writer)
         self.inbox = Latest()
         self.outbox = Latest()
         self.processed = self.received = self.late_ticks = 0
@@ -96,7 +102,9 @@ class Student:
         from aiortc.jitterbuffer import JitterFrame
 
         sendrecv = self.args.transport == "sendrecv"
-        decoder, encoder = (Vp8Decoder(), Vp8Encoder()) if sendrecv else (None, None)
+        decode = self.args.transport in ("sendrecv", "sendonly")
+        decoder = Vp8Decoder() if decode else None
+        encoder = Vp8Encoder() if sendrecv else None
         period = 1.0 / self.args.camera_fps
         i = 0
         cpu0 = time.thread_time()
@@ -108,13 +116,13 @@ class Student:
             elif now - due > period:
                 self.late_ticks += 1
             idx = (self.offset + i) % CLIP_FRAMES
-            if sendrecv:
+            if decode:
                 # the clip restarts with its key frame; a student joining mid-clip starts from the key frame too
                 packet = self.packets[idx if i else 0]
                 for frame in decoder.decode(JitterFrame(packet, i * 3000)):
                     self.inbox.put(frame)
                 out, _ = self.outbox.newer_than(-1, 0)
-                if out is not None:
+                if sendrecv and out is not None:
                     out.pts, out.time_base = i * 3000, Fraction(1, 90000)
                     encoder.encode(out)
             else:
@@ -138,11 +146,17 @@ class Student:
 
 def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
     from fer_core.classroom.store import ClassStore
+    from fer_core.classroom.writer import ClassWriter
 
     store = ClassStore(db_url)
     session, _ = store.create_session(f"bench {n}")
-    students = [Student(k, clf, store, store.join(session.join_code, f"Student {k + 1}"), frames, packets, args)
-                for k in range(n)]
+    writer = ClassWriter(store) if args.mode == "class" else None
+    if args.mode == "class" and not args.no_batch:  # as the Webcam page in class mode: one batched classifier
+        from fer_core.live.batcher import BatchedClassifier
+
+        clf = BatchedClassifier(clf)
+    students = [Student(k, clf, store, store.join(session.join_code, f"Student {k + 1}"), frames, packets, args,
+                        writer) for k in range(n)]
     t0 = time.perf_counter() + 0.2
     threads = []
     for s in students:
@@ -163,9 +177,12 @@ def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
         t.join(timeout=10)
     for s in students:
         s.share.stop(leave=True)
+    if writer is not None:
+        writer.stop()
     sent = sum(s.share.status().rows_sent for s in students)
     stored = store.count_seconds()
-    lat = np.array([x for s in students for x in s.share.latencies]) * 1000
+    lat = np.array(list(writer.latencies) if writer is not None
+                   else [x for s in students for x in s.share.latencies]) * 1000
     fps = np.array([d[0] / wall for d in done])
     rx = np.array([d[1] / wall for d in done])
     pipeline_ms = 1000 * sum(d[2] for d in done) / max(1, sum(d[0] for d in done))
@@ -182,12 +199,22 @@ def main(argv=None) -> int:
     ap.add_argument("--students", type=int, nargs="+", default=[1, 5, 10, 20])
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per class size")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds run before measuring, per class size")
-    ap.add_argument("--camera-fps", type=float, default=30.0)
-    ap.add_argument("--transport", choices=["sendrecv", "none"], default="sendrecv")
+    ap.add_argument("--mode", choices=["class", "single"], default="class",
+                    help="class: 640x360 at 8 fps, SENDONLY, one batched writer; single: 640x480 at 30 fps, SENDRECV")
+    ap.add_argument("--camera-fps", type=float, default=None, help="default: 8 (class), 30 (single)")
+    ap.add_argument("--size", default=None, help="camera frame WxH; default: 640x360 (class), 640x480 (single)")
+    ap.add_argument("--transport", choices=["sendonly", "sendrecv", "none"], default=None,
+                    help="default: sendonly (class), sendrecv (single)")
+    ap.add_argument("--no-batch", action="store_true", help="class mode without the batched classifier")
     ap.add_argument("--model", default=None, help="run folder (default: the shipped default run)")
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a new SQLite file per class size)")
     args = ap.parse_args(argv)
+    single = args.mode == "single"
+    args.camera_fps = args.camera_fps or (30.0 if single else 8.0)
+    args.transport = args.transport or ("sendrecv" if single else "sendonly")
+    width, height = (int(v) for v in (args.size or ("640x480" if single else "640x360")).split("x"))
 
+    import cv2
     from browser_harness import clip_frame
     from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
@@ -195,10 +222,16 @@ def main(argv=None) -> int:
     clf = load_classifier(args.model)
     clf.predict_proba([np.zeros((48, 48), np.uint8)])
     frames = [clip_frame(i, n_frames=CLIP_FRAMES) for i in range(CLIP_FRAMES)]
-    packets = encoded_clip(frames) if args.transport == "sendrecv" else []
+    if frames[0].shape[:2] != (height, width):  # the 640x480 clip, cropped to the aspect and scaled
+        h0, w0 = frames[0].shape[:2]
+        ch = min(h0, round(w0 * height / width))
+        top = (h0 - ch) // 2
+        frames = [cv2.resize(f[top:top + ch], (width, height), interpolation=cv2.INTER_AREA) for f in frames]
+    packets = encoded_clip(frames) if args.transport != "none" else []
     print(f"device: {describe_device()}  python {platform.python_version()}  cores: {os.cpu_count()}  "
           f"load average: {os.getloadavg()}")
-    print(f"model: {clf.name} ({clf.backend})  camera {args.camera_fps:g} fps 640x480  transport: {args.transport}  "
+    print(f"mode: {args.mode}  model: {clf.name} ({clf.backend})  camera {args.camera_fps:g} fps {width}x{height}  "
+          f"transport: {args.transport}  "
           f"{args.seconds:g} s measured per class size")
     print("| students | processed fps per student, mean (min) | camera frames received per student per s | "
           "total processed fps | CPU cores used | CPU ms per processed frame | CPU ms per camera frame (codecs) | "

@@ -5,6 +5,8 @@
     python benchmarks/bench_detection.py --misses yunet        # list what a setting misses and its false boxes
     python benchmarks/bench_detection.py --draw /tmp/det       # PNGs: annotations (green, ignored orange), detections (red)
     python benchmarks/bench_detection.py --calibrate-frame     # where FER2013's 48x48 frame sits in YuNet's box
+    python benchmarks/bench_detection.py --frame-side 640 --detector yunet:max_side=320 --detector yunet:max_side=640
+                                                               # as live video sees them: photos first scaled to 640
 
 The photos (``benchmarks/data/photos``, sources and licences in ``benchmarks/data/SOURCES.md``) have hand-checked boxes
 in ``benchmarks/data/faces.json``: ``faces`` every detector should find, ``ignore`` real faces that are neither required
@@ -173,6 +175,51 @@ def calibrate_frame(n: int = 3000) -> None:
     print(f"frame centre - box centre: x {q((192 - x - w / 2) / w)} (box widths), y {q((192 - y - h / 2) / h)} (box heights)")
 
 
+def scale_to_frame(ann: dict[str, dict], photos: dict[str, np.ndarray], side: int):
+    """Photos no longer than ``side`` px on their longer side, with their annotated boxes scaled alike."""
+    out_ann, out_photos = {}, {}
+    for name, img in photos.items():
+        s = min(1.0, side / max(img.shape[:2]))
+        out_photos[name] = img if s == 1.0 else cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)),
+                                                           interpolation=cv2.INTER_AREA)
+        out_ann[name] = {k: [[v * s for v in b] for b in ann[name][k]] for k in ("faces", "ignore")}
+    return out_ann, out_photos
+
+
+def live_recall(photos: dict[str, np.ndarray], ann: dict[str, dict], min_face: int, frames: int) -> None:
+    """Each photo as a still video through the Webcam page's pipeline (detection every frame): the faces boxed on
+    the last frame, per live search setting (LiveSettings.detect_width / wide_width)."""
+    from fer_core.live.processor import LiveProcessor, LiveSettings
+
+    class Uniform:
+        labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+        name, backend = "uniform", "none"
+
+        def predict_proba(self, faces, tta=None, photo=False):
+            return np.full((len(faces), 7), 1 / 7, np.float32)
+
+    settings = {"adaptive 320/640 (live default)": {}, "320 only": dict(wide_width=320),
+                "480 only": dict(detect_width=480, wide_width=480), "640 only": dict(detect_width=640, wide_width=640)}
+    print(f"| live search | recall on the last of {frames} frames (faces >= {min_face} px) | false boxes | "
+          f"ms / frame (median) |")
+    print("|---|---|---|---|")
+    for label, extra in settings.items():
+        hits, false, times = [], 0, []
+        for name, img in photos.items():
+            proc = LiveProcessor(Uniform(), LiveSettings(detect_every=1, mirror=False, annotate=False, **extra),
+                                 warm_up=False)
+            for _ in range(frames):
+                t0 = time.perf_counter()
+                proc.process(img)
+                times.append(time.perf_counter() - t0)
+            boxes = [f.box for f in proc.snapshot().faces]
+            h, f = match(boxes, ann[name]["faces"], ann[name]["ignore"], min_face)
+            hits += h
+            false += len(f)
+        print(f"| {label} | {100 * np.mean(hits):.1f}% ({int(np.sum(hits))}/{len(hits)}) | {false} | "
+              f"{1000 * np.median(times):.1f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--detector", action="append", default=[], help="method[:field=value,...]; repeatable")
@@ -182,6 +229,12 @@ def main() -> None:
     ap.add_argument("--draw", type=Path, help="write each photo with annotations and the last setting's detections")
     ap.add_argument("--json", type=Path, help="also write the table as JSON")
     ap.add_argument("--calibrate-frame", action="store_true", help="measure FER_FRAME_SIDE on FER2013 and exit")
+    ap.add_argument("--live", type=int, default=0, metavar="FRAMES",
+                    help="instead: each photo as a still live video of FRAMES frames through LiveProcessor (its "
+                         "adaptive YuNet search), recall of the faces shown on the last frame")
+    ap.add_argument("--frame-side", type=int, default=0,
+                    help="first scale every photo (and its annotations) down to this longer side, as the live "
+                         "pipeline does with frames (LiveSettings.max_frame_side, 640); --min-face counts in those px")
     args = ap.parse_args()
     if args.calibrate_frame:
         calibrate_frame()
@@ -189,6 +242,12 @@ def main() -> None:
     cv2.setNumThreads(max(1, os.cpu_count() or 1))
     ann = load_annotations()
     photos = {n: cv2.imread(str(DATA / "photos" / n)) for n in sorted(ann)}
+    if args.frame_side:
+        ann, photos = scale_to_frame(ann, photos, args.frame_side)
+        print(f"photos scaled to a longer side of at most {args.frame_side} px (as live frames)")
+    if args.live:
+        live_recall(photos, ann, args.min_face, args.live)
+        return
     specs = [(k, m, s) for k, (m, s) in STANDARD.items()] if not args.detector else [parse_detector(d) for d in args.detector]
     n_req = sum(1 for a in ann.values() for f in a["faces"] if f[2] >= args.min_face)
     print(f"{len(photos)} photos, {n_req} faces >= {args.min_face} px wide "

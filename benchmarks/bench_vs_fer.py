@@ -26,6 +26,8 @@ from bench_analyze import make_frame  # noqa: E402
 
 from fer_core.inference.analysis import analyze, default_classifier  # noqa: E402
 from fer_core.inference.detection import list_detectors  # noqa: E402
+from fer_core.inference.yunet import YuNetDetector  # noqa: E402
+from fer_core.live.processor import LIVE_DETECT_WIDTH, LiveProcessor, LiveSettings  # noqa: E402
 
 
 def main() -> None:
@@ -43,6 +45,12 @@ def main() -> None:
     runs = {f"fer {fer.__version__} (Haar + mini-Xception TFLite)": lambda: theirs.detect_emotions(frame)}
     for name in list_detectors():
         runs[f"analyze(), {name}, {clf.name} ({clf.backend}, tta {clf.tta})"] = (lambda n=name: analyze(frame, clf, n))
+    # live video (issue 24): YuNet searching the frame at a longest side of 320, as the Webcam page does
+    yunet_320 = YuNetDetector(max_side=LIVE_DETECT_WIDTH["yunet"])
+    runs["analyze(), yunet at 320 (live video's search)"] = lambda: analyze(frame, clf, yunet_320)
+    live = LiveProcessor(clf, LiveSettings(detect_every=1, mirror=False, annotate=False))
+    runs["LiveProcessor.process, detection every frame (yunet 320 + eyes + tracking + record)"] = \
+        lambda: live.snapshot().faces if live.process(frame) is not None else ()
     found = {k: len(f()) for k, f in runs.items()}  # warm-up (model loads, first-call costs)
     wall = {k: [] for k in runs}
     cpu = {k: [] for k in runs}

@@ -14,6 +14,7 @@ import streamlit as st
 
 from fer_core.classroom import summary
 from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
+from fer_core.classroom.writer import writer_status
 from fer_core.live import engagement as eng
 
 from . import charts, class_store, keys
@@ -126,6 +127,9 @@ def status_line(states: pd.DataFrame) -> str:
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_view(store: ClassStore, session_id: int, disengaged_after: float) -> None:
     """Re-read the database and redraw every ``LIVE_REFRESH_S`` seconds (only this fragment reruns)."""
+    writes = writer_status(store)  # the students' rows this server writes: retried and reported when the DB is away
+    if writes is not None and not writes.healthy:
+        st.error(writes.describe(), icon=":material/database:")
     try:
         state = summary.live_state(store, session_id, time.time(), disengaged_after=disengaged_after,
                                    timeline=_timeline(store, session_id))

@@ -13,6 +13,7 @@ import streamlit as st
 
 from fer_core.classroom.share import ClassShare
 from fer_core.classroom.store import ClassroomError, ClassStoreUnavailable
+from fer_core.classroom.writer import shared_writer
 
 from . import class_store as class_store_ui, keys
 
@@ -66,7 +67,7 @@ def _join_form(processor) -> None:
     except ClassroomError as e:
         st.error(str(e))
         return
-    st.session_state[keys.CLASS_SHARE] = ClassShare(store, person, processor)
+    st.session_state[keys.CLASS_SHARE] = ClassShare(store, person, processor, writer=shared_writer(store))
     st.rerun()
 
 

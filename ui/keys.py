@@ -38,6 +38,7 @@ WEBCAM_DETECTOR = "webcam_detector"  # sidebar: face detector name (ui/detector_
 WEBCAM_SMOOTHING = "webcam_smoothing"  # sidebar: EMA strength of the per-face probabilities
 WEBCAM_DETECT_EVERY = "webcam_detect_every"  # sidebar: run face detection every k-th processed frame
 WEBCAM_MIRROR = "webcam_mirror"  # sidebar: mirror (selfie) view
+WEBCAM_CLASS_PREVIEW = "webcam_class_preview"  # class mode: also send the annotated video back (off: SENDONLY)
 WEBCAM_RESET = "webcam_reset"  # the engagement monitor's Reset button
 WEBCAM_DOWNLOAD = "webcam_download"  # prefix of the CSV/JSON download buttons
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 import streamlit as st
 
 from fer_core.live import engagement as eng
+from fer_core.live.batcher import shared_batched
 from fer_core.live.processor import LiveProcessor, LiveSnapshot
 
 from . import charts, class_join, keys, model_cache, webrtc
@@ -156,6 +157,27 @@ def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: 
             monitor.render()
 
 
+def class_mode() -> bool:
+    """A student of this browser session shares with a class now."""
+    share = st.session_state.get(keys.CLASS_SHARE)
+    return share is not None and share.sharing
+
+
+def stream_options(modes) -> dict:
+    """How the video is streamed: alone, full video both ways (SENDRECV, 640x480, annotated); in a class, the small,
+    slow class stream, sent only (SENDONLY, nothing drawn) unless the student turns on the preview. The component key
+    differs per mode, so a change starts a new stream with the new constraints."""
+    if not class_mode():
+        return {"class_mode": False, "key": keys.WEBCAM_STREAM, "mode": modes.SENDRECV,
+                "constraints": webrtc.MEDIA_CONSTRAINTS, "annotate": True}
+    preview = st.toggle("Show my video", value=False, key=keys.WEBCAM_CLASS_PREVIEW,
+                        help="Send the boxed video back to this page. Off, the server only analyses the video "
+                             "(less work for it and for your connection).")
+    return {"class_mode": True, "key": f"{keys.WEBCAM_STREAM}_class{'_preview' if preview else ''}",
+            "mode": modes.SENDRECV if preview else modes.SENDONLY, "constraints": webrtc.CLASS_MEDIA_CONSTRAINTS,
+            "annotate": preview}
+
+
 def render_page() -> None:
     """The Webcam page: live settings (sidebar), the optional class join, the WebRTC stream beside the live panel,
     and the engagement monitor."""
@@ -180,17 +202,23 @@ def render_page() -> None:
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     classifier = classifier_or_stop(model_cache.selected_run_path(), "the webcam")
-    processor = session_processor(classifier)
+    # in a class, every student's faces on this server are classified in shared batches (fer_core.live.batcher)
+    processor = session_processor(shared_batched(classifier) if class_mode() else classifier)
     processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
     class_join.class_join_panel(processor)  # optional: share this session's per-second aggregates with a class
     rtc_configuration, ice_source = webrtc.rtc_configuration()
+    stream = stream_options(WebRtcMode)
+    processor.update_settings(annotate=stream["annotate"])
 
     video_col, live_col = st.columns([3, 2])
     with video_col:
-        ctx = webrtc_streamer(key=keys.WEBCAM_STREAM, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc_configuration,
-                              media_stream_constraints=webrtc.MEDIA_CONSTRAINTS,
+        ctx = webrtc_streamer(key=stream["key"], mode=stream["mode"], rtc_configuration=rtc_configuration,
+                              media_stream_constraints=stream["constraints"],
                               video_frame_callback=processor.callback, on_video_ended=processor.stream_ended,
                               async_processing=True)
+        if stream["class_mode"]:
+            st.caption("In a class, the camera sends a small, slow stream (640x360 at up to 10 fps) and no video comes "
+                       "back unless you turn on the preview (turning it on or off restarts the video: press START).")
         st.caption(f"Model **{classifier.name}** runs on **{model_cache.cached_runtime(classifier.backend)}** · "
                    f"ICE servers: {ice_source}")
     with live_col:

@@ -17,6 +17,11 @@ import streamlit as st
 ENV_ICE_SERVERS = "FER_ICE_SERVERS"
 SECRETS_KEY = "ice_servers"
 MEDIA_CONSTRAINTS = {"video": {"width": 640, "height": 480}, "audio": False}
+# A student sharing with a class: what the per-second aggregates need, and no more (issue 24: at 30 fps the codecs
+# alone of a class of 30 cost more CPU than a 2-core server has). "ideal" and "max" so that a camera that cannot
+# do exactly this still starts; the server downscales whatever larger comes (LiveSettings.max_frame_side).
+CLASS_MEDIA_CONSTRAINTS = {"video": {"width": {"ideal": 640, "max": 640}, "height": {"ideal": 360, "max": 480},
+                                     "frameRate": {"ideal": 8, "max": 10}}, "audio": False}
 
 
 class IceConfigError(ValueError):

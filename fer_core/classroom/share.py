@@ -58,7 +58,7 @@ class ClassShare:
     def __init__(self, store: ClassStore, participant: Participant, source, *, flush_every: float = 2.0,
                  absent_after: float = 10.0, idle_stop_after: float = 300.0, max_pending: int = 3600,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 start: bool = True):
+                 start: bool = True, writer=None):
         if flush_every <= 0 or absent_after <= 0 or idle_stop_after < absent_after:
             raise ValueError(f"Expected flush_every > 0 and 0 < absent_after <= idle_stop_after. Received: "
                              f"flush_every={flush_every}, absent_after={absent_after}, "
@@ -71,6 +71,8 @@ class ClassShare:
         self.absent_after = absent_after
         self.idle_stop_after = idle_stop_after
         self.max_pending = max_pending
+        self._writer = writer  # a fer_core.classroom.writer.ClassWriter: this process's batched writer (the rows of
+        # every student in one transaction, retried while the database is away); None: this share writes itself
         self._clock, self._mono = clock, monotonic
         self.started_at = clock()  # nothing recorded before the student consented is sent
         self._lock = threading.RLock()
@@ -128,6 +130,11 @@ class ClassShare:
 
     def status(self) -> ShareStatus:
         with self._lock:
+            if self._writer is not None:
+                w = self._writer.status()
+                pid = self.participant.id
+                return ShareStatus(self.participant, not self._ended, self._writer.written(pid),
+                                   self._writer.pending(pid), w.last_write, w.last_error, self._ended)
             return ShareStatus(self.participant, not self._ended, self._rows_sent, len(self._pending),
                                self._last_write, self._error, self._ended)
 
@@ -159,6 +166,8 @@ class ClassShare:
         with self._lock:
             if self._ended:
                 return 0
+            if self._writer is not None:
+                return self._submit(final)
             self._pending.extend(self._take(final))
             if len(self._pending) > self.max_pending:
                 del self._pending[:len(self._pending) - self.max_pending]
@@ -183,6 +192,24 @@ class ClassShare:
             self._error = ""
             self._absent_marked = False
             return len(batch)
+
+    def _submit(self, final: bool) -> int:
+        """``flush`` through the process's writer: queue the new rows (returns how many); with ``final``, write them
+        now, so that they are stored before the student is marked as having left."""
+        pid = self.participant.id
+        rows = self._take(final)
+        if rows:
+            self._writer.submit(pid, rows)
+            self._absent_marked = False
+        if final:
+            while self._writer.pending(pid) and self._writer.flush():
+                pass
+        closed = self._writer.closed(pid)
+        if closed:
+            self._ended = closed
+            self._stop.set()
+        self._error = self._writer.status().last_error
+        return len(rows)
 
     def _take(self, final: bool) -> list[SecondRow]:
         source = self._source()

@@ -22,7 +22,9 @@ SQLite and threads: one Streamlit server writes for every student from many thre
 lock and ``BEGIN IMMEDIATE``; the file runs in WAL mode (readers never wait for the writer) with a busy timeout, and a
 write that still finds the file locked (another process) is retried with back-off. ``:memory:`` uses one shared
 connection (``StaticPool``), so every statement takes the lock. Whatever still fails (a locked or corrupt file, a
-server that does not answer) raises ``ClassStoreUnavailable`` with what was expected and what came.
+server that does not answer) raises ``ClassStoreUnavailable`` with what was expected and what came. The live
+per-second rows of a whole class go through ``fer_core.classroom.writer.ClassWriter`` (one per process): one
+transaction for every student's waiting rows (``add_seconds_many``), retried while the database is away.
 """
 from __future__ import annotations
 
@@ -516,6 +518,45 @@ class ClassStore:
                 status="active", last_t=sa.func.max(sa.func.coalesce(participant.c.last_t, last_t), last_t)
                 if self._sqlite else sa.func.greatest(sa.func.coalesce(participant.c.last_t, last_t), last_t)))
             return len(values)
+        return self._write(add)
+
+    def add_seconds_many(self, batches: Mapping[int, Sequence[SecondRow]]) -> dict[int, str]:
+        """Store the seconds of many participants in one transaction (what ``fer_core.classroom.writer.ClassWriter``
+        sends: every student of this process at once). A second already stored is kept as it was. Participants who
+        can no longer share (lesson ended, student left, participant gone) are skipped: returns ``{participant_id:
+        why}`` for them, and their rows are not stored; the others' rows all are."""
+        values_by = {int(pid): [_second_values(int(pid), r) for r in rows] for pid, rows in batches.items() if rows}
+        if not values_by:
+            return {}
+
+        def add(conn):
+            states = {int(r.id): r for r in conn.execute(
+                sa.select(participant.c.id, participant.c.left_at, class_session.c.ended_at)
+                .join(class_session, participant.c.session_id == class_session.c.id)
+                .where(participant.c.id.in_(list(values_by))))}
+            closed: dict[int, str] = {}
+            values = []
+            for pid, vals in values_by.items():
+                state = states.get(pid)
+                if state is None:
+                    closed[pid] = (f"No participant with this id (the session may have been deleted). "
+                                   f"Received: participant_id={pid}")
+                elif state.ended_at is not None:
+                    closed[pid] = "The teacher ended the lesson: sharing stopped."
+                elif state.left_at is not None:
+                    closed[pid] = "You left the class: sharing stopped."
+                else:
+                    values.extend(vals)
+            if values:
+                conn.execute(self._insert_ignore(participant_second), values)
+            greatest = sa.func.max if self._sqlite else sa.func.greatest
+            for pid, vals in values_by.items():
+                if pid in closed:
+                    continue
+                last_t = max(v["t"] for v in vals)
+                conn.execute(participant.update().where(participant.c.id == pid).values(
+                    status="active", last_t=greatest(sa.func.coalesce(participant.c.last_t, last_t), last_t)))
+            return closed
         return self._write(add)
 
     def _insert_ignore(self, table: sa.Table):

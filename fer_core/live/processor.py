@@ -30,6 +30,19 @@ from ..inference.boxes import Box
 from .tracking import FaceTracker
 
 
+# Live video searches faces on a downscaled frame (the cost grows with the pixels searched). YuNet at a longest side
+# of 320 takes ~5 ms on a 640x480 frame against ~18 ms at 640, and finds the faces at least 64 px wide of the
+# detection benchmark's photos scaled to 640 px (benchmarks/bench_detection.py --frame-side 640), but misses more of
+# the 48-64 px ones and some turned ones; so it searches at WIDE_DETECT_WIDTH while no face is tracked (every
+# WIDE_EVERY-th pass), after a pass that missed a tracked face or saw a new one, while a face narrower than
+# SMALL_FACE_PX is tracked, and once every DISCOVER_EVERY passes otherwise. Photos (fer_core.inference.analysis) keep their full search.
+LIVE_DETECT_WIDTH = {"yunet": 320, "haar": 480}
+WIDE_DETECT_WIDTH = 640
+WIDE_EVERY = 3
+SMALL_FACE_PX = 80
+DISCOVER_EVERY = 10  # while faces are tracked, one pass in this many searches wide for new small faces
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """What the page's sidebar controls (plus a few internals with sensible defaults)."""
@@ -38,12 +51,19 @@ class LiveSettings:
     smoothing: float = 0.6  # EMA strength of the per-track probabilities, in [0, 1)
     detect_every: int = 3  # run the face detector on every k-th processed frame, carry boxes between
     mirror: bool = True  # flip the video horizontally (selfie view) before processing
-    detect_width: int = 480  # face detection never searches a frame larger than this (longest side)
+    detect_width: int | None = None  # face detection searches the frame downscaled to this longest side; None: the
+    # detector's live default (LIVE_DETECT_WIDTH: YuNet 320, Haar 480)
+    wide_width: int | None = None  # YuNet: the larger search (None: WIDE_DETECT_WIDTH, 640) used while no face is
+    # tracked (every WIDE_EVERY-th detection pass) or while a tracked face is narrower than SMALL_FACE_PX
     hold_missed: int = 2  # a face missed by up to this many detection passes stays shown at its last box
     max_missed: int = 10  # a face's track (and its id) expires after this many detection passes without it
     tta: str | None = "none"  # per-frame test-time augmentation (None: the model's own); the EMA over frames already
     # averages, and a flip pass doubles the model's cost per frame
     detector: str = DEFAULT_DETECTOR  # "haar" or "yunet" (fer_core.inference.detection.list_detectors())
+    max_frame_side: int = 640  # frames larger than this (longest side) are downscaled on arrival: a browser that
+    # ignores the page's constraints, or sends 4K, costs what a 640 px frame costs
+    annotate: bool = True  # draw the faces on the frame sent back; False (class mode without a preview, SENDONLY):
+    # nothing is drawn and the frame is returned as it came
 
     def __post_init__(self):
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -55,8 +75,12 @@ class LiveSettings:
         if not 0 <= self.hold_missed <= self.max_missed:
             raise ValueError(f"Expected 0 <= hold_missed <= max_missed. Received: hold_missed={self.hold_missed}, "
                              f"max_missed={self.max_missed}")
-        if self.detect_width < 64:
-            raise ValueError(f"detect_width must be at least 64 pixels. Received: detect_width={self.detect_width}")
+        if self.max_frame_side < 64:
+            raise ValueError(f"max_frame_side must be at least 64 pixels. Received: max_frame_side={self.max_frame_side}")
+        for name in ("detect_width", "wide_width"):
+            value = getattr(self, name)
+            if value is not None and value < 64:
+                raise ValueError(f"{name} must be at least 64 pixels. Received: {name}={value}")
         if self.detector not in list_detectors():
             raise ValueError(f"Unknown face detector. Expected one of {list_detectors()}. Received: detector={self.detector!r}")
 
@@ -70,11 +94,20 @@ class LiveSettings:
         global equalisation missed a few. YuNet: score threshold 0.9 (strict) .. 0.5, 0.7 at 0.5 (its default), the
         same minimum face sizes, the frame searched at most ``detect_width`` wide."""
         min_size = int(round(64 - 32 * self.sensitivity))
+        width = self.detect_width or LIVE_DETECT_WIDTH[self.detector]
         if self.detector == "yunet":
             return {"method": "yunet", "score_threshold": round(0.9 - 0.4 * self.sensitivity, 3), "min_size": min_size,
-                    "max_side": self.detect_width}
+                    "max_side": width}
         return {"method": "haar", "scale_factor": 1.15, "min_neighbors": int(round(5 - 4 * self.sensitivity)),
-                "min_size": min_size, "max_side": self.detect_width, "equalize": "clahe", "rotations": ()}
+                "min_size": min_size, "max_side": width, "equalize": "clahe", "rotations": ()}
+
+    def wide(self) -> "LiveSettings | None":
+        """The settings of the larger search (YuNet only), or None when there is none (Haar, or no larger width)."""
+        if self.detector != "yunet":
+            return None
+        width = self.wide_width or WIDE_DETECT_WIDTH
+        return replace(self, detect_width=width) if width > (self.detect_width or LIVE_DETECT_WIDTH[self.detector]) \
+            else None
 
 
 @dataclass(frozen=True)
@@ -120,8 +153,11 @@ class LiveProcessor:
         self._settings = settings or LiveSettings()
         self._classifier = classifier
         self._detector_factory = detector_factory or face_detector
-        self._detector = None
+        self._detector = None  # the detector of the latest pass
         self._detector_params: dict | None = None
+        self._detectors: dict[int, tuple[dict, Callable]] = {}  # searched width -> (params, detector): narrow, wide
+        self._empty_passes = 0  # detection passes in a row without a tracked face
+        self._since_wide = 0  # detection passes since the latest wide one
         self._eyes = eye_detector or EyeDetector()
         self._clock = clock
         self._recorder = EngagementRecorder(classifier.labels)
@@ -194,14 +230,21 @@ class LiveProcessor:
         """streamlit-webrtc ``video_frame_callback``: ``av.VideoFrame`` in, annotated ``av.VideoFrame`` out."""
         import av
 
-        image = frame.to_ndarray(format="bgr24")
+        with self._lock:
+            settings = self._settings
+        size = fit_size(frame.width, frame.height, settings.max_frame_side)
+        if size != (frame.width, frame.height):  # too large (4K, or constraints ignored): scaled while converting
+            image = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
+        else:
+            image = frame.to_ndarray(format="bgr24")
         try:
             out = self.process(image, stream_time=frame.time)
         except Exception as e:  # keep the stream alive; the page shows the error
             with self._lock:
                 self._latest = replace(self._latest, error=f"{type(e).__name__}: {e}")
-                mirror = self._settings.mirror
-            out = cv2.flip(image, 1) if mirror else image
+            out = cv2.flip(image, 1) if settings.mirror else image
+        if not settings.annotate:  # nothing goes back to look at (SENDONLY): no conversion either
+            return frame
         return av.VideoFrame.from_ndarray(out, format="bgr24")
 
     def process(self, image: np.ndarray, stream_time: float | None = None) -> np.ndarray:
@@ -224,6 +267,9 @@ class LiveProcessor:
         self._tracker.smoothing = settings.smoothing
         self._tracker.max_missed = settings.max_missed
 
+        size = fit_size(image.shape[1], image.shape[0], settings.max_frame_side)
+        if size != (image.shape[1], image.shape[0]):
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         frame = cv2.flip(image, 1) if settings.mirror else image.copy()
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         size = (frame.shape[1], frame.shape[0])
@@ -254,7 +300,8 @@ class LiveProcessor:
             recorder.observe(start, observations)
         else:
             recorder.observe(start, [])
-        frame = draw_faces(frame, faces)
+        if settings.annotate:
+            frame = draw_faces(frame, faces)
 
         end = self._clock()
         self._frames += 1
@@ -266,13 +313,39 @@ class LiveProcessor:
                                         fps=self._fps(end), processing_ms=self._proc_ms, lag_ms=lag, updated=end)
         return frame
 
-    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
+    def _search_settings(self, settings: LiveSettings) -> LiveSettings:
+        """The narrow live search, or the wide one while no face is tracked (every WIDE_EVERY-th pass, the first
+        included) or while a tracked face is small."""
+        wide = settings.wide()
+        if wide is None:
+            return settings
+        self._since_wide += 1
+        # a face just seen (not yet confirmed), missed by the latest pass, or small: search where it can be found
+        doubtful = any(not t.confirmed or t.missed > 0 or t.box[2] < SMALL_FACE_PX for t in self._tracker.candidates())
+        if not self._tracker.active(settings.hold_missed):
+            self._empty_passes += 1
+            use_wide = doubtful or (self._empty_passes - 1) % WIDE_EVERY == 0
+        else:
+            self._empty_passes = 0
+            use_wide = doubtful or self._since_wide >= DISCOVER_EVERY  # now and then, a look for new faces
+        if use_wide:
+            self._since_wide = 0
+        return wide if use_wide else settings
+
+    def _detector_for(self, settings: LiveSettings):
         params = settings.detector_params()
-        if self._detector is None or params != self._detector_params:
-            self._detector = self._detector_factory(settings)
-            self._detector_params = params
-        colour = getattr(self._detector, "color_input", False)  # YuNet was trained on colour
-        boxes = [tuple(int(v) for v in b) for b in self._detector(frame if colour else gray)]
+        cached = self._detectors.get(params["max_side"])
+        if cached is None or cached[0] != params:
+            if cached is None and len(self._detectors) >= 2:  # a settings change: build afresh
+                self._detectors.clear()
+            cached = self._detectors[params["max_side"]] = (params, self._detector_factory(settings))
+        self._detector, self._detector_params = cached[1], params
+        return cached[1]
+
+    def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
+        detector = self._detector_for(self._search_settings(settings))
+        colour = getattr(detector, "color_input", False)  # YuNet was trained on colour
+        boxes = [tuple(int(v) for v in b) for b in detector(frame if colour else gray)]
         for track, box in zip(self._tracker.update(boxes), boxes):
             if track is not None:
                 track.extra["eyes"] = self._eyes.count(gray, box)
@@ -295,6 +368,16 @@ class LiveProcessor:
         if self._lag_base is None or offset < self._lag_base:
             self._lag_base = offset
         return (offset - self._lag_base) * 1000
+
+
+def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """``(width, height)`` scaled down (aspect kept, even numbers for the video codecs) so that the longest side is at
+    most ``max_side``; unchanged when it already fits."""
+    long_side = max(width, height)
+    if long_side <= max_side:
+        return int(width), int(height)
+    scale = max_side / long_side
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
 def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:

@@ -105,6 +105,10 @@ class FaceTracker:
         """Confirmed tracks still alive (present or recently missed), by id."""
         return sorted((t for t in self._tracks if t.confirmed), key=lambda t: t.id)
 
+    def candidates(self) -> list[Track]:
+        """Every live track, those not yet confirmed (seen fewer than ``min_hits`` times) included."""
+        return list(self._tracks)
+
     def present(self) -> list[Track]:
         """Confirmed tracks matched by the latest detection pass, by id."""
         return [t for t in self.tracks if t.present]

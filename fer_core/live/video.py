@@ -94,7 +94,8 @@ class VideoSettings:
     def live_settings(self) -> LiveSettings:
         return LiveSettings(sensitivity=self.sensitivity, smoothing=self.smoothing, detect_every=self.detect_every,
                             mirror=False, tta=None,  # not real time: the model's own test-time augmentation
-                            detector=self.detector)
+                            detector=self.detector, max_frame_side=self.max_side,  # frames already fit max_side
+                            detect_width=480)  # not real time: the search that webcams used before issue 24
 
 
 def _open(data: bytes):

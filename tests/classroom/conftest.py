@@ -1,5 +1,8 @@
-"""A lesson in a class store, for the tests of the class figures and of what the dashboard reads."""
+"""A lesson in a class store, for the tests of the class figures and of what the dashboard reads; the database URLs
+the store tests run over (SQLite in memory, and a live PostgreSQL server when ``FER_TEST_POSTGRES_URL`` names one)."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -24,3 +27,35 @@ def lesson():
     clock.t = T0 + 6
     store.leave(dan.id)
     return store, session, clock, {"ana": ana, "ben": ben, "cleo": cleo, "dan": dan}
+
+
+POSTGRES_ENV = "FER_TEST_POSTGRES_URL"
+
+
+def postgres_url_or_skip() -> str:
+    """The test PostgreSQL server's URL with empty class tables, or a skip saying why there is none."""
+    import sqlalchemy as sa
+
+    from fer_core.classroom.store import metadata
+
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not url:
+        pytest.skip(f"PostgreSQL class-store tests: ${POSTGRES_ENV} is not set (.ci/run starts a server and sets it; "
+                    f"by hand: eval \"$(scripts/ci_postgres.sh start /tmp/fer-pg)\")")
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.begin() as conn:
+            metadata.drop_all(conn)  # every test starts from empty tables
+        engine.dispose()
+    except ModuleNotFoundError as e:
+        pytest.skip(f"PostgreSQL class-store tests: no driver ({e}); pip install 'psycopg[binary]'")
+    except sa.exc.DBAPIError as e:
+        pytest.skip(f"PostgreSQL class-store tests: the server at ${POSTGRES_ENV} does not answer: "
+                    f"{str(getattr(e, 'orig', e)).strip()[:200]}")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request) -> str:
+    """Each store test twice: SQLite in memory, and the live PostgreSQL server (skipped when there is none)."""
+    return "sqlite://" if request.param == "sqlite" else postgres_url_or_skip()

@@ -193,3 +193,35 @@ def test_bad_timings_are_refused(setup):
     store, _, person, src, _, _, _ = setup
     with pytest.raises(ValueError, match="absent_after <= idle_stop_after"):
         ClassShare(store, person, src, absent_after=30, idle_stop_after=10, start=False)
+
+
+def test_through_the_process_writer_rows_are_batched_and_the_last_second_lands_before_leaving(setup):
+    from fer_core.classroom.writer import ClassWriter
+
+    store, session, person, src, _, wall, mono = setup
+    writer = ClassWriter(store, start=False)
+    share = ClassShare(store, person, src, clock=wall, monotonic=mono, start=False, writer=writer)
+    feed(src, 0.0, 2.5)
+    wall.t = T0 + 2.5
+    assert share.flush() == 2  # queued for the writer, not yet written
+    assert store.count_seconds(person.id) == 0 and share.status().pending == 2
+    assert writer.flush() == 2
+    assert share.status().rows_sent == 2 and share.status().pending == 0
+    share.stop(leave=True)  # the filling second is written before the student is marked as having left
+    assert store.seconds(session.id)["t"].tolist() == [T0, T0 + 1, T0 + 2]
+    assert store.participant(person.id).status == "left"
+
+
+def test_through_the_process_writer_the_end_of_the_lesson_ends_sharing(setup):
+    from fer_core.classroom.writer import ClassWriter
+
+    store, session, person, src, _, wall, mono = setup
+    writer = ClassWriter(store, start=False)
+    share = ClassShare(store, person, src, clock=wall, monotonic=mono, start=False, writer=writer)
+    store.end_session(session.id)
+    feed(src, 0.0, 2.5)
+    wall.t = T0 + 2.5
+    share.flush()
+    writer.flush()
+    share.flush()
+    assert not share.sharing and "ended the lesson" in share.status().ended

@@ -26,8 +26,8 @@ def clock():
 
 
 @pytest.fixture
-def store(clock):
-    s = ClassStore("sqlite://", clock=clock)
+def store(clock, store_url):
+    s = ClassStore(store_url, clock=clock)
     yield s
     s.close()
 
@@ -263,3 +263,24 @@ def test_concurrent_writers_lose_no_row_in_a_file_shared_by_two_servers(tmp_path
     assert counts == [200] * 20 and a.count_seconds() == 4000
     a.close()
     b.close()
+
+
+def test_concurrent_writers_lose_no_row_on_one_postgres_server_shared_by_two_servers():
+    from conftest import postgres_url_or_skip
+
+    url = postgres_url_or_skip()
+    a, b = ClassStore(url), ClassStore(url)  # two engines and pools: as two app instances over one database
+    counts = _hammer([a, b], threads=20, rows=100, batch=4)
+    assert counts == [100] * 20 and a.count_seconds() == 2000
+    a.close()
+    b.close()
+
+
+def test_many_participants_in_one_transaction_and_closed_ones_are_skipped(store):
+    session, _ = store.create_session()
+    people = [store.join(session.join_code, f"S{i}") for i in range(5)]
+    store.leave(people[4].id)
+    closed = store.add_seconds_many({p.id: [present(1000 + t) for t in range(3)] for p in people})
+    assert closed == {people[4].id: "You left the class: sharing stopped."}
+    assert [store.count_seconds(p.id) for p in people] == [3, 3, 3, 3, 0]
+    assert {store.participant(p.id).last_t for p in people[:4]} == {1002}

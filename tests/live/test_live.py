@@ -176,7 +176,8 @@ def test_sensitivity_change_rebuilds_the_detector():
     proc.process(frame())
     proc.update_settings(sensitivity=1.0)
     proc.process(frame())
-    assert len(det.built_with) == 2 and det.built_with[1] == LiveSettings(sensitivity=1.0).detector_params()
+    # the wide search (no face yet), the narrow one, then the narrow one rebuilt with the new sensitivity
+    assert len(det.built_with) == 3 and det.built_with[2] == LiveSettings(sensitivity=1.0).detector_params()
 
 
 def test_detector_change_rebuilds_it_and_yunet_gets_the_colour_frame():
@@ -401,3 +402,101 @@ def test_a_resolution_change_keeps_the_face_id():
     snap = proc.snapshot()
     assert len(det.calls) == 3
     assert [(f.name, f.box) for f in snap.faces] == [("Face 1", small)]
+
+
+def test_a_4k_frame_is_downscaled_on_arrival_and_processed():
+    """A browser that ignores the constraints and sends 3840x2160: processed as 640x360, the face found there."""
+    big_box = (1800, 800, 480, 480)
+    small_box = (300, 133, 80, 80)  # the same face at 640/3840
+    proc, det = make([[small_box]])
+    for _ in range(3):  # a track gets its id after a few detections
+        out = proc.process(frame(big_box, size=(2160, 3840)))
+    assert out.shape == (360, 640, 3)
+    assert det.calls[0].shape[:2] == (360, 640)  # the detector searched the downscaled frame
+    faces = proc.snapshot().faces
+    assert [f.box for f in faces] == [small_box] and faces[0].emotion == "happy"  # the crop came from the face
+
+
+def test_the_callback_downscales_a_4k_video_frame_while_converting_it():
+    proc, det = make([[(300, 133, 80, 80)]])
+    vf = av.VideoFrame.from_ndarray(frame((1800, 800, 480, 480), size=(2160, 3840)), format="bgr24")
+    for _ in range(3):
+        out = proc.callback(vf)
+    assert (out.width, out.height) == (640, 360) and det.calls[0].shape[:2] == (360, 640)
+    assert proc.snapshot().faces[0].emotion == "happy" and not proc.snapshot().error
+
+
+def test_frames_within_the_limit_keep_their_size_and_odd_sizes_round_to_even():
+    from fer_core.live.processor import fit_size
+
+    assert fit_size(640, 480, 640) == (640, 480) and fit_size(480, 640, 640) == (480, 640)
+    assert fit_size(3840, 2160, 640) == (640, 360) and fit_size(1080, 1920, 640) == (360, 640)
+    assert fit_size(1001, 999, 640) == (640, 638)
+    proc, det = make([[]], max_frame_side=320)
+    assert proc.process(frame(size=(480, 640))).shape == (240, 320, 3)
+    with pytest.raises(ValueError, match="max_frame_side"):
+        LiveSettings(max_frame_side=10)
+
+
+def test_without_annotation_nothing_is_drawn_and_the_callback_returns_the_frame_as_it_came():
+    box = (200, 100, 120, 120)
+    proc, _ = make([[box]], annotate=False)
+    img = frame(box)
+    for _ in range(3):
+        np.testing.assert_array_equal(proc.process(img), img)  # no boxes drawn
+    assert proc.snapshot().faces[0].emotion == "happy"  # still analysed and recorded
+    vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+    assert proc.callback(vf) is vf
+    assert len(proc.recorder.completed_seconds(-1, include_latest=True)[1]) >= 1
+
+
+def test_live_yunet_searches_at_320_and_widens_while_no_face_or_a_small_face_is_tracked():
+    from fer_core.live.processor import SMALL_FACE_PX, WIDE_EVERY
+
+    assert LiveSettings().detector_params()["max_side"] == 320  # YuNet, the live default
+    assert LiveSettings(detector="haar").detector_params()["max_side"] == 480 and LiveSettings(detector="haar").wide() is None
+    widths = []
+
+    class Factory(ScriptedDetector):
+        def __call__(self, settings):
+            detect = super().__call__(settings)
+            return lambda img: widths.append(settings.detector_params()["max_side"]) or detect(img)
+
+    big, small = (200, 100, 120, 120), (200, 100, SMALL_FACE_PX - 10, SMALL_FACE_PX - 10)
+    det = Factory([[]] * 7 + [[big]] * 6 + [[small]] * 3)
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detect_every=1), detector_factory=det,
+                         clock=Clock())
+    for _ in range(7):  # nothing in view: one pass in WIDE_EVERY searches wide (the first one too)
+        proc.process(frame())
+    assert widths == [640 if k % WIDE_EVERY == 0 else 320 for k in range(7)]
+    widths.clear()
+    for _ in range(6):  # a face appears, is tracked, and is big enough for the narrow search
+        proc.process(frame(big))
+    assert widths[-3:] == [320, 320, 320]
+    widths.clear()
+    for _ in range(3):  # a small face: the wide search keeps it
+        proc.process(frame(small))
+    assert widths[1:] == [640, 640]
+    assert len(det.built_with) == 2  # one narrow and one wide detector, built once each
+
+
+def test_a_face_the_narrow_search_missed_is_looked_for_wide_and_new_faces_are_looked_for_now_and_then():
+    from fer_core.live.processor import DISCOVER_EVERY
+
+    widths = []
+
+    class Factory(ScriptedDetector):
+        def __call__(self, settings):
+            detect = super().__call__(settings)
+            return lambda img: widths.append(settings.detector_params()["max_side"]) or detect(img)
+
+    big = (200, 100, 120, 120)
+    script = [[big]] * 4 + [[]] + [[big]] * 20  # the 5th pass (narrow) misses the face
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detect_every=1),
+                         detector_factory=Factory(script), clock=Clock())
+    for _ in range(25):
+        proc.process(frame(big))
+    assert widths[:2] == [640, 640]  # nothing tracked, then a face seen once: wide until it is confirmed
+    assert widths[4] == 320 and widths[5] == 640  # missed by the narrow search: the next pass searches wide
+    narrow_run = widths[6:]
+    assert 640 in narrow_run and narrow_run.count(640) <= len(narrow_run) // DISCOVER_EVERY + 1  # now and then only

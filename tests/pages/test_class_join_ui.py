@@ -148,3 +148,34 @@ def test_corrupt_database_is_a_message_and_the_webcam_keeps_working(streamer, tm
     assert streamer.call_args.kwargs["video_frame_callback"] == at.session_state[keys.WEBCAM_PROCESSOR].callback
     assert at.metric[0].label == "Faces present"
     class_store_ui.cached_store.clear()
+
+
+def test_in_a_class_the_camera_sends_a_small_slow_stream_only_and_the_preview_brings_video_back(streamer, db, apps):
+    from ui import webrtc as webrtc_ui
+
+    session, _ = db.create_session("Maths")
+    at = apps().run()
+    alone = streamer.call_args.kwargs
+    assert alone["mode"].name == "SENDRECV" and alone["media_stream_constraints"] == webrtc_ui.MEDIA_CONSTRAINTS
+    at = fill(at, session.display_code, "Ana")
+    share = at.session_state[keys.CLASS_SHARE]
+    assert share._writer is not None  # the process's batched writer
+    joined = streamer.call_args.kwargs
+    assert joined["mode"].name == "SENDONLY" and joined["key"] != alone["key"]  # a new stream with new constraints
+    video = joined["media_stream_constraints"]["video"]
+    assert joined["media_stream_constraints"]["audio"] is False
+    assert video["width"]["ideal"] <= 640 and video["height"]["ideal"] <= 360 and video["frameRate"]["max"] <= 10
+    proc = at.session_state[keys.WEBCAM_PROCESSOR]
+    assert proc.settings.annotate is False and "small, slow stream" in texts(at)
+    from fer_core.live.batcher import BatchedClassifier
+
+    at.run()  # the next run after joining: this student's faces go through the process's batched classifier
+    assert isinstance(proc.classifier, BatchedClassifier)
+    at.toggle(key=keys.WEBCAM_CLASS_PREVIEW).set_value(True).run()
+    preview = streamer.call_args.kwargs
+    assert preview["mode"].name == "SENDRECV" and preview["media_stream_constraints"] == joined["media_stream_constraints"]
+    assert proc.settings.annotate is True
+    at.button(key=keys.CLASS_LEAVE).click().run()
+    assert streamer.call_args.kwargs["key"] == alone["key"] and proc.settings.annotate is True
+    at.run()
+    assert not isinstance(proc.classifier, BatchedClassifier)
