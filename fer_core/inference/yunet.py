@@ -132,6 +132,8 @@ class YuNetDetector:
         elif img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         h, w = img.shape[:2]
+        if min(h, w) < self.min_size:  # no face of min_size fits (and YuNet's output on slivers is not stable)
+            return []
         model = self._model()
         rows = []
         for scale in self.search_scales(img.shape):

@@ -55,6 +55,12 @@ def postgres_url_or_skip() -> str:
     return url
 
 
+@pytest.fixture
+def postgres_url() -> str:
+    """The live PostgreSQL server's URL with empty class tables (skipped when there is none)."""
+    return postgres_url_or_skip()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request) -> str:
     """Each store test twice: SQLite in memory, and the live PostgreSQL server (skipped when there is none)."""

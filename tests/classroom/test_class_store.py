@@ -265,10 +265,8 @@ def test_concurrent_writers_lose_no_row_in_a_file_shared_by_two_servers(tmp_path
     b.close()
 
 
-def test_concurrent_writers_lose_no_row_on_one_postgres_server_shared_by_two_servers():
-    from conftest import postgres_url_or_skip
-
-    url = postgres_url_or_skip()
+def test_concurrent_writers_lose_no_row_on_one_postgres_server_shared_by_two_servers(postgres_url):
+    url = postgres_url
     a, b = ClassStore(url), ClassStore(url)  # two engines and pools: as two app instances over one database
     counts = _hammer([a, b], threads=20, rows=100, batch=4)
     assert counts == [100] * 20 and a.count_seconds() == 2000

@@ -188,12 +188,10 @@ def test_bad_writer_settings_are_refused():
         ClassWriter(store, max_batch=10, max_pending=5, start=False)
 
 
-def test_a_student_written_by_one_instance_is_read_by_another_over_postgres():
+def test_a_student_written_by_one_instance_is_read_by_another_over_postgres(postgres_url):
     """Two app instances over one PostgreSQL database: instance B's writer stores a student's rows, instance A (the
     teacher's) reads them (two engines and pools, as two processes)."""
-    from conftest import postgres_url_or_skip
-
-    url = postgres_url_or_skip()
+    url = postgres_url
     a, b = ClassStore(url), ClassStore(url)
     session, _ = a.create_session("Shared")
     person = b.join(session.join_code, "Ana")  # joined on instance B
