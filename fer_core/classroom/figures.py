@@ -4,9 +4,12 @@ summary with its CSV/JSON exports. Pure functions over the store's tables: this 
 (``fer_core.classroom.summary`` does, and calls these).
 
 Definitions (as on the Webcam page, ``fer_core.live.engagement``): a second is *disengaged* for a student when their face
-was absent or their engagement index was at or below 0.25. A student's attendance runs from their first stored second
-to when they left, when the lesson ended, or now; seconds without a row in it (video stopped, connection lost) count
-as absent. The class's engagement at a second is the mean over the students present in it.
+was absent or their engagement index was at or below 0.25. A student's own session time runs from their first stored
+second to their last one (when they pressed STOP, left, or the lesson ended): the seconds after it are "left", not
+absent. Inside it, a hole of fewer than ``ABSENT_AFTER_S`` seconds without rows (the connection stalled) counts as
+absent; a longer hole is "no video" (the student stopped their camera and started again) and is not counted either
+way. Presence (``share_present``) is seconds present over the seconds of that session time. The class's engagement at a
+second is the mean over the students present in it.
 """
 from __future__ import annotations
 
@@ -49,15 +52,26 @@ def _status(p: Participant, rows: pd.DataFrame | None, now: float, absent_after:
 
 
 def _end_t(p: Participant, session: ClassSession, rows: pd.DataFrame, now: float, absent_after: float) -> int:
-    """The last second of a participant's attendance (see the module docstring)."""
-    last = int(rows["t"].iloc[-1])
-    if p.left_at is not None:
-        end = _last_second(p.left_at)
-    elif session.ended_at is not None:
-        end = _last_second(session.ended_at)
-    else:
-        end = _last_second(now - absent_after)  # the latest seconds may not have arrived yet
-    return max(end, last)
+    """The last second of a participant's own session time: their last stored second (see the module docstring;
+    the seconds after it, between STOP and leaving or the end of the lesson, are "left", not absent)."""
+    return int(rows["t"].iloc[-1])
+
+
+def _attended(rows: pd.DataFrame, end_t: int, absent_after: float) -> np.ndarray:
+    """Per second from the first row to ``end_t``: whether it belongs to the session time (holes of
+    ``absent_after`` seconds or more without rows are "no video", outside it)."""
+    t0 = int(rows["t"].iloc[0])
+    n = max(end_t - t0 + 1, 1)
+    has = np.zeros(n, bool)
+    idx = rows["t"].to_numpy(np.int64) - t0
+    has[idx[(idx >= 0) & (idx < n)]] = True
+    keep = has.copy()
+    padded = np.concatenate([[1], has.astype(np.int8), [1]])
+    edges = np.flatnonzero(np.diff(padded))  # starts and ends of the holes
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a < absent_after:
+            keep[a:b] = True
+    return keep
 
 
 def _last_second(t: float) -> int:
@@ -187,11 +201,15 @@ def lesson_summary(session: ClassSession, participants: Sequence[Participant], s
         rows = groups.get(p.id)
         entry = {"name": p.display_name, "anonymous": p.anonymous, "status": _status(p, rows, now, absent_after),
                  "joined_at": iso(p.joined_at), "left_at": iso(p.left_at), "seconds_attended": 0, "seconds_present": 0,
-                 "seconds_absent": 0, "share_present": None, "mean_engagement": None,
+                 "seconds_absent": 0, "seconds_without_video": 0, "share_present": None, "mean_engagement": None,
                  "emotion_share": {label: 0.0 for label in labels}, "longest_disengaged_seconds": 0,
                  "disengaged_share": None}
         if rows is not None and not rows.empty:
-            present, eng, emo, _ = _series(rows, _end_t(p, session, rows, now, absent_after))
+            end = _end_t(p, session, rows, now, absent_after)
+            present, eng, emo, _ = _series(rows, end)
+            keep = _attended(rows, end, absent_after)
+            entry["seconds_without_video"] = int((~keep).sum())
+            present, eng, emo = present[keep], eng[keep], emo[keep]
             n, k = len(present), int(present.sum())
             dis = _disengaged(present, eng, threshold)
             shares = pd.Series(emo[present]).value_counts()
@@ -223,8 +241,11 @@ def lesson_summary(session: ClassSession, participants: Sequence[Participant], s
         "session": {"join_code": session.display_code, "title": session.title, "created_at": iso(session.created_at),
                     "ended_at": iso(session.ended_at), "live": session.live, "generated_at": iso(now)},
         "definitions": {"disengaged": f"face absent or engagement index <= {threshold}",
-                        "attendance": "from a student's first second to when they left, the lesson ended, or now; "
-                                      "seconds without data count as absent",
+                        "attendance": "a student's own session time: from their first second with video to their last "
+                                      "(STOP, leaving or the end of the lesson); the seconds after it are 'left', "
+                                      f"not absent; a hole of under {absent_after:g} s without data counts as "
+                                      "absent, a longer one as 'no video' (not counted)",
+                        "present": "a face was seen in at least one processed frame of the second",
                         "engagement": "concentration index (Sharma et al., 2019), see the Webcam page"},
         "class": klass,
         "participants": people,

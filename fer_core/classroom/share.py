@@ -6,8 +6,16 @@ batch (``ClassStore.add_seconds``). The WebRTC video callback never waits for th
 as it does without a class. Nothing but the class row (present, dominant emotion, engagement index) leaves.
 
 Per second, the student's row comes from the face present in most of that second's frames (the student; a second
-person passing behind them does not replace them); no face present -> ``present=False``. Seconds are put on the
-class's time axis (UTC epoch seconds) from the clock time of the record's first shared second.
+person passing behind them does not replace them); no face in any processed frame of the second -> ``present=False``
+(not in view). Seconds are put on the class's time axis (UTC epoch seconds) from the clock time of the record's first
+shared second.
+
+A second in which no frame was processed at all (the server was busy: with many students on a few cores a student's
+frames are processed in bursts, and the recorder has no bucket for the seconds in between) is not evidence of absence.
+Such a hole of at most ``FILL_GAP_S`` seconds between two seconds where the face was in view is filled with the
+earlier second's row; a longer hole, or one next to a second without the face, is left without rows (the summary
+counts holes shorter than ``figures.ABSENT_AFTER_S`` as absent, longer ones as "no video"). Without this, a student at
+about 1 processed frame per second had a row for roughly half of their seconds: issue 26's "49% present at N = 30".
 
 Only seconds recorded after the share started (after the student consented) are sent. When no new second comes for
 ``absent_after`` seconds (camera stopped, tab closed, connection lost) the student is marked absent; after
@@ -21,12 +29,15 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from .store import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+
+
+FILL_GAP_S = 2  # the longest hole of seconds without any processed frame that is filled from its neighbours
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class ClassShare:
         self._after = -1  # the last recorder second taken
         self._anchor: int | None = None  # epoch second of recorder second 0
         self._last_t: int | None = None
+        self._prev: SecondRow | None = None  # the latest row taken (to fill a short hole after it)
         self._latest: int | None = None  # the latest recorder second seen
         self._last_new = monotonic()  # when a new second last appeared
         self._absent_marked = False
@@ -193,7 +205,7 @@ class ClassShare:
             self._recorder, self._resets = recorder, None
         resets, seconds = recorder.completed_seconds(self._after, include_latest=True)
         if resets != self._resets:  # first pass on this record, or the student pressed Reset: seconds restart at 0
-            self._resets, self._after, self._anchor = resets, -1, None
+            self._resets, self._after, self._anchor, self._prev = resets, -1, None, None
             resets, seconds = recorder.completed_seconds(-1, include_latest=True)
         if not seconds:
             return []
@@ -214,6 +226,11 @@ class ClassShare:
             t = self._anchor + sec
             if self._last_t is not None and t <= self._last_t:
                 continue
+            row = second_row(t, face_rows)
+            prev = self._prev
+            if prev is not None and row.present and prev.present and 1 < t - prev.t <= FILL_GAP_S + 1:
+                rows += [replace(prev, t=k) for k in range(prev.t + 1, t)]  # no frame processed in these seconds: the face stayed
             self._last_t = t
-            rows.append(second_row(t, face_rows))
+            self._prev = row
+            rows.append(row)
         return rows

@@ -17,7 +17,9 @@ The dominant emotion is the argmax of the track's smoothed probabilities. Levels
 CI > 0.65 "highly engaged", 0.25 < CI <= 0.65 "nominally engaged", CI <= 0.25 "not engaged".
 
 Per second (since the first processed frame), for each face seen so far in the session:
-  present            the face was tracked in at least half of that second's processed frames
+  present            the face was tracked in at least one of that second's processed frames (a face seen in any
+                     processed frame of a second is in view in it; an empty frame is "not in view", never
+                     "low engagement")
   engagement         mean per-frame CI over the frames it was tracked in
   dominant_emotion   argmax of its mean smoothed probabilities over those frames
 A second is *disengaged* for a face when it is absent or its engagement is at or below ``DISENGAGED_THRESHOLD``
@@ -252,7 +254,7 @@ class EngagementRecorder:
             acc = bucket.faces.get(name)
             row = {"second": sec, "time": time_text, "face": name, "frames": bucket.frames,
                    "frames_seen": acc.seen if acc else 0}
-            row["present"] = bool(acc and acc.seen * 2 >= bucket.frames)
+            row["present"] = bool(acc and acc.seen >= 1)
             if acc and acc.seen:
                 mean_p = acc.prob_sum / acc.seen
                 row["dominant_emotion"] = self.labels[int(np.argmax(mean_p))]

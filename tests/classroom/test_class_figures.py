@@ -1,5 +1,5 @@
 """fer_core.classroom.figures: participant states and disengaged stretches, the class curve, emotions now, the lesson
-summary (gaps and drop-outs count as absent) and its exports (the ``lesson`` fixture is tests/classroom/conftest.py's)."""
+summary (short gaps count as absent; after STOP is "left") and its exports (the ``lesson`` fixture is tests/classroom/conftest.py's)."""
 from __future__ import annotations
 
 import csv
@@ -53,36 +53,41 @@ def test_emotions_now_counts_each_students_latest_second(lesson):
     assert sum(cs.emotions_now(store.participants(session.id), store.seconds(session.id), now=T0 + 60).values()) == 0
 
 
-def test_summary_counts_gaps_and_dropouts_as_absent(lesson):
+def test_summary_counts_short_gaps_as_absent_and_the_time_after_stop_as_left(lesson):
+    """Issue 26 changed this: a student's presence counts over their own session time (first to last second with
+    video); the seconds after it (STOP, dropping out, before the end of the lesson) are "left", not absent, and a
+    hole of 10 s or more is "no video". It was: every second to the end of the lesson, holes included, was absent."""
     store, session, clock, people = lesson
-    store.add_seconds(people["ana"].id, [SecondRow(T0 + 30, True, "neutral", 0.9)])  # back after a 10 s gap
+    store.add_seconds(people["ana"].id, [SecondRow(T0 + 30, True, "neutral", 0.9)])  # back after a 10 s hole
+    store.add_seconds(people["ana"].id, [SecondRow(T0 + 33, True, "neutral", 0.9)])  # and a 2 s hole: absent
     clock.t = T0 + 40
     store.end_session(session.id)
     session = store.session(session.id)
     summary = cs.lesson_summary(session, store.participants(session.id), store.seconds(session.id), now=T0 + 100)
     by = {p["name"]: p for p in summary["participants"]}
     ana, ben, cleo, dan = by["Ana"], by["Ben"], by["Cleo"], by["Dan"]
-    assert (ana["seconds_attended"], ana["seconds_present"], ana["seconds_absent"]) == (40, 21, 19)
-    assert ana["longest_disengaged_seconds"] == 10 and ana["mean_engagement"] == pytest.approx(0.9)
-    # Ben dropped at second 20 without leaving: absent until the lesson ended (at second 40)
-    assert (ben["seconds_attended"], ben["seconds_present"]) == (40, 20)
-    assert ben["longest_disengaged_seconds"] == 30 and ben["emotion_share"]["sad"] == pytest.approx(0.5)
+    assert (ana["seconds_attended"], ana["seconds_present"], ana["seconds_absent"]) == (24, 22, 2)
+    assert ana["seconds_without_video"] == 10
+    assert ana["longest_disengaged_seconds"] == 2 and ana["mean_engagement"] == pytest.approx(0.9)
+    # Ben dropped at second 20 without leaving: the seconds after his last one are not absent
+    assert (ben["seconds_attended"], ben["seconds_present"]) == (20, 20)
+    assert ben["longest_disengaged_seconds"] == 10 and ben["emotion_share"]["sad"] == pytest.approx(0.5)
     assert ben["mean_engagement"] == pytest.approx(0.35)
-    assert dan["status"] == "left" and dan["seconds_attended"] == 6 and dan["seconds_present"] == 5
+    assert dan["status"] == "left" and dan["seconds_attended"] == 5 and dan["seconds_present"] == 5
     assert cleo["seconds_attended"] == 0 and cleo["mean_engagement"] is None
     klass = summary["class"]
     assert klass["participants"] == 4 and klass["participants_with_data"] == 3
-    assert klass["mean_engagement"] == pytest.approx((21 * 0.9 + 10 * 0.6 + 10 * 0.1 + 5 * 0.5) / 46)
-    assert klass["emotion_share"]["neutral"] == pytest.approx(21 / 46)
+    assert klass["mean_engagement"] == pytest.approx((22 * 0.9 + 10 * 0.6 + 10 * 0.1 + 5 * 0.5) / 47)
+    assert klass["emotion_share"]["neutral"] == pytest.approx(22 / 47)
     assert summary["session"]["live"] is False and summary["session"]["join_code"] == session.display_code
 
     table = cs.summary_table(summary)
     assert table["participant"].tolist() == ["Ana", "Ben", "Cleo", "Dan", "Whole class"]
-    assert table.iloc[-1]["time present (s)"] == 46
+    assert table.iloc[-1]["time present (s)"] == 47
     rows = list(csv.DictReader(io.StringIO(cs.summary_csv(summary))))
-    assert rows[0]["participant"] == "Ana" and float(rows[0]["present (%)"]) == pytest.approx(100 * 21 / 40, rel=1e-3)
+    assert rows[0]["participant"] == "Ana" and float(rows[0]["present (%)"]) == pytest.approx(100 * 22 / 24, rel=1e-3)
     doc = json.loads(cs.summary_json(summary, store.participants(session.id), store.seconds(session.id)))
-    assert doc["class"]["participants"] == 4 and len(doc["timeline"]) == 20 + 20 + 5 + 1
+    assert doc["class"]["participants"] == 4 and len(doc["timeline"]) == 20 + 20 + 5 + 2
     assert doc["timeline"][0]["time"].startswith("2023-11-14T22:13:20")
     timeline = list(csv.DictReader(io.StringIO(cs.timeline_csv(store.participants(session.id),
                                                               store.seconds(session.id)))))
