@@ -3,7 +3,8 @@
 ``ClassShare`` runs one background thread per student. Every ``flush_every`` seconds it reads the seconds that the
 ``EngagementRecorder`` of the student's ``LiveProcessor`` has completed since the last pass and writes them in one
 batch (``ClassStore.add_seconds``). The WebRTC video callback never waits for the database: it only fills the recorder,
-as it does without a class. Nothing but the class row (present, dominant emotion, engagement index) leaves.
+as it does without a class. Nothing but the class row (in view, facing the screen, dominant emotion, Sharma's index)
+leaves.
 
 Per second, the student's row comes from the face present in most of that second's frames (the student; a second
 person passing behind them does not replace them); no face in any processed frame of the second -> ``present=False``
@@ -59,8 +60,10 @@ def second_row(t: int, face_rows: list[dict]) -> SecondRow:
     if not present:
         return SecondRow(t=t, present=False)
     main = max(present, key=lambda r: r["frames_seen"])
+    index = main["engagement"]
     return SecondRow(t=t, present=True, emotion=main["dominant_emotion"],
-                     engagement=round(float(np.clip(main["engagement"], 0.0, 1.0)), 4))
+                     engagement=None if index is None or math.isnan(index) else round(float(np.clip(index, 0, 1)), 4),
+                     facing=main.get("facing"))
 
 
 class ClassShare:

@@ -12,7 +12,9 @@ Schema (times are UTC epoch seconds; ``t`` is a whole second, so every student's
     participant         id PK, session_id FK, display_name (UNIQUE per session: "Ana", "Ana (2)"), anonymous,
                         joined_at, left_at (NULL unless the student left), status ("active", "absent", "left"),
                         last_t (latest second stored)
-    participant_second  participant_id FK + t PK, present, emotion (NULL when absent), engagement (NULL when absent)
+    participant_second  participant_id FK + t PK, present (a face in view), emotion (NULL when absent), engagement
+                        (Sharma's index; NULL when absent or unknown), facing (the head faced the screen; NULL when
+                        absent or unknown: a detector without landmarks)
 
 A student who drops out keeps their rows; their status becomes "absent" (and the seconds they miss count as absent
 in the summaries). Sessions older than the retention time (``FER_CLASS_RETENTION_DAYS``, default 30) are deleted with
@@ -88,8 +90,9 @@ participant_second = sa.Table(
     sa.Column("present", sa.Boolean, nullable=False),
     sa.Column("emotion", sa.String(16), nullable=True),
     sa.Column("engagement", sa.Float, nullable=True),
+    sa.Column("facing", sa.Boolean, nullable=True),
 )
-SECOND_COLUMNS = ["participant_id", "t", "present", "emotion", "engagement"]
+SECOND_COLUMNS = ["participant_id", "t", "present", "emotion", "engagement", "facing"]
 
 
 class ClassroomError(Exception):
@@ -163,6 +166,7 @@ class SecondRow:
     present: bool
     emotion: str | None = None
     engagement: float | None = None
+    facing: bool | None = None  # the head faced the screen (None: unknown)
 
 
 # ----- configuration -----
@@ -308,6 +312,7 @@ class ClassStore:
         self._write_lock = threading.RLock() if self._sqlite else nullcontext()
         self._read_lock = self._write_lock if self._memory else nullcontext()
         self._write(lambda conn: metadata.create_all(conn))
+        self._write(_add_missing_columns)
         self.purge_expired()
 
     def _install_sqlite_hooks(self, busy_timeout_s: float) -> None:
@@ -566,6 +571,13 @@ class ClassStore:
         return int(self._write(purge) or 0)
 
 
+def _add_missing_columns(conn) -> None:
+    """Databases created before a nullable column was added get it (``participant_second.facing``, issue 26)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("participant_second")}
+    if "facing" not in have:
+        conn.exec_driver_sql("ALTER TABLE participant_second ADD COLUMN facing BOOLEAN")
+
+
 def _is_busy(e: BaseException) -> bool:
     text = str(getattr(e, "orig", e)).lower()
     return "locked" in text or "busy" in text
@@ -585,8 +597,9 @@ def _participant(row) -> Participant:
 
 
 def _second_values(participant_id: int, r: SecondRow) -> dict:
-    if r.present and (r.emotion is None or r.engagement is None or not 0.0 <= r.engagement <= 1.0):
-        raise ValueError(f"A present second needs an emotion and an engagement in [0, 1]. Received: {r}")
+    if r.present and (r.emotion is None or (r.engagement is not None and not 0.0 <= r.engagement <= 1.0)):
+        raise ValueError(f"A present second needs an emotion and an engagement in [0, 1] or None. Received: {r}")
     return {"participant_id": participant_id, "t": int(r.t), "present": bool(r.present),
             "emotion": r.emotion if r.present else None,
-            "engagement": float(r.engagement) if r.present else None}
+            "engagement": float(r.engagement) if r.present and r.engagement is not None else None,
+            "facing": bool(r.facing) if r.present and r.facing is not None else None}
