@@ -12,9 +12,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from fer_core.classroom import summary
+from fer_core.classroom import figures, summary
 from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
-from fer_core.live import engagement as eng
 
 from . import charts, class_store, keys
 from .page_header import page_header
@@ -123,57 +122,79 @@ def status_line(states: pd.DataFrame) -> str:
     return " · ".join(parts)
 
 
+def _why(row) -> str:
+    """Why a student is listed as disengaged, in words."""
+    if row.status == "absent":
+        return "no video"
+    return "not in view" if not row.in_view else "not facing the screen"
+
+
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_view(store: ClassStore, session_id: int, disengaged_after: float) -> None:
-    """Re-read the database and redraw every ``LIVE_REFRESH_S`` seconds (only this fragment reruns)."""
+    """Re-read the database and redraw every ``LIVE_REFRESH_S`` seconds (only this fragment reruns): the signals
+    apart (in view, facing the screen, expression), the disengagement rule in words, and the lesson summary so far
+    (in the same fragment, so the two never contradict each other)."""
     try:
         state = summary.live_state(store, session_id, time.time(), disengaged_after=disengaged_after,
                                    timeline=_timeline(store, session_id))
     except ClassroomError as e:
         st.warning(f"The live view cannot be updated now (it retries every {LIVE_REFRESH_S:.0f} s). {e}")
         return
-    m1, m2, m3, m4 = st.columns(4)
+    m1, m2, m3, m4, m5 = st.columns(5)
     m1.metric("Participants", state.participants)
     m2.metric("Sharing now", state.sharing_now)
-    m3.metric("Class engagement now", "—" if state.engagement_now is None else f"{state.engagement_now:.2f}",
-              help="Mean over the students sharing now of their engagement over the last seconds.")
-    m4.metric(f"Disengaged > {disengaged_after:.0f} s", len(state.disengaged))
+    m3.metric("In view now", state.in_view_now, help="Students sharing now whose face is in view.")
+    m4.metric("Facing the screen now", "unknown" if state.facing_now is None else state.facing_now,
+              help="Of the students in view, those whose head faces the screen (turned less than 30° sideways and "
+                   "25° up or down). Unknown when the face detector gives no landmarks (Haar).")
+    m5.metric(f"Disengaged > {disengaged_after:.0f} s", len(state.disengaged))
+    st.caption(f"**Disengaged** means: {summary.disengaged_rule(disengaged_after)}. The expression is shown on its "
+               "own: an angry or surprised face is an expression, not a measure of engagement.")
     if not state.participants:
         st.info("No student has joined yet: give them the join code above.")
         return
     st.markdown(status_line(state.states))
     if len(state.disengaged):
         st.warning("**Disengaged for more than {:.0f} s:** ".format(disengaged_after) + ", ".join(
-            f"{r.name} ({r.disengaged_s} s, {'absent' if r.status == 'absent' else 'low engagement'})"
-            for r in state.disengaged.itertuples()), icon=":material/notifications:")
+            f"{r.name} ({r.disengaged_s} s, {_why(r)})" for r in state.disengaged.itertuples()),
+            icon=":material/notifications:")
     curve_col, emotion_col = st.columns([3, 2])
     curve_col.plotly_chart(charts.class_curve_figure(state.curve), key=f"{keys.CLASS_CHART}_curve")
-    emotion_col.plotly_chart(charts.emotion_distribution(state.emotions, title="Emotions now (students in view)",
+    emotion_col.plotly_chart(charts.emotion_distribution(state.emotions, title="Expressions now (students in view)",
                                                          height=340, unit="students"),
                              key=f"{keys.CLASS_CHART}_emotions")
-    st.dataframe(state.states.drop(columns=["participant_id"]), hide_index=True, key=f"{keys.CLASS_CHART}_grid",
+    grid = state.states.drop(columns=["participant_id"]).assign(
+        in_view=state.states["in_view"].map({True: "yes", False: "no"}).fillna("—"),
+        facing=state.states["facing"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:.0f}%"))
+    st.dataframe(grid, hide_index=True, key=f"{keys.CLASS_CHART}_grid",
                  column_config={
                      "name": st.column_config.TextColumn("student"),
-                     "engagement": st.column_config.ProgressColumn("engagement now", min_value=0.0, max_value=1.0,
-                                                                   format="%.2f"),
-                     "disengaged_s": st.column_config.NumberColumn("disengaged for (s)"),
+                     "in_view": st.column_config.TextColumn("in view"),
+                     "facing": st.column_config.TextColumn(
+                         "facing the screen", help=f"Share of the last {figures.RECENT_S} s in view with the head "
+                                                   "facing the screen; — when unknown or not sharing."),
+                     "emotion": st.column_config.TextColumn("expression"),
+                     "disengaged_s": st.column_config.NumberColumn("not in view or looking away for (s)"),
                      "sparkline": st.column_config.LineChartColumn(
-                         f"last {state.sparkline_s // 60} min", y_min=0.0, y_max=1.0)})
+                         f"last {state.sparkline_s // 60} min (1 facing, ½ looking away, 0 not in view)",
+                         y_min=0.0, y_max=1.0)})
     st.caption(f"Updated {time.strftime('%H:%M:%S', time.localtime(state.now))}, every {LIVE_REFRESH_S:.0f} s. Rows "
                "arrive from each student every 2 s; a student without a row for "
-               f"{state.absent_after_s:g} s is shown absent. Disengaged: absent or engagement index ≤ "
-               f"{eng.DISENGAGED_THRESHOLD}.")
+               f"{state.absent_after_s:g} s is shown absent (no video).")
+    session = store.session(session_id)
+    summary_view(store, session, disengaged_after)
 
 
 # ----- after the lesson -----
-def summary_view(store: ClassStore, session: ClassSession) -> None:
-    """Per-participant and class summary with CSV/JSON downloads (final once the lesson has ended)."""
+def summary_view(store: ClassStore, session: ClassSession, disengaged_after: float) -> None:
+    """Per-participant and class summary with CSV/JSON downloads (final once the lesson has ended): the signals
+    apart; Sharma's concentration index only in the downloads, as a named research index."""
     st.header("Lesson summary")
     if session.live:
-        st.caption("The lesson is live: this is the summary so far (it refreshes when you use the page; the downloads "
+        st.caption("The lesson is live: this is the summary so far (it refreshes with the live view; the downloads "
                    "are built when clicked). Press *End lesson* for the final one.")
     try:
-        report = summary.lesson_report(store, session.id, time.time())
+        report = summary.lesson_report(store, session.id, time.time(), disengaged_after=disengaged_after)
     except ClassroomError as e:
         st.warning(f"The summary cannot be read now. {e}")
         return
@@ -182,13 +203,18 @@ def summary_view(store: ClassStore, session: ClassSession) -> None:
         return
     labels = list(report.summary["class"]["emotion_share"])
     st.dataframe(report.table(), hide_index=True, key=f"{keys.CLASS_CHART}_summary", column_config={
-        "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
-        "mean engagement": st.column_config.NumberColumn(format="%.2f"),
-        "longest disengaged (s)": st.column_config.NumberColumn(format="%.0f"),
+        "in view (%)": st.column_config.NumberColumn(format="%.0f%%"),
+        "facing the screen (%)": st.column_config.NumberColumn(format="%.0f%%"),
+        "longest not in view or looking away (s)": st.column_config.NumberColumn(format="%.0f"),
         **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in labels}})
+    st.caption("Each student's figures cover their own session time, from their first second with video to their "
+               "last (after STOP or leaving they are *left*, not absent). *In view*: a face in at least one processed "
+               f"frame of the second. *Disengaged (s)*: {summary.disengaged_rule(disengaged_after)}. The downloads "
+               "add Sharma et al.'s concentration index (`sharma_concentration_index`), a research index: "
+               "an expression weight times a gaze weight, not a verdict on a student.")
 
     def fresh() -> summary.LessonReport:  # the downloads are built when clicked, from the rows as they are then
-        return summary.lesson_report(store, session.id, time.time())
+        return summary.lesson_report(store, session.id, time.time(), disengaged_after=disengaged_after)
 
     base = f"class_{session.join_code}"
     c1, c2, c3 = st.columns(3)
@@ -209,17 +235,18 @@ def render_page() -> None:
     page_header("Class dashboard", ":material/school:",
                 "Class dashboard: the room's engagement, live and after the lesson",
                 "Create a class session and give its join code to your students: they join from the Webcam page. Their "
-                "presence, emotions and engagement show here live, and as a summary per student and for the class "
+                "presence, whether they face the screen and their expression show here live, and as a summary per student and for the class "
                 "after the lesson.",
                 "**Privacy:** students share only after consenting, and only per-second figures (face in view, "
-                "dominant emotion, engagement index), never a video frame. They are kept in the class database and "
+                "facing the screen, dominant expression, a research index), never a video frame. They are kept in the class database and "
                 f"deleted {class_store.retention_days_or_default():g} days after the lesson started. Only the browser "
                 "that created the session, or anyone with its teacher token, sees this dashboard.")
     with st.sidebar:
         st.header("Alerts")
         disengaged_after = st.number_input("List students disengaged for more than (s)", 5, 600,
                                            int(summary.DISENGAGED_AFTER_S), 5, key=keys.CLASS_DISENGAGED_S,
-                                           help="Disengaged: face absent, or engagement index at or below 0.25.")
+                                           help="Disengaged: not in view, or not facing the screen, for longer "
+                                                "than this. The expression does not count.")
     store = class_store.store_or_message("The class dashboard cannot work without it (the Webcam page still works, "
                                          "without sharing).")
     if store is None:
@@ -230,4 +257,3 @@ def render_page() -> None:
         st.stop()
     session = session_header(store, session)
     live_view(store, session.id, disengaged_after)
-    summary_view(store, session)
