@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from .store import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+from .store import ClassroomError, ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
 
 
 FILL_GAP_S = 2  # the longest hole of seconds without any processed frame that is filled from its neighbours
@@ -52,6 +52,7 @@ class ShareStatus:
     last_write: float | None  # clock time of the latest successful write
     error: str = ""  # the latest database problem (sharing retries)
     ended: str = ""  # why sharing ended ("" while sharing)
+    lesson_ended: bool = False  # the teacher ended the lesson (sharing stopped)
 
 
 def second_row(t: int, face_rows: list[dict]) -> SecondRow:
@@ -105,6 +106,7 @@ class ClassShare:
         self._last_write: float | None = None
         self._error = ""
         self._ended = ""
+        self._lesson_ended = False
         if start:
             self.start()
 
@@ -144,7 +146,7 @@ class ClassShare:
     def status(self) -> ShareStatus:
         with self._lock:
             return ShareStatus(self.participant, not self._ended, self._rows_sent, len(self._pending),
-                               self._last_write, self._error, self._ended)
+                               self._last_write, self._error, self._ended, self._lesson_ended)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_every):
@@ -190,6 +192,10 @@ class ClassShare:
                 self._pending.clear()
                 self._ended = str(e)
                 self._stop.set()
+                try:
+                    self._lesson_ended = self.store.session(self.participant.session_id).ended_at is not None
+                except ClassroomError:
+                    pass
                 return 0
             self.latencies.append(time.perf_counter() - start)
             del self._pending[:len(batch)]
