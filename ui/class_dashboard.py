@@ -1,25 +1,55 @@
 """UI pieces of the class dashboard: create or reopen a session, its join code and one-time teacher token, the live
 view (a fragment that re-reads the database every few seconds) and the lesson summary with its downloads.
 
-Only the browser that created the session or entered its teacher token sees it: the session id is kept in that
-browser session's state; after a reload the teacher enters the token again and everything comes back from the
-database. What it shows comes from ``fer_core.classroom.summary`` (one call per view).
+Only the browser that created the session or entered its teacher token sees it. That browser gets a cookie
+(``TEACHER_COOKIE``) holding an opaque random secret - never the token - whose hash the class database maps to the
+session (``ClassStore.new_teacher_login``, 12 hours), so a reload reopens the dashboard; Close dashboard revokes it.
+The cookie is read with ``st.context.cookies`` (sent by the browser with the page's WebSocket request) and written by
+a small script (``st.html(..., unsafe_allow_javascript=True)``, SameSite=Strict, Secure over https): the secret never
+appears in a URL, so it is not in server logs nor in a link that gets shared. Without the cookie (another browser,
+cookies blocked) the teacher enters the token. What it shows comes from ``fer_core.classroom.summary``.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
 import streamlit as st
 
 from fer_core.classroom import figures, summary
-from fer_core.classroom.store import ClassroomError, ClassSession, ClassStore, ClassStoreUnavailable
+from fer_core.classroom.store import (TEACHER_LOGIN_HOURS, ClassroomError, ClassSession, ClassStore,
+                                      ClassStoreUnavailable)
 
-from . import charts, class_store, keys
+from . import charts, class_store, keys, webrtc
 from .page_header import page_header
 from .webcam import freeze_long_lived_objects
 
 LIVE_REFRESH_S = 3.0
+TEACHER_COOKIE = "fer_class_teacher"
+
+
+def teacher_cookie() -> str:
+    """This browser's teacher secret from its cookie ('' when none)."""
+    try:
+        return str(st.context.cookies.get(TEACHER_COOKIE, "") or "")
+    except Exception:  # no browser context (bare mode)
+        return ""
+
+
+def _cookie_script(value: str, max_age: int) -> str:
+    return ("<script>document.cookie = " + json.dumps(f"{TEACHER_COOKIE}={value}; path=/; max-age={max_age}; "
+                                                     "samesite=strict")
+            + " + (location.protocol === 'https:' ? '; secure' : '');</script>")
+
+
+def sync_cookie() -> None:
+    """Write or clear this browser's teacher cookie when the previous run asked for it."""
+    secret = st.session_state.pop(keys.CLASS_SET_COOKIE, None)
+    if secret:
+        st.html(_cookie_script(secret, int(TEACHER_LOGIN_HOURS * 3600)), unsafe_allow_javascript=True)
+    if st.session_state.pop(keys.CLASS_CLEAR_COOKIE, False):
+        st.html(_cookie_script("", 0), unsafe_allow_javascript=True)
 
 
 @st.cache_resource(show_spinner=False)
@@ -42,6 +72,16 @@ def teacher_session(store: ClassStore) -> ClassSession | None:
             if not isinstance(e, ClassStoreUnavailable):  # gone for good; an outage keeps it for the next run
                 st.session_state.pop(keys.CLASS_TEACHER_SESSION, None)
             return None
+    secret = teacher_cookie()
+    if secret and not st.session_state.get(keys.CLASS_CLEAR_COOKIE):
+        try:
+            reopened = store.session_for_login(secret)
+        except ClassroomError:
+            reopened = None
+        if reopened is not None:  # a reload: this browser opened the session before
+            st.session_state[keys.CLASS_TEACHER_SESSION] = reopened.id
+            st.session_state[keys.CLASS_TEACHER_SECRET] = secret
+            return reopened
     create_col, open_col = st.columns(2)
     with create_col:
         st.subheader("Start a class session")
@@ -63,10 +103,13 @@ def teacher_session(store: ClassStore) -> ClassSession | None:
             session = store.open_session(token)
         else:
             return None
+        secret = store.new_teacher_login(session.id)
     except ClassroomError as e:
         st.error(str(e))
         return None
     st.session_state[keys.CLASS_TEACHER_SESSION] = session.id
+    st.session_state[keys.CLASS_TEACHER_SECRET] = st.session_state[keys.CLASS_SET_COOKIE] = secret
+    st.session_state.pop(keys.CLASS_CLEAR_COOKIE, None)
     st.rerun()
 
 
@@ -83,8 +126,9 @@ def session_header(store: ClassStore, session: ClassSession) -> ClassSession:
                     f"{time.strftime('%H:%M', time.localtime(session.ended_at))}")
     token = st.session_state.get(keys.CLASS_NEW_TOKEN)
     if token:
-        st.warning("**Your teacher token, shown only now.** Keep it to reopen this dashboard after a reload or from "
-                   "another browser: only a hash of it is stored, nobody can show it again.", icon=":material/key:")
+        st.warning("**Your teacher token, shown only now.** This browser reopens the dashboard after a reload by "
+                   "itself (a cookie, without the token); keep the token to open it from another browser: only a hash "
+                   "of it is stored, nobody can show it again.", icon=":material/key:")
         st.code(token, language=None)
         if st.button("I have saved the token", key=keys.CLASS_TOKEN_SAVED):
             st.session_state.pop(keys.CLASS_NEW_TOKEN, None)
@@ -95,9 +139,17 @@ def session_header(store: ClassStore, session: ClassSession) -> ClassSession:
         session = store.end_session(session.id)
         st.rerun()
     if close_col.button("Close dashboard", key=keys.CLASS_CLOSE, icon=":material/logout:",
-                        help="Forget this session in this browser (the data stays; reopen it with the token)."):
-        for key in (keys.CLASS_TEACHER_SESSION, keys.CLASS_NEW_TOKEN, keys.CLASS_TIMELINE):
+                        help="Forget this session in this browser, also after a reload (the data stays; reopen it "
+                             "with the token)."):
+        secret = st.session_state.get(keys.CLASS_TEACHER_SECRET) or teacher_cookie()
+        if secret:
+            try:
+                store.end_teacher_login(secret)
+            except ClassroomError:
+                pass
+        for key in (keys.CLASS_TEACHER_SESSION, keys.CLASS_NEW_TOKEN, keys.CLASS_TIMELINE, keys.CLASS_TEACHER_SECRET):
             st.session_state.pop(key, None)
+        st.session_state[keys.CLASS_CLEAR_COOKIE] = True
         st.rerun()
     return session
 
@@ -247,6 +299,10 @@ def render_page() -> None:
                                            int(summary.DISENGAGED_AFTER_S), 5, key=keys.CLASS_DISENGAGED_S,
                                            help="Disengaged: not in view, or not facing the screen, for longer "
                                                 "than this. The expression does not count.")
+    warning = webrtc.ice_warning()
+    if warning:
+        st.warning(warning, icon=":material/wifi_off:")
+    sync_cookie()
     store = class_store.store_or_message("The class dashboard cannot work without it (the Webcam page still works, "
                                          "without sharing).")
     if store is None:

@@ -14,7 +14,7 @@ import streamlit as st
 from fer_core.classroom.share import ClassShare
 from fer_core.classroom.store import ClassroomError, ClassStoreUnavailable
 
-from . import class_store as class_store_ui, keys
+from . import class_store as class_store_ui, keys, webrtc
 
 
 def consent_notice(retention_days: float) -> str:
@@ -82,6 +82,9 @@ def class_join_panel(processor) -> SharePanel | None:
     share: ClassShare | None = st.session_state.get(keys.CLASS_SHARE)
     with st.expander("Join a class: share your engagement with your teacher", expanded=share is not None,
                      icon=":material/school:"):
+        warning = webrtc.ice_warning()
+        if warning:
+            st.warning(warning, icon=":material/wifi_off:")
         if share is not None:
             return _joined(share, processor)
         _join_form(processor)

@@ -93,6 +93,16 @@ participant_second = sa.Table(
     sa.Column("facing", sa.Boolean, nullable=True),
 )
 SECOND_COLUMNS = ["participant_id", "t", "present", "emotion", "engagement", "facing"]
+# A teacher's browser that opened a session: the hash of an opaque random secret kept in that browser's cookie, so
+# that the dashboard survives a reload without the teacher token (which never goes into a cookie or a URL).
+teacher_login = sa.Table(
+    "teacher_login", metadata,
+    sa.Column("secret_hash", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.Integer, sa.ForeignKey("class_session.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+TEACHER_LOGIN_HOURS = 12.0
 
 
 class ClassroomError(Exception):
@@ -441,6 +451,35 @@ class ClassStore:
         self._write(end)
         return self.session(session_id)
 
+    # ----- a teacher's browser -----
+    def new_teacher_login(self, session_id: int, hours: float = TEACHER_LOGIN_HOURS) -> str:
+        """An opaque random secret for the browser that opened ``session_id`` (for its cookie); only its SHA-256 is
+        stored. It opens that session's dashboard for ``hours`` or until ``end_teacher_login``."""
+        secret = secrets.token_urlsafe(32)
+        values = dict(secret_hash=_sha256(secret), session_id=session_id, expires_at=self._clock() + hours * 3600)
+        self._write(lambda c: c.execute(teacher_login.insert().values(**values)))
+        return secret
+
+    def session_for_login(self, secret: str) -> ClassSession | None:
+        """The session a browser's teacher secret opens, or None (unknown, expired, revoked, or session deleted)."""
+        if not secret:
+            return None
+        with self._read() as conn:
+            row = conn.execute(sa.select(teacher_login).where(
+                teacher_login.c.secret_hash == _sha256(str(secret)),
+                teacher_login.c.expires_at > self._clock())).mappings().first()
+        if row is None:
+            return None
+        try:
+            return self.session(int(row["session_id"]))
+        except ClassroomError:
+            return None
+
+    def end_teacher_login(self, secret: str) -> None:
+        """Forget a browser's teacher secret (Close dashboard)."""
+        self._write(lambda c: c.execute(teacher_login.delete().where(
+            teacher_login.c.secret_hash == _sha256(str(secret or "")))))
+
     # ----- students -----
     def join(self, code: str, display_name: str = "", anonymous: bool = False) -> Participant:
         """Add a student to the live session of ``code``; a name already taken gets a suffix ("Ana (2)")."""
@@ -566,9 +605,14 @@ class ClassStore:
             old = sa.select(class_session.c.id).where(class_session.c.created_at < cutoff).scalar_subquery()
             people = sa.select(participant.c.id).where(participant.c.session_id.in_(old)).scalar_subquery()
             conn.execute(participant_second.delete().where(participant_second.c.participant_id.in_(people)))
+            conn.execute(teacher_login.delete().where(teacher_login.c.session_id.in_(old)))
             conn.execute(participant.delete().where(participant.c.session_id.in_(old)))
             return conn.execute(class_session.delete().where(class_session.c.created_at < cutoff)).rowcount
         return int(self._write(purge) or 0)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _add_missing_columns(conn) -> None:

@@ -131,3 +131,45 @@ def test_unusable_database_is_a_message(tmp_path, monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception and "positive number of days" in at.error[0].value
     class_store_ui.cached_store.clear()
+
+
+def test_the_dashboard_survives_a_reload_through_a_cookie_without_the_token(db, monkeypatch):
+    """Issue 26: the browser that created the session gets a cookie with an opaque secret (never the token); a
+    reload (a new browser session) reopens the dashboard from it; Close dashboard revokes it."""
+    from ui import class_dashboard
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    button(at, "Create session").click().run()
+    token = at.code[0].value
+    secret = at.session_state[keys.CLASS_TEACHER_SECRET]
+    assert secret and secret != token and token.split(".")[1] not in secret
+    script = "\n".join(str(h.proto.body) for h in at.get("html"))
+    assert f"{class_dashboard.TEACHER_COOKIE}={secret}" in script and token not in script
+    session = db.open_session(token)
+    assert db.session_for_login(secret).id == session.id
+
+    monkeypatch.setattr(class_dashboard, "teacher_cookie", lambda: secret)  # the browser sends its cookie back
+    reloaded = AppTest.from_file(PAGE, default_timeout=60).run()  # a reload: a new browser session
+    assert not reloaded.exception
+    assert f"Join code: `{session.display_code}`" in texts(reloaded) and token not in texts(reloaded)
+    assert "Reopen a session" not in texts(reloaded)
+    reloaded.button(key=keys.CLASS_CLOSE).click().run()
+    assert "Reopen a session" in texts(reloaded) and db.session_for_login(secret) is None
+    assert "max-age=0" in "\n".join(str(h.proto.body) for h in reloaded.get("html"))  # the cookie is cleared
+    again = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert "Reopen a session" in texts(again)  # a revoked secret opens nothing
+
+
+def test_the_class_pages_warn_when_remote_students_need_a_turn_server(monkeypatch):
+    from ui import webrtc
+
+    monkeypatch.delenv(webrtc.ENV_ICE_SERVERS, raising=False)
+    monkeypatch.setattr(webrtc.st, "secrets", {})
+    assert webrtc.ice_warning("localhost") == "" and webrtc.ice_warning("127.0.0.1") == ""
+    text = webrtc.ice_warning("class.example.org")
+    assert "no TURN server is configured" in text and "deploy/README.md" in text and "class.example.org" in text
+    monkeypatch.setenv(webrtc.ENV_ICE_SERVERS, '[{"urls": ["stun:stun.example.org:3478"]}]')
+    assert webrtc.ice_warning("class.example.org")  # STUN alone does not relay
+    monkeypatch.setenv(webrtc.ENV_ICE_SERVERS, '[{"urls": ["turn:turn.example.org:3478"], "username": "u", '
+                                               '"credential": "p"}]')
+    assert webrtc.ice_warning("class.example.org") == ""
