@@ -22,8 +22,9 @@ def join_and_start(page, url: str, code: str, name: str) -> None:
     page.get_by_role("textbox", name="Display name").fill(name)
     page.get_by_text("I agree to share these per-second figures").click()
     page.get_by_role("button", name="Join class").click()
-    page.get_by_text("Sharing with your class as").wait_for(timeout=60_000)
+    page.get_by_text("Connecting: joined as").wait_for(timeout=60_000)  # issue 26: the state in words
     page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
+    page.get_by_text("Sharing with your class as").wait_for(timeout=120_000)
 
 
 def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_ready, tmp_path):
@@ -46,6 +47,14 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
                 join_and_start(page, url, code, "Ana")
             assert "as Ana (2)" in body(students[1]) or "as Ana (2)" in body(students[0])
 
+            # issue 26: the counter of seconds shared moves while the student streams (not only after STOP)
+            def shared(page):
+                m = re.search(r"(\d+) seconds? shared", body(page))
+                return int(m.group(1)) if m else -1
+            first = shared(students[0])
+            bh.wait_for(lambda: shared(students[0]) > max(first, 0), timeout=60,
+                     what="the student's counter of seconds shared to move while streaming")
+
             bh.wait_for(lambda: "Sharing now: Ana, Ana (2)" in body(teacher), timeout=360,
                      what="the dashboard to show both students sharing")
             store = ClassStore(f"sqlite:///{db_path}")
@@ -63,7 +72,8 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
             stamp = re.search(r"Updated (\d\d:\d\d:\d\d)", body(teacher)).group(1)
             bh.wait_for(lambda: re.search(r"Updated (\d\d:\d\d:\d\d)", body(teacher)).group(1) != stamp, timeout=30,
                      what="the live view to refresh")
-            assert re.search(r"Class engagement now\s*\n?\s*\d\.\d\d", body(teacher))
+            assert re.search(r"In view now\s*\n?\s*\d", body(teacher)) and "Facing the screen now" in body(teacher)
+            assert "not in view, or not facing the screen, for more than" in body(teacher)
             assert teacher.locator(".js-plotly-plot").count() >= 2
 
             # a student closes the tab: shown absent on the dashboard, rows kept
