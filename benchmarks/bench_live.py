@@ -57,15 +57,7 @@ def main(argv=None) -> int:
         det(gray)  # FaceDetector searches it downscaled
     stage["face detection (ms)"] = (time.perf_counter() - t) / 20 * 1000
     face = proc.snapshot().main_face
-    if face is not None:  # the head pose from the detector's landmarks (issue 26; it replaced the eye cascade)
-        from fer_core.inference.detection import Detection
-        from fer_core.live.processor import attention
-
-        det_lm = Detection(face.box, 1.0, None)
-        t = time.perf_counter()
-        for _ in range(20):
-            attention(det_lm, (gray.shape[1], gray.shape[0]))
-        stage["head pose (ms)"] = (time.perf_counter() - t) / 20 * 1000
+    # (the eye-cascade stage is gone: the head pose comes from the detector's landmarks, benchmarks/bench_head_pose.py)
 
     times = []
     t0, c0 = time.perf_counter(), time.process_time()
