@@ -135,14 +135,6 @@ def _trailing_run(flags: np.ndarray) -> int:
     return int(len(flags) - (not_flag[-1] + 1 if len(not_flag) else 0))
 
 
-def _longest_run(flags: np.ndarray) -> int:
-    if not flags.any():
-        return 0
-    padded = np.concatenate([[0], flags.astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(padded))
-    return int((edges[1::2] - edges[::2]).max())
-
-
 def participant_states(session: ClassSession, participants: Sequence[Participant], seconds: pd.DataFrame, now: float,
                        *, absent_after: float = ABSENT_AFTER_S, sparkline_s: int = SPARKLINE_S,
                        threshold: float = DISENGAGED_THRESHOLD) -> pd.DataFrame:
