@@ -57,11 +57,7 @@ def main(argv=None) -> int:
         det(gray)  # FaceDetector searches it downscaled
     stage["face detection (ms)"] = (time.perf_counter() - t) / 20 * 1000
     face = proc.snapshot().main_face
-    if face is not None:
-        t = time.perf_counter()
-        for _ in range(20):
-            proc._eyes.count(gray, face.box)
-        stage["eye detection (ms)"] = (time.perf_counter() - t) / 20 * 1000
+    # (the eye-cascade stage is gone: the head pose comes from the detector's landmarks, benchmarks/bench_head_pose.py)
 
     times = []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -75,7 +71,7 @@ def main(argv=None) -> int:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"device: {describe_device()}  python {platform.python_version()}  load average: {load}")
     print(f"model: {clf.name}  frames: {args.frames} at 640x480  detect every {args.detect_every}  faces tracked: "
-          f"{[f.name for f in snap.faces]}  eyes: {[f.eyes for f in snap.faces]}")
+          f"{[f.name for f in snap.faces]}  facing: {[f.facing for f in snap.faces]}")
     print(f"processed fps: {args.frames / wall:.1f}   per frame ms: mean {ms.mean():.1f}  median {np.median(ms):.1f}  "
           f"p90 {np.percentile(ms, 90):.1f}  max {ms.max():.1f}")
     print(f"CPU time (all threads of this process) per frame: {cpu / args.frames * 1000:.1f} ms "

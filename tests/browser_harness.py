@@ -248,6 +248,15 @@ def click_button(locator, timeout: float = 120.0) -> None:
         locator.dispatch_event("click")
 
 
+def wait_for_script(page, timeout: float = 300.0) -> None:
+    """Wait until the page's script run has finished (Streamlit marks its root ``data-test-script-state``). A widget
+    used while the first run of a page is still going (cold imports, the model's first trace on a busy machine) only
+    takes effect once that run reaches its next Streamlit call, which on a loaded 2-core machine can take longer than
+    any wait that follows the click: interact with a page only when its run is done."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(state="attached",
+                                                                                          timeout=timeout * 1000)
+
+
 def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
     """``predicate()``'s first truthy value, polled every ``interval`` s; AssertionError after ``timeout`` s."""
     deadline = time.monotonic() + timeout

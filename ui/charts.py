@@ -117,21 +117,19 @@ def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
 
 
 def class_curve_figure(curve) -> go.Figure:
-    """The class's mean engagement (students present) and how many were present, over the lesson
-    (``fer_core.classroom.figures.class_curve``)."""
+    """How many students were in view, and how many faced the screen, over the lesson
+    (``fer_core.classroom.figures.class_curve``): counts of students on one whole-number axis, the legend to the right
+    of the plot (no index, no second axis)."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["mean_engagement"], mode="lines", name="mean engagement",
-                             line=dict(color="#1f77b4", width=2), connectgaps=False))
-    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["present"], mode="lines", name="students present",
-                             yaxis="y2", line=dict(color="#999999", width=1, dash="dot")))
-    top = max(1, int(curve["present"].max()) if len(curve) else 1)
-    present_axis = count_axis(top + 0.5, "present")
-    fig.update_layout(shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
-                                   line=dict(dash="dot", color=colour, width=1))
-                              for y, colour in ((eng.DISENGAGED_THRESHOLD, "grey"), (eng.HIGHLY_ENGAGED_ABOVE, "green"))],
-                      height=340, margin=dict(l=10, r=10, t=LEGEND_ABOVE_MARGIN, b=10), legend=LEGEND_ABOVE,
-                      title=dict(text="Class engagement (mean of the students present)", y=0.98, yanchor="top"),
+    fig.add_trace(go.Scatter(x=curve["minute"], y=curve["present"], mode="lines", name="in view",
+                             line=dict(color="#1f77b4", width=2), line_shape="hv"))
+    if "facing" in curve:
+        fig.add_trace(go.Scatter(x=curve["minute"], y=curve["facing"], mode="lines", name="facing the screen",
+                                 line=dict(color="#2ca02c", width=2, dash="dot"), line_shape="hv"))
+    top = max(1, int(curve["reporting"].max()) if len(curve) and "reporting" in curve else
+              int(curve["present"].max()) if len(curve) else 1)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_RIGHT,
+                      title=dict(text="Students in view and facing the screen", y=0.98, yanchor="top"),
                       xaxis=dict(title="minutes since the session started"),
-                      yaxis=dict(range=[0, 1.02], title="engagement"),
-                      yaxis2=dict(present_axis, overlaying="y", side="right", showgrid=False))
+                      yaxis=count_axis(top + 0.5, "students"))
     return fig

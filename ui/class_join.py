@@ -15,29 +15,81 @@ from fer_core.classroom.share import ClassShare
 from fer_core.classroom.store import ClassroomError, ClassStoreUnavailable
 from fer_core.classroom.writer import shared_writer
 
-from . import class_store as class_store_ui, keys
+from . import class_store as class_store_ui, keys, webrtc
 
 
 def consent_notice(retention_days: float) -> str:
     """Exactly what is shared, with whom, from when to when, and for how long it is kept."""
     days = f"{retention_days:g} day{'s' if retention_days != 1 else ''}"
     return ("**What your teacher sees if you join.** For every second while your camera runs: whether a face is in "
-            "view, its dominant emotion and its engagement index (the three figures of the engagement monitor below), "
+            "view, whether it faces the screen, its dominant expression and a research index computed from these "
+            "(the figures of the engagement monitor below), "
             "under the display name you choose or as *Anonymous N*. **Never a video frame or a picture of you**: "
             "frames are analysed on this server and dropped. Sharing starts when you press *Join class* and stops "
             f"when you press *Leave class* or close this tab. The teacher can download these figures; the server "
             f"deletes them {days} after the lesson started.")
 
 
-def class_join_panel(processor) -> None:
-    """Join form (code, name or anonymous, consent) or, once joined, the share's status and a Leave button."""
+def share_state(status, playing: bool, frames: int) -> str:
+    """The student's sharing state in words: "connecting" (joined, the video not running or no frame processed
+    yet), "sharing", "paused" (STOP pressed after sharing), "lesson ended" (the teacher ended it) or "ended"."""
+    if not status.sharing:
+        return "lesson ended" if status.lesson_ended else "ended"
+    if playing and frames and status.rows_sent + status.pending > 0:
+        return "sharing"
+    if not playing and status.rows_sent + status.pending > 0:
+        return "paused"
+    return "connecting"
+
+
+class SharePanel:
+    """The share's state and the seconds shared so far, drawn into a placeholder: the page's poll loop redraws it
+    while the stream plays (``render``), so the counter moves without waiting for STOP."""
+
+    def __init__(self, share: ClassShare):
+        self.share = share
+        self._slot = st.empty()
+
+    def render(self, playing: bool, frames: int) -> str:
+        status = self.share.status()
+        state = share_state(status, playing, frames)
+        name = status.participant.display_name
+        shared = status.rows_sent + status.pending
+        counter = f"{shared} second{'s' if shared != 1 else ''} shared"
+        since = time.strftime("%H:%M", time.localtime(self.share.started_at))
+        with self._slot.container():
+            if state == "sharing":
+                st.success(f"Sharing with your class as **{name}** since {since} · **{counter}**.",
+                           icon=":material/group:")
+            elif state == "connecting":
+                st.info(f"Connecting: joined as **{name}**, waiting for your video · {counter}. Press START on the "
+                        "video and allow the camera; only seconds with video are shared.", icon=":material/sync:")
+            elif state == "paused":
+                st.warning(f"Paused: your video is stopped, nothing is shared · {counter} so far as **{name}**. "
+                           "Press START to share again.", icon=":material/pause_circle:")
+            elif state == "lesson ended":
+                st.info(f"Lesson ended: your teacher ended the lesson and sharing stopped · {counter} as "
+                        f"**{name}**. Your video stays on this page only.", icon=":material/stop_circle:")
+            else:
+                st.info(f"Sharing as **{name}** has ended: {status.ended} {counter}.")
+            if status.sharing and status.error:
+                st.warning(f"The figures wait here and are sent when the database answers again. {status.error}")
+        return state
+
+
+def class_join_panel(processor) -> SharePanel | None:
+    """Join form (code, name or anonymous, consent) or, once joined, the share's state (a ``SharePanel``, returned
+    for the page's poll loop) and a Leave button."""
     share: ClassShare | None = st.session_state.get(keys.CLASS_SHARE)
     with st.expander("Join a class: share your engagement with your teacher", expanded=share is not None,
                      icon=":material/school:"):
+        warning = webrtc.ice_warning()
+        if warning:
+            st.warning(warning, icon=":material/wifi_off:")
         if share is not None:
-            _joined(share)
-        else:
-            _join_form(processor)
+            return _joined(share, processor)
+        _join_form(processor)
+    return None
 
 
 def _join_form(processor) -> None:
@@ -71,23 +123,14 @@ def _join_form(processor) -> None:
     st.rerun()
 
 
-def _joined(share: ClassShare) -> None:
+def _joined(share: ClassShare, processor) -> SharePanel:
+    panel = SharePanel(share)
+    panel.render(False, processor.snapshot().frames)  # the page redraws it with the stream's state
     status = share.status()
-    name = status.participant.display_name
-    if status.sharing:
-        since = time.strftime("%H:%M", time.localtime(share.started_at))
-        st.success(f"Sharing with your class as **{name}** since {since}: {status.rows_sent} seconds sent. "
-                   "Press START on the video if it is not running; only seconds with video are shared.",
-                   icon=":material/group:")
-        if status.error:
-            st.warning(f"Sharing is paused, the figures wait here and are sent when the database answers again. "
-                       f"{status.error}")
-        label = "Leave class"
-    else:
-        st.info(f"Sharing as **{name}** has ended: {status.ended} {status.rows_sent} seconds were sent.")
-        label = "Join another class"
+    label = "Leave class" if status.sharing else "Join another class"
     if st.button(label, key=keys.CLASS_LEAVE, icon=":material/logout:"):
         if status.sharing:
             share.stop(leave=True)
         del st.session_state[keys.CLASS_SHARE]
         st.rerun()
+    return panel

@@ -81,3 +81,6 @@ CLASS_END = "class_end"  # End lesson button
 CLASS_CLOSE = "class_close"  # Close dashboard button (forgets the session in this browser; the data stays)
 CLASS_DOWNLOAD = "class_download"  # prefix of the summary download buttons
 CLASS_CHART = "class_chart"  # prefix of the dashboard's chart and table element keys
+CLASS_TEACHER_SECRET = "class_teacher_secret"  # this browser's opaque teacher secret (its cookie's value), to revoke on Close
+CLASS_SET_COOKIE = "class_set_cookie"  # a teacher secret to write into this browser's cookie on the next run
+CLASS_CLEAR_COOKIE = "class_clear_cookie"  # clear this browser's teacher cookie on the next run (after Close)

@@ -29,7 +29,7 @@ from .page_header import classifier_or_stop, page_header
 LIVE_REFRESH_S = 0.5  # the live panel (probabilities of the main face) refreshes about twice a second
 MONITOR_REFRESH_S = 3.0  # the engagement timeline and summary
 PRIVACY_NOTE = ("**Privacy:** no video frame or face image is stored or sent anywhere: frames are analysed in memory "
-                "and dropped. Only per-second aggregates (presence, emotion, engagement index) are kept, in this "
+                "and dropped. Only per-second aggregates (in view, facing the screen, expression, a research index) are kept, in this "
                 "server's memory and for this browser session only, until you press Reset or close the tab.")
 
 
@@ -85,8 +85,10 @@ class LivePanel:
                    "is being processed are dropped, so the delay does not build up.")
         face.metric(f"Main face ({main.name})" if main else "Main face",
                     f"{main.emotion} {main.confidence:.0%}" if main else "—")
-        index.metric("Engagement index", f"{main.engagement:.2f}" if main else "—",
-                     help=eng.engagement_level(main.engagement) if main else None)
+        index.metric("Facing the screen", ("unknown" if main.facing is None else "yes" if main.facing else
+                                           "no, looking away") if main else "—",
+                     help="From the head pose (YuNet's five landmarks): turned less than 30° sideways and 25° up or "
+                          "down. Unknown with the Haar detector, which gives no landmarks.")
         if snap.error:
             self._warning.warning(f"Processing failed on the latest frame (the video passes through unprocessed): "
                                   f"{snap.error}")
@@ -145,13 +147,18 @@ class EngagementMonitor:
             **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in rec.labels}})
 
 
-def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: EngagementMonitor) -> None:
-    """Refresh the panels from the processor until the stream stops (a rerun also ends it)."""
+def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: EngagementMonitor,
+                       share_panel: class_join.SharePanel | None = None) -> None:
+    """Refresh the panels from the processor (and the class share's state and counter) until the stream stops (a
+    rerun also ends it)."""
     ticks = 0
     every = max(1, round(MONITOR_REFRESH_S / LIVE_REFRESH_S))
     while ctx.state.playing:
         time.sleep(LIVE_REFRESH_S)
-        live.render(processor.snapshot(), True)
+        snap = processor.snapshot()
+        live.render(snap, True)
+        if share_panel is not None:
+            share_panel.render(True, snap.frames)
         ticks += 1
         if ticks % every == 0:
             monitor.render()
@@ -205,7 +212,7 @@ def render_page() -> None:
     # in a class, every student's faces on this server are classified in shared batches (fer_core.live.batcher)
     processor = session_processor(shared_batched(classifier) if class_mode() else classifier)
     processor.update_settings(sensitivity=sensitivity, smoothing=smoothing, detect_every=detect_every, mirror=mirror)
-    class_join.class_join_panel(processor)  # optional: share this session's per-second aggregates with a class
+    share_panel = class_join.class_join_panel(processor)  # optional: share this session's aggregates with a class
     rtc_configuration, ice_source = webrtc.rtc_configuration()
     stream = stream_options(WebRtcMode)
     processor.update_settings(annotate=stream["annotate"])
@@ -225,10 +232,13 @@ def render_page() -> None:
         live = LivePanel()
 
     st.header("Engagement monitor")
-    st.markdown(f"**Engagement index** (concentration index, Sharma et al. 2019): {eng.FORMULA} "
-                f"Levels: above {eng.HIGHLY_ENGAGED_ABOVE} highly engaged, above {eng.DISENGAGED_THRESHOLD} nominally "
-                "engaged, else not engaged. A face is present in a second when tracked in at least half of its frames.")
+    st.markdown("Per second, three signals apart: **in view** (a face in at least one processed frame of the "
+                "second), **facing the screen** (the head pose) and the **expression**. Disengaged means "
+                f"{eng.DISENGAGED_RULE}. The downloads add a research index, Sharma et al.'s concentration index: "
+                f"{eng.FORMULA}")
     monitor = EngagementMonitor(processor)
     live.render(processor.snapshot(), ctx.state.playing)
+    if share_panel is not None:
+        share_panel.render(ctx.state.playing, processor.snapshot().frames)
     monitor.render()
-    poll_while_playing(ctx, processor, live, monitor)
+    poll_while_playing(ctx, processor, live, monitor, share_panel)

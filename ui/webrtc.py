@@ -69,3 +69,46 @@ def rtc_configuration() -> tuple[dict, str]:
         st.warning(f"Ignoring the ICE server configuration: {e}")
         servers, source = [], "invalid configuration ignored (localhost / LAN only)"
     return {"iceServers": servers}, source
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+DEPLOY_DOCS = "deploy/README.md"
+
+
+def has_turn(servers: list[dict]) -> bool:
+    """Whether any configured ICE server is a TURN server (``turn:`` or ``turns:`` URL)."""
+    for server in servers:
+        urls = server.get("urls")
+        for url in [urls] if isinstance(urls, str) else list(urls or []):
+            if str(url).lower().startswith(("turn:", "turns:")):
+                return True
+    return False
+
+
+def page_host() -> str:
+    """The host name the browser used to reach this page ('' when unknown, e.g. in tests)."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = st.context.url
+    except Exception:
+        return ""
+    return (urlsplit(url or "").hostname or "").lower()
+
+
+def ice_warning(host: str | None = None) -> str:
+    """A plain-words warning when the page is not served from localhost and no TURN server is configured ('' when
+    all is well, or when the host is unknown)."""
+    host = page_host() if host is None else host
+    if not host or host in LOCAL_HOSTS:
+        return ""
+    try:
+        servers, _ = ice_servers()
+    except IceConfigError:
+        servers = []
+    if has_turn(servers):
+        return ""
+    return (f"**Remote students may not be able to connect their video.** This page is served from `{host}`, not "
+            "from this computer, and no TURN server is configured, so video only reaches the server from the same "
+            f"local network. Configure a TURN server in `${ENV_ICE_SERVERS}` or in the `{SECRETS_KEY}` secret: see "
+            f"the deployment guide, `{DEPLOY_DOCS}`.")

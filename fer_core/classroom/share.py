@@ -3,11 +3,20 @@
 ``ClassShare`` runs one background thread per student. Every ``flush_every`` seconds it reads the seconds that the
 ``EngagementRecorder`` of the student's ``LiveProcessor`` has completed since the last pass and writes them in one
 batch (``ClassStore.add_seconds``). The WebRTC video callback never waits for the database: it only fills the recorder,
-as it does without a class. Nothing but the class row (present, dominant emotion, engagement index) leaves.
+as it does without a class. Nothing but the class row (in view, facing the screen, dominant emotion, Sharma's index)
+leaves.
 
 Per second, the student's row comes from the face present in most of that second's frames (the student; a second
-person passing behind them does not replace them); no face present -> ``present=False``. Seconds are put on the
-class's time axis (UTC epoch seconds) from the clock time of the record's first shared second.
+person passing behind them does not replace them); no face in any processed frame of the second -> ``present=False``
+(not in view). Seconds are put on the class's time axis (UTC epoch seconds) from the clock time of the record's first
+shared second.
+
+A second in which no frame was processed at all (the server was busy: with many students on a few cores a student's
+frames are processed in bursts, and the recorder has no bucket for the seconds in between) is not evidence of absence.
+Such a hole of at most ``FILL_GAP_S`` seconds between two seconds where the face was in view is filled with the
+earlier second's row; a longer hole, or one next to a second without the face, is left without rows (the summary
+counts holes shorter than ``figures.ABSENT_AFTER_S`` as absent, longer ones as "no video"). Without this, a student at
+about 1 processed frame per second had a row for roughly half of their seconds: issue 26's "49% present at N = 30".
 
 Only seconds recorded after the share started (after the student consented) are sent. When no new second comes for
 ``absent_after`` seconds (camera stopped, tab closed, connection lost) the student is marked absent; after
@@ -21,12 +30,15 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
-from .store import ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+from .store import ClassroomError, ClassStore, ClassStoreUnavailable, Participant, SecondRow, SessionClosed
+
+
+FILL_GAP_S = 2  # the longest hole of seconds without any processed frame that is filled from its neighbours
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class ShareStatus:
     last_write: float | None  # clock time of the latest successful write
     error: str = ""  # the latest database problem (sharing retries)
     ended: str = ""  # why sharing ended ("" while sharing)
+    lesson_ended: bool = False  # the teacher ended the lesson (sharing stopped)
 
 
 def second_row(t: int, face_rows: list[dict]) -> SecondRow:
@@ -48,8 +61,10 @@ def second_row(t: int, face_rows: list[dict]) -> SecondRow:
     if not present:
         return SecondRow(t=t, present=False)
     main = max(present, key=lambda r: r["frames_seen"])
+    index = main["engagement"]
     return SecondRow(t=t, present=True, emotion=main["dominant_emotion"],
-                     engagement=round(float(np.clip(main["engagement"], 0.0, 1.0)), 4))
+                     engagement=None if index is None or math.isnan(index) else round(float(np.clip(index, 0, 1)), 4),
+                     facing=main.get("facing"))
 
 
 class ClassShare:
@@ -83,6 +98,7 @@ class ClassShare:
         self._after = -1  # the last recorder second taken
         self._anchor: int | None = None  # epoch second of recorder second 0
         self._last_t: int | None = None
+        self._prev: SecondRow | None = None  # the latest row taken (to fill a short hole after it)
         self._latest: int | None = None  # the latest recorder second seen
         self._last_new = monotonic()  # when a new second last appeared
         self._absent_marked = False
@@ -92,6 +108,7 @@ class ClassShare:
         self._last_write: float | None = None
         self._error = ""
         self._ended = ""
+        self._lesson_ended = False
         if start:
             self.start()
 
@@ -136,7 +153,7 @@ class ClassShare:
                 return ShareStatus(self.participant, not self._ended, self._writer.written(pid),
                                    self._writer.pending(pid), w.last_write, w.last_error, self._ended)
             return ShareStatus(self.participant, not self._ended, self._rows_sent, len(self._pending),
-                               self._last_write, self._error, self._ended)
+                               self._last_write, self._error, self._ended, self._lesson_ended)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_every):
@@ -184,6 +201,10 @@ class ClassShare:
                 self._pending.clear()
                 self._ended = str(e)
                 self._stop.set()
+                try:
+                    self._lesson_ended = self.store.session(self.participant.session_id).ended_at is not None
+                except ClassroomError:
+                    pass
                 return 0
             self.latencies.append(time.perf_counter() - start)
             del self._pending[:len(batch)]
@@ -220,7 +241,7 @@ class ClassShare:
             self._recorder, self._resets = recorder, None
         resets, seconds = recorder.completed_seconds(self._after, include_latest=True)
         if resets != self._resets:  # first pass on this record, or the student pressed Reset: seconds restart at 0
-            self._resets, self._after, self._anchor = resets, -1, None
+            self._resets, self._after, self._anchor, self._prev = resets, -1, None, None
             resets, seconds = recorder.completed_seconds(-1, include_latest=True)
         if not seconds:
             return []
@@ -241,6 +262,11 @@ class ClassShare:
             t = self._anchor + sec
             if self._last_t is not None and t <= self._last_t:
                 continue
+            row = second_row(t, face_rows)
+            prev = self._prev
+            if prev is not None and row.present and prev.present and 1 < t - prev.t <= FILL_GAP_S + 1:
+                rows += [replace(prev, t=k) for k in range(prev.t + 1, t)]  # no frame processed in these seconds: the face stayed
             self._last_t = t
-            rows.append(second_row(t, face_rows))
+            self._prev = row
+            rows.append(row)
         return rows

@@ -12,7 +12,9 @@ Schema (times are UTC epoch seconds; ``t`` is a whole second, so every student's
     participant         id PK, session_id FK, display_name (UNIQUE per session: "Ana", "Ana (2)"), anonymous,
                         joined_at, left_at (NULL unless the student left), status ("active", "absent", "left"),
                         last_t (latest second stored)
-    participant_second  participant_id FK + t PK, present, emotion (NULL when absent), engagement (NULL when absent)
+    participant_second  participant_id FK + t PK, present (a face in view), emotion (NULL when absent), engagement
+                        (Sharma's index; NULL when absent or unknown), facing (the head faced the screen; NULL when
+                        absent or unknown: a detector without landmarks)
 
 A student who drops out keeps their rows; their status becomes "absent" (and the seconds they miss count as absent
 in the summaries). Sessions older than the retention time (``FER_CLASS_RETENTION_DAYS``, default 30) are deleted with
@@ -90,8 +92,19 @@ participant_second = sa.Table(
     sa.Column("present", sa.Boolean, nullable=False),
     sa.Column("emotion", sa.String(16), nullable=True),
     sa.Column("engagement", sa.Float, nullable=True),
+    sa.Column("facing", sa.Boolean, nullable=True),
 )
-SECOND_COLUMNS = ["participant_id", "t", "present", "emotion", "engagement"]
+SECOND_COLUMNS = ["participant_id", "t", "present", "emotion", "engagement", "facing"]
+# A teacher's browser that opened a session: the hash of an opaque random secret kept in that browser's cookie, so
+# that the dashboard survives a reload without the teacher token (which never goes into a cookie or a URL).
+teacher_login = sa.Table(
+    "teacher_login", metadata,
+    sa.Column("secret_hash", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.Integer, sa.ForeignKey("class_session.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+TEACHER_LOGIN_HOURS = 12.0
 
 
 class ClassroomError(Exception):
@@ -165,6 +178,7 @@ class SecondRow:
     present: bool
     emotion: str | None = None
     engagement: float | None = None
+    facing: bool | None = None  # the head faced the screen (None: unknown)
 
 
 # ----- configuration -----
@@ -310,6 +324,7 @@ class ClassStore:
         self._write_lock = threading.RLock() if self._sqlite else nullcontext()
         self._read_lock = self._write_lock if self._memory else nullcontext()
         self._write(lambda conn: metadata.create_all(conn))
+        self._write(_add_missing_columns)
         self.purge_expired()
 
     def _install_sqlite_hooks(self, busy_timeout_s: float) -> None:
@@ -437,6 +452,35 @@ class ClassStore:
                          .values(left_at=now, status="left"))
         self._write(end)
         return self.session(session_id)
+
+    # ----- a teacher's browser -----
+    def new_teacher_login(self, session_id: int, hours: float = TEACHER_LOGIN_HOURS) -> str:
+        """An opaque random secret for the browser that opened ``session_id`` (for its cookie); only its SHA-256 is
+        stored. It opens that session's dashboard for ``hours`` or until ``end_teacher_login``."""
+        secret = secrets.token_urlsafe(32)
+        values = dict(secret_hash=_sha256(secret), session_id=session_id, expires_at=self._clock() + hours * 3600)
+        self._write(lambda c: c.execute(teacher_login.insert().values(**values)))
+        return secret
+
+    def session_for_login(self, secret: str) -> ClassSession | None:
+        """The session a browser's teacher secret opens, or None (unknown, expired, revoked, or session deleted)."""
+        if not secret:
+            return None
+        with self._read() as conn:
+            row = conn.execute(sa.select(teacher_login).where(
+                teacher_login.c.secret_hash == _sha256(str(secret)),
+                teacher_login.c.expires_at > self._clock())).mappings().first()
+        if row is None:
+            return None
+        try:
+            return self.session(int(row["session_id"]))
+        except ClassroomError:
+            return None
+
+    def end_teacher_login(self, secret: str) -> None:
+        """Forget a browser's teacher secret (Close dashboard)."""
+        self._write(lambda c: c.execute(teacher_login.delete().where(
+            teacher_login.c.secret_hash == _sha256(str(secret or "")))))
 
     # ----- students -----
     def join(self, code: str, display_name: str = "", anonymous: bool = False) -> Participant:
@@ -602,9 +646,21 @@ class ClassStore:
             old = sa.select(class_session.c.id).where(class_session.c.created_at < cutoff).scalar_subquery()
             people = sa.select(participant.c.id).where(participant.c.session_id.in_(old)).scalar_subquery()
             conn.execute(participant_second.delete().where(participant_second.c.participant_id.in_(people)))
+            conn.execute(teacher_login.delete().where(teacher_login.c.session_id.in_(old)))
             conn.execute(participant.delete().where(participant.c.session_id.in_(old)))
             return conn.execute(class_session.delete().where(class_session.c.created_at < cutoff)).rowcount
         return int(self._write(purge) or 0)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _add_missing_columns(conn) -> None:
+    """Databases created before a nullable column was added get it (``participant_second.facing``, issue 26)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("participant_second")}
+    if "facing" not in have:
+        conn.exec_driver_sql("ALTER TABLE participant_second ADD COLUMN facing BOOLEAN")
 
 
 def _is_busy(e: BaseException) -> bool:
@@ -626,8 +682,9 @@ def _participant(row) -> Participant:
 
 
 def _second_values(participant_id: int, r: SecondRow) -> dict:
-    if r.present and (r.emotion is None or r.engagement is None or not 0.0 <= r.engagement <= 1.0):
-        raise ValueError(f"A present second needs an emotion and an engagement in [0, 1]. Received: {r}")
+    if r.present and (r.emotion is None or (r.engagement is not None and not 0.0 <= r.engagement <= 1.0)):
+        raise ValueError(f"A present second needs an emotion and an engagement in [0, 1] or None. Received: {r}")
     return {"participant_id": participant_id, "t": int(r.t), "present": bool(r.present),
             "emotion": r.emotion if r.present else None,
-            "engagement": float(r.engagement) if r.present else None}
+            "engagement": float(r.engagement) if r.present and r.engagement is not None else None,
+            "facing": bool(r.facing) if r.present and r.facing is not None else None}

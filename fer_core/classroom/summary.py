@@ -3,7 +3,6 @@ view (refreshed every few seconds) and ``lesson_report`` for the lesson summary 
 ``ClassStore`` and compute with the pure functions of ``fer_core.classroom.figures``."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -13,7 +12,14 @@ from ..labels import EMOTIONS
 from . import figures
 from .store import ClassSession, ClassStore, Participant
 
-DISENGAGED_AFTER_S = 30.0  # the dashboard's default alert: disengaged for longer than this
+DISENGAGED_AFTER_S = figures.LOOKING_AWAY_AFTER_S  # the dashboard's default alert: not in view or not facing the
+# screen for longer than this (10 s)
+
+
+def disengaged_rule(after_s: float = DISENGAGED_AFTER_S) -> str:
+    """The rule that marks a student disengaged, in plain words (shown on the dashboard, written in the exports)."""
+    return (f"not in view, or not facing the screen, for more than {after_s:g} s "
+            "(the expression does not count)")
 
 
 class LiveTimeline:
@@ -43,7 +49,8 @@ class LiveState:
     now: float
     participants: int  # joined so far
     sharing_now: int  # participants whose status is "active"
-    engagement_now: float | None  # mean over the students sharing now of their recent engagement; None: nobody
+    in_view_now: int  # students sharing now whose face is in view in their latest second
+    facing_now: int | None  # of those, how many face the screen (most of their last seconds); None: unknown for all
     states: pd.DataFrame  # one row per participant (``figures.STATE_COLUMNS``)
     disengaged: pd.DataFrame  # the rows of ``states`` disengaged for longer than ``disengaged_after``, longest first
     disengaged_after: float
@@ -63,10 +70,11 @@ def live_state(store: ClassStore, session_id: int, now: float, *, disengaged_aft
     seconds = (timeline or LiveTimeline(store, session_id)).refresh()
     states = figures.participant_states(session, people, seconds, now)
     active = states[states["status"] == "active"]
-    engagement = active["engagement"].mean() if active["engagement"].notna().any() else None
+    in_view = active[active["in_view"].fillna(False).astype(bool)]
+    known = in_view["facing"].dropna()
     return LiveState(
-        session=session, now=now, participants=len(people), sharing_now=len(active),
-        engagement_now=None if engagement is None or math.isnan(engagement) else float(engagement), states=states,
+        session=session, now=now, participants=len(people), sharing_now=len(active), in_view_now=len(in_view),
+        facing_now=int((known >= 0.5).sum()) if len(known) else None, states=states,
         disengaged=figures.disengaged_longer_than(states, disengaged_after), disengaged_after=disengaged_after,
         curve=figures.class_curve(seconds, session.created_at),
         emotions=figures.emotions_now(people, seconds, now, labels=labels))
@@ -81,8 +89,9 @@ class LessonReport:
     seconds: pd.DataFrame
     summary: dict
 
-    def table(self) -> pd.DataFrame:
-        return figures.summary_table(self.summary)
+    def table(self, research: bool = False) -> pd.DataFrame:
+        """The summary for display: the signals apart, without Sharma's index (``research=True`` adds it)."""
+        return figures.summary_table(self.summary, research=research)
 
     def summary_csv(self) -> str:
         return figures.summary_csv(self.summary)
@@ -94,10 +103,12 @@ class LessonReport:
         return figures.summary_json(self.summary, self.participants, self.seconds)
 
 
-def lesson_report(store: ClassStore, session_id: int, now: float) -> LessonReport:
+def lesson_report(store: ClassStore, session_id: int, now: float,
+                  disengaged_after: float = DISENGAGED_AFTER_S) -> LessonReport:
     """Read the session, its participants and all its rows, and summarise the lesson as of ``now`` (final once it
     has ended). ``ClassroomError`` when the database cannot be read."""
     session = store.session(session_id)
     people = store.participants(session_id)
     seconds = store.seconds(session_id)
-    return LessonReport(session, people, seconds, figures.lesson_summary(session, people, seconds, now))
+    return LessonReport(session, people, seconds, figures.lesson_summary(session, people, seconds, now,
+                                                                         disengaged_after=disengaged_after))

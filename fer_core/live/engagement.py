@@ -7,21 +7,30 @@ Eye Tracking and Head Movement with Machine Learning" (arXiv:1909.12913), comput
 
     EW: neutral 0.9, happy 0.6, surprise 0.6, sad 0.3, fear 0.3, angry 0.25, disgust 0.2
         (contempt 0.2, as disgust: our addition for CK+-style models; the paper has no contempt class)
-    GW: the attention proxy. The face was found by the *frontal*-face Haar cascade, and the Haar eye cascade is run
-        in the upper half of the face box; an eye counts for the half (left/right) of the box its centre falls in.
-        both eyes found -> 5  (the paper's "eyes open, looking at the screen")
-        one eye found   -> 2  (the paper's "open, looking away": head turned, or one eye hidden)
-        no eye found    -> 0  (the paper's "eyes closed")
+    GW: the attention term, from the head pose (``fer_core.inference.head_pose``: yaw and pitch from YuNet's five
+        landmarks, ``facing_screen``: |yaw| <= 30 and |pitch| <= 25 degrees against the line to the camera):
+        facing the screen     -> 5  (the paper's "eyes open, looking at the screen")
+        not facing the screen -> 2  (the paper's "open, looking away")
+        unknown (a detector without landmarks, Haar) -> the legacy eye count when the caller gives one (both eyes 5,
+        one eye 2, none 0, from the Haar eye cascade), else no index (NaN): "facing the screen" is then "unknown".
+
+The index is kept as a *named research index* (``sharma_concentration_index`` in the class exports); what a teacher
+reads are the separate signals - in view, facing the screen, expression - and a rule in plain words
+(``DISENGAGED_RULE``). An emotion is never engagement: anger or surprise is shown as an expression, nothing more.
 
 The dominant emotion is the argmax of the track's smoothed probabilities. Levels follow the paper:
 CI > 0.65 "highly engaged", 0.25 < CI <= 0.65 "nominally engaged", CI <= 0.25 "not engaged".
 
 Per second (since the first processed frame), for each face seen so far in the session:
-  present            the face was tracked in at least half of that second's processed frames
+  facing             whether the head faced the screen in most of the frames it was seen in with a known pose
+                     (None: unknown, no landmarks); ``facing_share`` the share of those frames
+  present            the face was tracked in at least one of that second's processed frames (a face seen in any
+                     processed frame of a second is in view in it; an empty frame is "not in view", never
+                     "low engagement")
   engagement         mean per-frame CI over the frames it was tracked in
   dominant_emotion   argmax of its mean smoothed probabilities over those frames
-A second is *disengaged* for a face when it is absent or its engagement is at or below ``DISENGAGED_THRESHOLD``
-(0.25, the paper's "not engaged" class). The longest disengaged stretch counts consecutive recorded seconds from the
+A second is *disengaged* for a face when it is not in view or its head does not face the screen (when the pose is
+unknown, the legacy rule: its index at or below ``DISENGAGED_THRESHOLD``, 0.25, the paper's "not engaged" class). The longest disengaged stretch counts consecutive recorded seconds from the
 face's first appearance; a gap with no processed frames (camera stopped) ends a stretch.
 
 Only these aggregates are kept, in memory; no frame or face crop is stored.
@@ -52,9 +61,12 @@ GAZE_WEIGHTS: dict[int, float] = {2: 5.0, 1: 2.0, 0: 0.0}  # eyes found in a fro
 MAX_PRODUCT = 4.5
 DISENGAGED_THRESHOLD = 0.25
 HIGHLY_ENGAGED_ABOVE = 0.65
-FORMULA = ("CI = EW(dominant emotion) × GW(gaze) / 4.5 — EW: neutral .9, happy .6, surprise .6, sad .3, fear .3, "
-           "angry .25, disgust .2; GW: frontal face with both eyes detected 5, one eye 2, none 0 "
-           "(Sharma et al., 2019). Disengaged: face absent or CI ≤ 0.25.")
+FORMULA = ("Sharma et al.'s (2019) concentration index, a research index kept in the exports: the weight of the "
+           "dominant expression (neutral .9, happy .6, surprise .6, sad .3, fear .3, angry .25, disgust .2) times a "
+           "gaze weight (head facing the screen 5, turned away 2), divided by 4.5.")
+LOOKING_AWAY_AFTER_S = 10.0
+DISENGAGED_RULE = (f"not in view, or not facing the screen, for more than {LOOKING_AWAY_AFTER_S:g} s "
+                   "(the expression does not count)")
 
 
 class EngagementError(ValueError):
@@ -77,9 +89,20 @@ def gaze_weight(eyes: int, frontal: bool = True) -> float:
     return GAZE_WEIGHTS[eyes] if frontal else 0.0
 
 
-def concentration_index(emotion: str, eyes: int, frontal: bool = True) -> float:
-    """Sharma et al.'s CI in [0, 1] for one frame: ``EW(emotion) * GW(eyes) / 4.5``."""
-    return emotion_weight(emotion) * gaze_weight(eyes, frontal) / MAX_PRODUCT
+def gaze_term(facing: bool | None, eyes: int | None = None, frontal: bool = True) -> float:
+    """The index's gaze weight: from the head pose when known (facing the screen 5, turned away 2), else from a
+    legacy eye count (``gaze_weight``), else NaN (unknown)."""
+    if facing is not None:
+        return GAZE_WEIGHTS[2] if facing else GAZE_WEIGHTS[1]
+    if eyes is None:
+        return float("nan")
+    return gaze_weight(eyes, frontal)
+
+
+def concentration_index(emotion: str, eyes: int | None = None, frontal: bool = True,
+                        facing: bool | None = None) -> float:
+    """Sharma et al.'s CI in [0, 1] for one frame: ``EW(emotion) * GW / 4.5`` (GW from ``gaze_term``)."""
+    return emotion_weight(emotion) * gaze_term(facing, eyes, frontal) / MAX_PRODUCT
 
 
 def engagement_level(index: float) -> str:
@@ -127,8 +150,9 @@ class FaceObservation:
 
     face: str
     probabilities: np.ndarray
-    eyes: int = 2
+    eyes: int | None = 2  # legacy gaze input (Haar eye cascade); used only when ``facing`` is None
     frontal: bool = True
+    facing: bool | None = None  # the head faces the screen (head pose); None: unknown
 
 
 @dataclass
@@ -136,7 +160,10 @@ class _FaceSecond:
     seen: int = 0
     prob_sum: np.ndarray | None = None
     ci_sum: float = 0.0
+    ci_seen: int = 0  # frames with an index (a known gaze term)
     both_eyes: int = 0
+    facing_known: int = 0
+    facing: int = 0
 
 
 @dataclass
@@ -154,7 +181,7 @@ class EngagementRecorder:
         self._weights = np.array([emotion_weight(label) for label in self.labels], dtype=np.float64)
         self.disengaged_threshold = float(disengaged_threshold)
         self._columns = ("second", "time", "face", "present", "frames", "frames_seen", "dominant_emotion", "engagement",
-                         "level", "both_eyes_share", *[f"p_{label}" for label in self.labels])
+                         "level", "both_eyes_share", "facing", "facing_share", *[f"p_{label}" for label in self.labels])
         self._lock = threading.RLock()  # summary() holds it while calling rows()
         self._resets = -1
         self.reset()
@@ -189,15 +216,16 @@ class EngagementRecorder:
         with self._lock:
             return not self._seconds
 
-    def frame_index(self, probabilities: np.ndarray, eyes: int, frontal: bool = True) -> float:
-        """The per-frame CI of one face from its (smoothed) probabilities."""
+    def frame_index(self, probabilities: np.ndarray, eyes: int | None = None, frontal: bool = True,
+                    facing: bool | None = None) -> float:
+        """The per-frame CI of one face from its (smoothed) probabilities (NaN when the gaze term is unknown)."""
         p = self._check(probabilities)
-        return float(self._weights[int(np.argmax(p))] * gaze_weight(eyes, frontal) / MAX_PRODUCT)
+        return float(self._weights[int(np.argmax(p))] * gaze_term(facing, eyes, frontal) / MAX_PRODUCT)
 
     def observe(self, t: float, faces: Sequence[FaceObservation], wall_time: float | None = None) -> None:
         """Record one processed frame at monotonic time ``t`` (seconds) with the faces tracked in it (maybe none)."""
-        rows = [(f.face, self._check(f.probabilities), self.frame_index(f.probabilities, f.eyes, f.frontal), f.eyes)
-                for f in faces]
+        rows = [(f.face, self._check(f.probabilities),
+                 self.frame_index(f.probabilities, f.eyes, f.frontal, f.facing), f.eyes, f.facing) for f in faces]
         with self._lock:
             if self._last_t is not None and t < self._last_t:
                 raise EngagementError(f"Observations must not go back in time. Received: t={t} after t={self._last_t}")
@@ -210,13 +238,18 @@ class EngagementRecorder:
                 wall = wall_time if wall_time is not None else datetime.now(timezone.utc).timestamp()
                 bucket = self._seconds[sec] = _Second(wall=wall)
             bucket.frames += 1
-            for name, p, ci, eyes in rows:
+            for name, p, ci, eyes, facing in rows:
                 self._first_seen.setdefault(name, sec)
                 acc = bucket.faces.setdefault(name, _FaceSecond())
                 acc.seen += 1
                 acc.prob_sum = p.astype(np.float64) if acc.prob_sum is None else acc.prob_sum + p
-                acc.ci_sum += ci
+                if not math.isnan(ci):
+                    acc.ci_sum += ci
+                    acc.ci_seen += 1
                 acc.both_eyes += int(eyes == 2)
+                if facing is not None:
+                    acc.facing_known += 1
+                    acc.facing += int(bool(facing))
 
     def _check(self, probabilities) -> np.ndarray:
         p = np.asarray(probabilities, dtype=np.float64).ravel()
@@ -252,15 +285,18 @@ class EngagementRecorder:
             acc = bucket.faces.get(name)
             row = {"second": sec, "time": time_text, "face": name, "frames": bucket.frames,
                    "frames_seen": acc.seen if acc else 0}
-            row["present"] = bool(acc and acc.seen * 2 >= bucket.frames)
+            row["present"] = bool(acc and acc.seen >= 1)
             if acc and acc.seen:
                 mean_p = acc.prob_sum / acc.seen
                 row["dominant_emotion"] = self.labels[int(np.argmax(mean_p))]
-                row["engagement"] = acc.ci_sum / acc.seen
+                row["engagement"] = acc.ci_sum / acc.ci_seen if acc.ci_seen else float("nan")
                 row["both_eyes_share"] = acc.both_eyes / acc.seen
+                row["facing_share"] = acc.facing / acc.facing_known if acc.facing_known else float("nan")
+                row["facing"] = (acc.facing * 2 >= acc.facing_known) if acc.facing_known else None
                 row.update({f"p_{label}": float(v) for label, v in zip(self.labels, mean_p)})
             else:
-                row.update({"dominant_emotion": "", "engagement": float("nan"), "both_eyes_share": float("nan")})
+                row.update({"dominant_emotion": "", "engagement": float("nan"), "both_eyes_share": float("nan"),
+                            "facing": None, "facing_share": float("nan")})
                 row.update({f"p_{label}": float("nan") for label in self.labels})
             row["level"] = engagement_level(row["engagement"])
             out.append({c: row[c] for c in self._columns})
@@ -292,14 +328,16 @@ class EngagementRecorder:
                 if prev is not None and r["second"] != prev + 1:
                     run = 0
                 prev = r["second"]
-                disengaged = not r["present"] or r["engagement"] <= self.disengaged_threshold
+                disengaged = (not r["present"] or r["facing"] is False
+                              or (r["facing"] is None and r["engagement"] <= self.disengaged_threshold))
                 run = run + 1 if disengaged else 0
                 longest = max(longest, run)
             faces[name] = {
                 "seconds_tracked": len(mine),
                 "seconds_present": len(present),
                 "share_present": len(present) / len(mine) if mine else 0.0,
-                "mean_engagement": float(np.mean([r["engagement"] for r in present])) if present else None,
+                "mean_engagement": _nanmean([r["engagement"] for r in present]),
+                "share_facing": _nanmean([r["facing_share"] for r in present]),
                 "emotion_share": {k: (v / len(present) if present else 0.0) for k, v in counts.items()},
                 "longest_disengaged_seconds": longest,
                 "first_second": mine[0]["second"],
@@ -361,6 +399,12 @@ def emotion_shares(timeline: pd.DataFrame, labels: Sequence[str], window: int = 
     rolled = counts.rolling(window, min_periods=1).sum()
     total = rolled.sum(axis=1).replace(0, np.nan)
     return rolled.div(total, axis=0).fillna(0.0)
+
+
+def _nanmean(values) -> float | None:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if len(v) else None
 
 
 def _face_sort_key(name: str):

@@ -26,7 +26,8 @@ import numpy as np
 from ..inference.analysis import analyze
 from ..inference.detection import DEFAULT_DETECTOR, list_detectors
 from .engagement import EngagementRecorder, EyeDetector, FaceObservation
-from ..inference.boxes import Box
+from ..inference.boxes import Box, Detection
+from ..inference.head_pose import facing_screen, pose_from_detection
 from .tracking import FaceTracker
 
 
@@ -119,8 +120,10 @@ class FaceStatus:
     probabilities: tuple[float, ...]
     emotion: str
     confidence: float
-    eyes: int
-    engagement: float
+    eyes: int | None  # legacy: eyes found by the Haar eye cascade (only with an ``eye_detector``), else None
+    engagement: float  # Sharma et al.'s index (NaN when the gaze term is unknown)
+    facing: bool | None = None  # the head faces the screen (head pose from YuNet's landmarks); None: unknown
+    yaw: float | None = None  # degrees against the line to the camera (``HeadPose.yaw_to_camera_deg``)
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ class LiveProcessor:
         self._detectors: dict[int, tuple[dict, Callable]] = {}  # searched width -> (params, detector): narrow, wide
         self._empty_passes = 0  # detection passes in a row without a tracked face
         self._since_wide = 0  # detection passes since the latest wide one
-        self._eyes = eye_detector or EyeDetector()
+        self._eyes = eye_detector  # legacy gaze input; the head pose (YuNet's landmarks) replaces it
         self._clock = clock
         self._recorder = EngagementRecorder(classifier.labels)
         self._tracker = FaceTracker(smoothing=self._settings.smoothing, max_missed=self._settings.max_missed)
@@ -291,12 +294,12 @@ class LiveProcessor:
             observations = []
             for t, r in zip(tracks, results):
                 smoothed = self._tracker.smooth(t, r.probabilities)
-                eyes = int(t.extra.get("eyes", 0))
-                ci = recorder.frame_index(smoothed, eyes)
+                eyes, facing = t.extra.get("eyes"), t.extra.get("facing")
+                ci = recorder.frame_index(smoothed, eyes, facing=facing)
                 k = int(np.argmax(smoothed))
                 faces.append(FaceStatus(t.name, t.box, tuple(float(v) for v in smoothed), labels[k], float(smoothed[k]),
-                                        eyes, ci))
-                observations.append(FaceObservation(t.name, smoothed, eyes=eyes))
+                                        eyes, ci, facing, t.extra.get("yaw")))
+                observations.append(FaceObservation(t.name, smoothed, eyes=eyes, facing=facing))
             recorder.observe(start, observations)
         else:
             recorder.observe(start, [])
@@ -345,10 +348,16 @@ class LiveProcessor:
     def _detect(self, frame: np.ndarray, gray: np.ndarray, settings: LiveSettings) -> None:
         detector = self._detector_for(self._search_settings(settings))
         colour = getattr(detector, "color_input", False)  # YuNet was trained on colour
-        boxes = [tuple(int(v) for v in b) for b in detector(frame if colour else gray)]
-        for track, box in zip(self._tracker.update(boxes), boxes):
+        image = frame if colour else gray
+        scored = getattr(detector, "detect_scored", None)  # YuNet: boxes with five landmarks
+        detections = scored(image) if callable(scored) else [Detection(tuple(b)) for b in detector(image)]
+        boxes = [tuple(int(v) for v in d.box) for d in detections]
+        size = (frame.shape[1], frame.shape[0])
+        for track, box, det in zip(self._tracker.update(boxes), boxes, detections):
             if track is not None:
-                track.extra["eyes"] = self._eyes.count(gray, box)
+                track.extra.update(attention(det, size))
+                if self._eyes is not None:
+                    track.extra["eyes"] = self._eyes.count(gray, box)
 
     def _fps(self, now: float, window: float = 3.0) -> float:
         while self._stamps and now - self._stamps[0] > window:
@@ -378,6 +387,18 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
         return int(width), int(height)
     scale = max_side / long_side
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def attention(detection, image_size: tuple[int, int]) -> dict:
+    """``facing`` (the head faces the screen, ``head_pose.facing_screen``: |yaw| <= 30, |pitch| <= 25 degrees) and
+    ``yaw`` from a detection's five landmarks; both None without landmarks (Haar) or when the fit fails: unknown."""
+    try:
+        pose = pose_from_detection(detection, image_size)
+    except ValueError:
+        pose = None
+    if pose is None:
+        return {"facing": None, "yaw": None}
+    return {"facing": facing_screen(pose), "yaw": float(pose.yaw_to_camera_deg)}
 
 
 def face_detector(settings: LiveSettings) -> Callable[[np.ndarray], Sequence[Box]]:

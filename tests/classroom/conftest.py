@@ -14,15 +14,16 @@ from factories import Clock
 
 @pytest.fixture
 def lesson():
-    """Ana: 20 s present and engaged; Ben: 10 s engaged then 10 s disengaged (low index), then gone (dropped);
+    """Ana: 20 s in view and facing the screen; Ben: 10 s facing the screen, then 10 s in view but turned away (and a
+    low index), then gone (dropped);
     Cleo: joined, no video yet; Dan: 5 s then left."""
     clock = Clock(T0)
     store = ClassStore("sqlite://", clock=clock)
     session, _ = store.create_session("Physics")
     ana, ben, cleo, dan = (store.join(session.join_code, n) for n in ("Ana", "Ben", "Cleo", "Dan"))
-    store.add_seconds(ana.id, [SecondRow(T0 + k, True, "neutral", 0.9) for k in range(20)])
-    store.add_seconds(ben.id, [SecondRow(T0 + k, True, "happy", 0.6) for k in range(10)]
-                      + [SecondRow(T0 + k, True, "sad", 0.1) for k in range(10, 20)])
+    store.add_seconds(ana.id, [SecondRow(T0 + k, True, "neutral", 0.9, True) for k in range(20)])
+    store.add_seconds(ben.id, [SecondRow(T0 + k, True, "happy", 0.6, True) for k in range(10)]
+                      + [SecondRow(T0 + k, True, "sad", 0.1, False) for k in range(10, 20)])
     store.add_seconds(dan.id, [SecondRow(T0 + k, True, "surprise", 0.5) for k in range(5)])
     clock.t = T0 + 6
     store.leave(dan.id)

@@ -225,3 +225,18 @@ def test_through_the_process_writer_the_end_of_the_lesson_ends_sharing(setup):
     writer.flush()
     share.flush()
     assert not share.sharing and "ended the lesson" in share.status().ended
+
+
+def test_a_short_hole_without_processed_frames_is_filled_only_between_seconds_in_view(setup):
+    """Issue 26: a busy server processes a student's frames in bursts; seconds without any processed frame between two
+    seconds with the face (at most 2) are filled from the earlier one; a longer hole, or one next to an empty
+    second, is not."""
+    store, session, _, src, share, wall, _ = setup
+    face = [FaceObservation("Face 1", probs("happy"))]
+    for t, faces in [(0.1, face), (3.1, face), (7.1, face), (8.1, []), (10.1, face), (11.1, face)]:
+        src.recorder.observe(t, faces, wall_time=T0 + t)
+    wall.t = T0 + 20
+    share.flush()
+    df = store.seconds(session.id)
+    assert df["t"].astype(int).tolist() == [int(T0) + k for k in (0, 1, 2, 3, 7, 8, 10, 11)]
+    assert df["present"].tolist() == [True, True, True, True, True, False, True, True]

@@ -19,18 +19,22 @@ def test_live_state_holds_everything_the_live_view_shows(lesson):
     state = summary.live_state(store, session.id, T0 + 21, disengaged_after=5)
     assert state.session.id == session.id and state.now == T0 + 21
     assert state.participants == 4 and state.sharing_now == 2  # Ana and Ben; Cleo waits for video, Dan left
-    assert state.engagement_now == pytest.approx((0.9 + 0.1) / 2)
+    # issue 26: the signals apart (it was one "engagement now" mean of Sharma's index)
+    assert state.in_view_now == 2 and state.facing_now == 1  # Ben is in view but turned away
     assert state.disengaged["name"].tolist() == ["Ben"] and state.disengaged_after == 5
     assert state.states["name"].tolist() == ["Ana", "Ben", "Cleo", "Dan"]
-    assert list(state.curve.columns) == ["minute", "mean_engagement", "present", "reporting"] and len(state.curve)
+    assert list(state.curve.columns) == ["minute", "mean_engagement", "present", "facing", "reporting"] and len(state.curve)
     assert state.emotions["neutral"] == 1 and state.emotions["sad"] == 1 and sum(state.emotions.values()) == 2
     assert state.absent_after_s == figures.ABSENT_AFTER_S and state.sparkline_s == figures.SPARKLINE_S
 
 
-def test_live_state_with_nobody_sharing_has_no_engagement_now(lesson):
+def test_live_state_with_nobody_sharing_has_no_signal_now(lesson):
     store, session, _, _ = lesson
     state = summary.live_state(store, session.id, T0 + 45)  # no row for 25 s: everyone absent
-    assert state.sharing_now == 0 and state.engagement_now is None
+    assert state.sharing_now == 0 and state.in_view_now == 0 and state.facing_now is None
+    grid = state.states.set_index("name")  # nothing stale stays in the grid of those not sharing
+    assert grid["emotion"].tolist() == ["", "", "", ""] and grid["in_view"].isna().all()
+    assert grid["facing"].isna().all() and all(s == [] for s in grid["sparkline"])
 
 
 def test_lesson_report_and_its_exports(lesson):
@@ -39,7 +43,13 @@ def test_lesson_report_and_its_exports(lesson):
     assert [p.display_name for p in report.participants] == ["Ana", "Ben", "Cleo", "Dan"]
     assert report.summary == figures.lesson_summary(report.session, report.participants, report.seconds, T0 + 21)
     assert report.table()["participant"].iloc[-1] == "Whole class"
-    assert report.summary_csv().startswith("participant,status,")
+    assert figures.INDEX_NAME not in report.table() and figures.INDEX_NAME in report.table(research=True)
+    rows = list(csv.DictReader(io.StringIO(report.summary_csv())))  # the research index, named, and the rule
+    assert figures.INDEX_NAME in rows[0] and rows[0]["disengaged_rule"] == summary.disengaged_rule()
+    assert rows[0]["disengaged_rule"].startswith("not in view, or not facing the screen, for more than 10 s")
+    doc = json.loads(report.to_json())
+    assert doc["definitions"]["disengaged"] == summary.disengaged_rule() and "engagement" not in doc["definitions"]
+    assert "mean_engagement" not in doc["participants"][0] and figures.INDEX_NAME in doc["participants"][0]
     assert {r["participant"] for r in csv.DictReader(io.StringIO(report.timeline_csv()))} == {"Ana", "Ben", "Dan"}
     assert json.loads(report.to_json())["class"]["participants"] == 4
 

@@ -73,13 +73,17 @@ def test_per_second_rows():
     assert f2.loc[4, "engagement"] == pytest.approx(0.6 * 2 / 4.5) and f2.loc[4, "both_eyes_share"] == 0.0
 
 
-def test_presence_needs_half_of_the_frames():
+def test_a_face_seen_in_any_frame_of_a_second_is_present_in_it():
+    """Issue 26: presence needs one processed frame with the face, not half of them (it was half: a student whose
+    face the detector missed in a few frames, or whose track changed name mid-second, counted absent)."""
     rec = EngagementRecorder(EMOTIONS)
     for i in range(10):
-        faces = [FaceObservation("Face 1", onehot("happy"))] if i < 4 else []
+        faces = [FaceObservation("Face 1", onehot("happy"))] if i == 3 else []
         rec.observe(i / 10, faces)
-    (row,) = rec.rows()
-    assert row["present"] is False and row["frames_seen"] == 4 and row["dominant_emotion"] == "happy"
+    rec.observe(1.0, [])  # a second with only an empty frame: not in view
+    first, second = rec.rows()
+    assert first["present"] is True and first["frames_seen"] == 1 and first["dominant_emotion"] == "happy"
+    assert second["present"] is False and second["level"] == ""  # not in view, never "not engaged"
 
 
 def test_summary():

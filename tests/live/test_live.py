@@ -247,8 +247,10 @@ def test_engagement_is_recorded_per_face_and_reset_restarts():
     assert summary["recorded_seconds"] == 3
     face = summary["faces"]["Face 1"]
     assert face["seconds_present"] == 3 and face["emotion_share"]["happy"] == 1.0
-    # the synthetic face has no eyes for the Haar eye cascade: gaze weight 0, so CI 0 and disengaged throughout
-    assert face["mean_engagement"] == 0.0 and face["longest_disengaged_seconds"] == 3
+    # issue 26: a detector without landmarks gives no head pose: facing the screen is unknown, and so is the index
+    # (it was: the Haar eye cascade found no eye in the synthetic face, index 0, "disengaged" throughout)
+    assert face["mean_engagement"] is None and face["share_facing"] is None
+    assert proc.recorder.rows()[0]["facing"] is None
     proc.reset()
     assert proc.recorder.empty and proc.snapshot().frames == 0
     proc.process(frame(box))
@@ -382,10 +384,10 @@ def test_real_pipeline_on_a_real_face(tiny_run, astronaut_frame):
     snap = proc.snapshot()
     assert [f.name for f in snap.faces] == ["Face 1"]
     face = snap.main_face
-    assert face.eyes == 2 and face.emotion in EMOTIONS
+    assert face.facing is True and abs(face.yaw) < 15 and face.emotion in EMOTIONS  # issue 26: head pose, not eyes
     x, y, w, h = face.box
     assert 170 < x + w / 2 < 470 and 90 < y + h / 2 < 390 and 60 < w < 250  # inside the pasted image
-    assert face.engagement > 0  # frontal with both eyes: gaze weight 5
+    assert face.engagement > 0  # facing the screen: gaze weight 5
     diff = np.abs(out.astype(int) - cv2.flip(astronaut_frame, 1).astype(int)).max(axis=2)
     assert (diff > 60).sum() > 300  # box and label drawn
     assert proc.recorder.summary()["faces"]["Face 1"]["seconds_present"] >= 0
@@ -500,3 +502,45 @@ def test_a_face_the_narrow_search_missed_is_looked_for_wide_and_new_faces_are_lo
     assert widths[4] == 320 and widths[5] == 640  # missed by the narrow search: the next pass searches wide
     narrow_run = widths[6:]
     assert 640 in narrow_run and narrow_run.count(640) <= len(narrow_run) // DISCOVER_EVERY + 1  # now and then only
+
+
+class LandmarkDetector:
+    """A detector factory whose detector gives YuNet-style detections: one face with the five landmarks of the
+    generic head model turned by ``yaw`` degrees (``fer_core.inference.head_pose``)."""
+
+    def __init__(self, yaw: float):
+        self.yaw = yaw
+
+    def __call__(self, settings):
+        from fer_core.inference import head_pose as hp
+        from fer_core.inference.boxes import Detection
+
+        rot = hp.rotation_from_angles(self.yaw, 0.0)
+        pts = (hp.FACE_MODEL_MM - hp.HEAD_CENTRE_MM) @ rot.T + np.array(hp.HEAD_CENTRE_MM) + np.array([0, -10, 600])
+        cam = hp.camera_matrix((640, 480))
+        lm = tuple(tuple(float(v) for v in p) for p in pts[:, :2] * cam[0, 0] / pts[:, 2:3] + cam[:2, 2])
+
+        class Detector:
+            color_input = True
+
+            def detect_scored(self, image):
+                return [Detection((250, 170, 140, 140), 0.9, lm)]
+
+            def __call__(self, image):
+                return [d.box for d in self.detect_scored(image)]
+        return Detector()
+
+
+@pytest.mark.parametrize("yaw, facing", [(0.0, True), (20.0, True), (50.0, False), (-50.0, False)])
+def test_head_pose_from_landmarks_is_the_attention_signal(yaw, facing):
+    """Issue 26: the gaze term comes from the head pose (YuNet's five landmarks), not from Haar eye cascades: a head
+    turned past 30 degrees is "not facing the screen", recorded per second apart from presence and the expression."""
+    proc = LiveProcessor(FakeClassifier(), LiveSettings(mirror=False, detect_every=1),
+                         detector_factory=LandmarkDetector(yaw), clock=Clock(), warm_up=False)
+    for _ in range(30):
+        proc.process(frame((250, 170, 140, 140)))
+    face = proc.snapshot().main_face
+    assert face.facing is facing and face.eyes is None and abs(abs(face.yaw) - abs(yaw)) < 10
+    row = proc.recorder.rows()[0]
+    assert row["present"] is True and row["facing"] is facing and row["facing_share"] == float(facing)
+    assert row["dominant_emotion"] == "happy"  # the expression, recorded on its own

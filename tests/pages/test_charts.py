@@ -23,7 +23,7 @@ def timeline() -> pd.DataFrame:
 
 def class_curve() -> pd.DataFrame:
     return pd.DataFrame({"minute": [0.0, 0.5, 1.0], "mean_engagement": [0.5, 0.6, 0.7], "present": [3, 4, 4],
-                         "reporting": [3, 4, 4]})
+                         "facing": [2, 4, 3], "reporting": [3, 4, 4]})
 
 
 HISTORY = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 0.5, "val_accuracy": 0.4, "lr": 0.01}
@@ -56,7 +56,10 @@ def test_count_axes_show_whole_numbers_only():
         assert axis["tickformat"] == ",d" and isinstance(axis["dtick"], int) and axis["dtick"] >= 1
         assert top / axis["dtick"] <= 10
     curve = charts.class_curve_figure(class_curve())
-    assert curve.layout.yaxis2.tickformat == ",d" and curve.layout.yaxis2.dtick == 1
+    # issue 26: one count axis (students in view, facing the screen), whole numbers only, no second axis
+    assert curve.layout.yaxis.tickformat == ",d" and curve.layout.yaxis.dtick == 1
+    assert "yaxis2" not in curve.layout.to_plotly_json()
+    assert [t.name for t in curve.data] == ["in view", "facing the screen"]
     emotions = charts.emotion_distribution({k: i for i, k in enumerate(EMOTIONS)}, unit="students")
     assert emotions.layout.yaxis.tickformat == ",d" and emotions.layout.yaxis.title.text == "students"
 

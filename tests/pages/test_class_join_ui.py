@@ -73,7 +73,7 @@ def test_consent_notice_says_exactly_what_is_shared_and_nothing_without_consent(
     at = apps().run()
     assert not at.exception
     notice = texts(at)
-    assert "whether a face is in view, its dominant emotion and its engagement index" in notice
+    assert "whether a face is in view, whether it faces the screen, its dominant expression" in notice
     assert "Never a video frame or a picture of you" in notice and "14 days after the lesson started" in notice
     assert keys.CLASS_SHARE not in at.session_state
     fill(at, session.display_code, "Ana", consent=False)
@@ -90,7 +90,8 @@ def test_join_shares_then_leave_ends_sharing(streamer, db, apps):
     share = at.session_state[keys.CLASS_SHARE]
     assert isinstance(share, ClassShare) and share.sharing
     assert share.participant.display_name == "Ana" and share._source() is at.session_state[keys.WEBCAM_PROCESSOR]
-    assert "Sharing with your class as **Ana**" in texts(at)
+    # issue 26: the state in words; no video yet (the stand-in streamer does not play): connecting
+    assert "Connecting: joined as **Ana**" in texts(at) and "0 seconds shared" in texts(at)
     assert [p.display_name for p in db.participants(session.id)] == ["Ana"]
     at.button(key=keys.CLASS_LEAVE).click().run()
     assert not at.exception
@@ -129,7 +130,8 @@ def test_the_teacher_ending_the_lesson_shows_on_the_students_page(streamer, db, 
     share.flush(final=True)  # the next write finds the lesson ended
     at.run()
     assert not at.exception
-    assert "has ended: The teacher ended the lesson" in texts(at)
+    assert "Lesson ended: your teacher ended the lesson and sharing stopped" in texts(at)
+    assert share.status().lesson_ended and not share.sharing
     at.button(key=keys.CLASS_LEAVE).click().run()
     assert keys.CLASS_SHARE not in at.session_state
 
@@ -179,3 +181,44 @@ def test_in_a_class_the_camera_sends_a_small_slow_stream_only_and_the_preview_br
     assert streamer.call_args.kwargs["key"] == alone["key"] and proc.settings.annotate is True
     at.run()
     assert not isinstance(proc.classifier, BatchedClassifier)
+
+
+def test_the_students_state_in_words_and_the_counter_while_streaming():
+    """Issue 26: connecting, sharing, paused, lesson ended; the counter counts the seconds shared (sent and waiting)."""
+    from fer_core.classroom.share import ShareStatus
+    from fer_core.classroom.store import Participant
+    from ui.class_join import share_state
+
+    who = Participant(1, 1, "Ana", False, 0.0, None, "active", None)
+    fresh = ShareStatus(who, True, 0, 0, None)
+    assert share_state(fresh, playing=False, frames=0) == "connecting"
+    assert share_state(fresh, playing=True, frames=5) == "connecting"  # playing, nothing recorded yet
+    flowing = ShareStatus(who, True, 12, 2, 1.0)
+    assert share_state(flowing, playing=True, frames=40) == "sharing"
+    assert share_state(flowing, playing=False, frames=40) == "paused"
+    assert share_state(ShareStatus(who, False, 12, 0, 1.0, ended="x", lesson_ended=True), True, 40) == "lesson ended"
+    assert share_state(ShareStatus(who, False, 12, 0, 1.0, ended="You left."), True, 40) == "ended"
+
+
+def test_the_poll_loop_redraws_the_share_while_the_stream_plays(monkeypatch):
+    """The Webcam page's loop redraws the share panel on every tick while playing (not only after STOP)."""
+    from types import SimpleNamespace
+
+    from ui import webcam
+
+    ticks = []
+    state = SimpleNamespace(playing=True)
+    ctx = SimpleNamespace(state=state)
+
+    class Panel:
+        def render(self, playing, frames):
+            ticks.append((playing, frames))
+            if len(ticks) == 3:
+                state.playing = False
+
+    proc = SimpleNamespace(snapshot=lambda: SimpleNamespace(frames=7))
+    live = SimpleNamespace(render=lambda snap, playing: None)
+    monitor = SimpleNamespace(render=lambda: None)
+    monkeypatch.setattr(webcam.time, "sleep", lambda s: None)
+    webcam.poll_while_playing(ctx, proc, live, monitor, Panel())
+    assert ticks == [(True, 7)] * 3

@@ -75,29 +75,38 @@ def test_live_view_summary_and_end_of_lesson(db):
     session, token = db.create_session("Maths")
     now = int(time.time())
     ana, ben, cleo = (db.join(session.join_code, n) for n in ("Ana", "Ben", "Cleo"))
-    db.add_seconds(ana.id, [SecondRow(now - 60 + k, True, "happy", 0.6) for k in range(59)])
-    db.add_seconds(ben.id, [SecondRow(now - 60 + k, True, "neutral", 0.9) for k in range(15)]
-                   + [SecondRow(now - 45 + k, True, "sad", 0.1) for k in range(44)])  # low for the last 44 s
+    db.add_seconds(ana.id, [SecondRow(now - 60 + k, True, "angry", 0.2, True) for k in range(59)])
+    db.add_seconds(ben.id, [SecondRow(now - 60 + k, True, "neutral", 0.9, True) for k in range(15)]
+                   + [SecondRow(now - 45 + k, True, "surprise", 0.3, False) for k in range(44)])  # turned away 44 s
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state[keys.CLASS_TEACHER_SESSION] = session.id  # as after Create / Open dashboard
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Participants"] == "3" and metrics["Sharing now"] == "2"
-    assert metrics["Class engagement now"] == "0.35" and metrics["Disengaged > 30 s"] == "1"
+    # issue 26: the signals apart, and the rule in words; an angry face facing the screen is not disengaged
+    assert metrics["In view now"] == "2" and metrics["Facing the screen now"] == "1"
+    assert metrics["Disengaged > 10 s"] == "1" and "Class engagement now" not in metrics
+    assert "not in view, or not facing the screen, for more than 10 s" in texts(at) and "CI =" not in texts(at)
     alert = "\n".join(w.value for w in at.warning)
-    assert "Disengaged for more than 30 s" in alert and "Ben (44 s, low engagement)" in alert and "Ana" not in alert
+    assert "Disengaged for more than 10 s" in alert and "Ben (44 s, not facing the screen)" in alert
+    assert "Ana" not in alert
     assert "**Sharing now:** Ana, Ben · **Waiting for video:** Cleo" in texts(at)
     assert len(at.get("plotly_chart")) == 2  # class curve and emotions now
     grid = at.dataframe[0].value.set_index("name")
-    assert grid.loc["Ana", "status"] == "active" and grid.loc["Ana", "emotion"] == "happy"
+    assert grid.loc["Ana", "status"] == "active" and grid.loc["Ana", "emotion"] == "angry"
+    assert grid.loc["Ana", "in_view"] == "yes" and grid.loc["Ana", "facing"] == "100%"
+    assert grid.loc["Ben", "facing"] == "0%" and grid.loc["Cleo", "facing"] == "—"
     assert grid.loc["Cleo", "status"] == "waiting for video" and grid.loc["Ben", "disengaged_s"] == 44
     assert len(grid.loc["Ana", "sparkline"]) == 30
-    summary = at.dataframe[1].value
+    summary = at.dataframe[1].value  # in the live fragment: never "No participant yet." beside "Participants 3"
     assert summary["participant"].tolist() == ["Ana", "Ben", "Cleo", "Whole class"]
+    assert "No participant yet." not in texts(at) and "sharma_concentration_index" not in summary
+    assert "facing the screen (%)" in summary and "in view (%)" in summary
     assert {d.label for d in at.get("download_button")} == {"Summary (CSV)", "Per-second timeline (CSV)",
                                                             "Summary and timeline (JSON)"}
     at.sidebar.number_input(key=keys.CLASS_DISENGAGED_S).set_value(60).run()
+    assert "for more than 60 s" in texts(at)
     assert {m.label: m.value for m in at.metric}["Disengaged > 60 s"] == "0"
 
     at.button(key=keys.CLASS_END).click().run()
@@ -122,3 +131,45 @@ def test_unusable_database_is_a_message(tmp_path, monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception and "positive number of days" in at.error[0].value
     class_store_ui.cached_store.clear()
+
+
+def test_the_dashboard_survives_a_reload_through_a_cookie_without_the_token(db, monkeypatch):
+    """Issue 26: the browser that created the session gets a cookie with an opaque secret (never the token); a
+    reload (a new browser session) reopens the dashboard from it; Close dashboard revokes it."""
+    from ui import class_dashboard
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    button(at, "Create session").click().run()
+    token = at.code[0].value
+    secret = at.session_state[keys.CLASS_TEACHER_SECRET]
+    assert secret and secret != token and token.split(".")[1] not in secret
+    script = "\n".join(str(h.proto.body) for h in at.get("html"))
+    assert f"{class_dashboard.TEACHER_COOKIE}={secret}" in script and token not in script
+    session = db.open_session(token)
+    assert db.session_for_login(secret).id == session.id
+
+    monkeypatch.setattr(class_dashboard, "teacher_cookie", lambda: secret)  # the browser sends its cookie back
+    reloaded = AppTest.from_file(PAGE, default_timeout=60).run()  # a reload: a new browser session
+    assert not reloaded.exception
+    assert f"Join code: `{session.display_code}`" in texts(reloaded) and token not in texts(reloaded)
+    assert "Reopen a session" not in texts(reloaded)
+    reloaded.button(key=keys.CLASS_CLOSE).click().run()
+    assert "Reopen a session" in texts(reloaded) and db.session_for_login(secret) is None
+    assert "max-age=0" in "\n".join(str(h.proto.body) for h in reloaded.get("html"))  # the cookie is cleared
+    again = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert "Reopen a session" in texts(again)  # a revoked secret opens nothing
+
+
+def test_the_class_pages_warn_when_remote_students_need_a_turn_server(monkeypatch):
+    from ui import webrtc
+
+    monkeypatch.delenv(webrtc.ENV_ICE_SERVERS, raising=False)
+    monkeypatch.setattr(webrtc.st, "secrets", {})
+    assert webrtc.ice_warning("localhost") == "" and webrtc.ice_warning("127.0.0.1") == ""
+    text = webrtc.ice_warning("class.example.org")
+    assert "no TURN server is configured" in text and "deploy/README.md" in text and "class.example.org" in text
+    monkeypatch.setenv(webrtc.ENV_ICE_SERVERS, '[{"urls": ["stun:stun.example.org:3478"]}]')
+    assert webrtc.ice_warning("class.example.org")  # STUN alone does not relay
+    monkeypatch.setenv(webrtc.ENV_ICE_SERVERS, '[{"urls": ["turn:turn.example.org:3478"], "username": "u", '
+                                               '"credential": "p"}]')
+    assert webrtc.ice_warning("class.example.org") == ""

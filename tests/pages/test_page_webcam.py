@@ -46,7 +46,8 @@ def test_page_renders_privacy_device_formula_and_controls(fake, streamer, monkey
     shown = texts(at)
     assert "no video frame or face image is stored" in shown
     assert "CPU: Test CPU (2 cores), onnxruntime" in shown and "fake_run" in shown
-    assert "CI = EW(dominant emotion) × GW(gaze) / 4.5" in shown and "Sharma et al" in shown
+    # issue 26: the signals in plain words; the index named as a research index, no "CI = EW x GW / 4.5" jargon
+    assert "facing the screen" in shown and "Sharma et al" in shown and "CI =" not in shown
     assert "Nothing recorded yet" in shown and "localhost / LAN" in shown
     assert not at.error and not at.warning
     assert {s.label for s in at.sidebar.slider} == {"Detector sensitivity", "Smoothing strength",
