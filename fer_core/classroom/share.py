@@ -151,7 +151,8 @@ class ClassShare:
                 w = self._writer.status()
                 pid = self.participant.id
                 return ShareStatus(self.participant, not self._ended, self._writer.written(pid),
-                                   self._writer.pending(pid), w.last_write, w.last_error, self._ended)
+                                   self._writer.pending(pid), w.last_write, w.last_error, self._ended,
+                                   self._lesson_ended)
             return ShareStatus(self.participant, not self._ended, self._rows_sent, len(self._pending),
                                self._last_write, self._error, self._ended, self._lesson_ended)
 
@@ -199,12 +200,7 @@ class ClassShare:
                 return 0
             except SessionClosed as e:
                 self._pending.clear()
-                self._ended = str(e)
-                self._stop.set()
-                try:
-                    self._lesson_ended = self.store.session(self.participant.session_id).ended_at is not None
-                except ClassroomError:
-                    pass
+                self._stop_sharing(str(e))
                 return 0
             self.latencies.append(time.perf_counter() - start)
             del self._pending[:len(batch)]
@@ -213,6 +209,15 @@ class ClassShare:
             self._error = ""
             self._absent_marked = False
             return len(batch)
+
+    def _stop_sharing(self, reason: str) -> None:
+        """Sharing can go on no longer (the student left, or the teacher ended the lesson, which is then recorded)."""
+        self._ended = reason
+        self._stop.set()
+        try:
+            self._lesson_ended = self.store.session(self.participant.session_id).ended_at is not None
+        except ClassroomError:
+            pass
 
     def _submit(self, final: bool) -> int:
         """``flush`` through the process's writer: queue the new rows (returns how many); with ``final``, write them
@@ -226,9 +231,8 @@ class ClassShare:
             while self._writer.pending(pid) and self._writer.flush():
                 pass
         closed = self._writer.closed(pid)
-        if closed:
-            self._ended = closed
-            self._stop.set()
+        if closed and not self._ended:
+            self._stop_sharing(closed)
         self._error = self._writer.status().last_error
         return len(rows)
 
