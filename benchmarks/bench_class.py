@@ -117,8 +117,10 @@ class Student:
                 self.late_ticks += 1
             idx = (self.offset + i) % CLIP_FRAMES
             if decode:
-                # the clip restarts with its key frame; a student joining mid-clip starts from the key frame too
-                packet = self.packets[idx if i else 0]
+                # VP8 packets in stream order (the key frame, then each inter frame after its reference): starting
+                # at an offset fed inter frames predicted from the wrong picture, and the decoded face was garbage
+                # until the clip wrapped to its key frame (issue 26's "49% present at N = 30")
+                packet = self.packets[i % CLIP_FRAMES]
                 for frame in decoder.decode(JitterFrame(packet, i * 3000)):
                     self.inbox.put(frame)
                 out, _ = self.outbox.newer_than(-1, 0)

@@ -15,8 +15,8 @@ A second in which no frame was processed at all (the server was busy: with many 
 frames are processed in bursts, and the recorder has no bucket for the seconds in between) is not evidence of absence.
 Such a hole of at most ``FILL_GAP_S`` seconds between two seconds where the face was in view is filled with the
 earlier second's row; a longer hole, or one next to a second without the face, is left without rows (the summary
-counts holes shorter than ``figures.ABSENT_AFTER_S`` as absent, longer ones as "no video"). Without this, a student at
-about 1 processed frame per second had a row for roughly half of their seconds: issue 26's "49% present at N = 30".
+counts holes shorter than ``figures.ABSENT_AFTER_S`` as absent, longer ones as "no video"). (Issue 26's "49% present
+at N = 30" came mostly from the benchmark's own video: see benchmarks/bench_class.py.)
 
 Only seconds recorded after the share started (after the student consented) are sent. When no new second comes for
 ``absent_after`` seconds (camera stopped, tab closed, connection lost) the student is marked absent; after
