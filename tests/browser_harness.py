@@ -267,3 +267,22 @@ def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def join_class_and_start(page, url: str, code: str, name: str, sharing_timeout: float = 120.0) -> None:
+    """On the Webcam page: join class ``code`` as ``name``, press START and wait until the page says it shares."""
+    page.goto(f"{url}/Webcam")
+    page.get_by_text("Join a class: share your engagement").click(timeout=300_000)  # first visit loads the model
+    page.get_by_text("Never a video frame or a picture of you").wait_for(timeout=30_000)
+    # the cause of the flaky 60 s wait after Join class: the form was submitted while the page's first run (the
+    # model's warm-up, cold imports of the video stack) was still going on a busy machine; the submit took effect
+    # only when that run ended. Fill the form once the run is done.
+    wait_for_script(page)
+    page.get_by_role("textbox", name="Join code").fill(code)
+    page.get_by_role("textbox", name="Display name").fill(name)
+    page.get_by_text("I agree to share these per-second figures").click()
+    page.get_by_role("button", name="Join class").click()
+    page.get_by_text("Connecting: joined as").wait_for(timeout=60_000)  # issue 26: the state in words
+    wait_for_script(page)
+    page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
+    page.get_by_text("Sharing with your class as").wait_for(timeout=sharing_timeout * 1000)

@@ -14,24 +14,6 @@ from fer_core.classroom.store import ClassStore
 pytestmark = pytest.mark.browser
 
 
-def join_and_start(page, url: str, code: str, name: str) -> None:
-    page.goto(f"{url}/Webcam")
-    page.get_by_text("Join a class: share your engagement").click(timeout=300_000)  # first visit loads the model
-    page.get_by_text("Never a video frame or a picture of you").wait_for(timeout=30_000)
-    # the cause of the flaky 60 s wait after Join class: the form was submitted while the page's first run (the
-    # model's warm-up, cold imports of the video stack) was still going on a busy machine; the submit took effect
-    # only when that run ended. Fill the form once the run is done.
-    bh.wait_for_script(page)
-    page.get_by_role("textbox", name="Join code").fill(code)
-    page.get_by_role("textbox", name="Display name").fill(name)
-    page.get_by_text("I agree to share these per-second figures").click()
-    page.get_by_role("button", name="Join class").click()
-    page.get_by_text("Connecting: joined as").wait_for(timeout=60_000)  # issue 26: the state in words
-    bh.wait_for_script(page)
-    page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
-    page.get_by_text("Sharing with your class as").wait_for(timeout=120_000)
-
-
 def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_ready, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -49,7 +31,7 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
 
             students = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2)]
             for page in students:  # the same name twice: the second becomes "Ana (2)"
-                join_and_start(page, url, code, "Ana")
+                bh.join_class_and_start(page, url, code, "Ana")
             assert "as Ana (2)" in body(students[1]) or "as Ana (2)" in body(students[0])
 
             # issue 26: the counter of seconds shared moves while the student streams (not only after STOP)

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 import browser_harness as bh
@@ -35,20 +34,6 @@ def turned_clip(path: Path, yaw: float, n_frames: int = 30) -> Path:
         for _ in range(n_frames):
             fh.write(b"FRAME\n" + yuv)
     return path
-
-
-def join_and_start(page, url: str, code: str, name: str) -> None:
-    page.goto(f"{url}/Webcam")
-    page.get_by_text("Join a class: share your engagement").click(timeout=300_000)
-    bh.wait_for_script(page)
-    page.get_by_role("textbox", name="Join code").fill(code)
-    page.get_by_role("textbox", name="Display name").fill(name)
-    page.get_by_text("I agree to share these per-second figures").click()
-    page.get_by_role("button", name="Join class").click()
-    page.get_by_text("Connecting: joined as").wait_for(timeout=60_000)
-    bh.wait_for_script(page)
-    page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
-    page.get_by_text("Sharing with your class as").wait_for(timeout=180_000)
 
 
 def shared(page) -> int:
@@ -77,7 +62,7 @@ def test_a_lesson_with_one_student_looking_away_and_one_leaving_early(browser_re
             ana, cleo = (front.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
             ben = away.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             for page, name in ((ana, "Ana"), (ben, "Ben"), (cleo, "Cleo")):
-                join_and_start(page, url, code, name)
+                bh.join_class_and_start(page, url, code, name, sharing_timeout=180.0)
 
             # the student's counter moves while streaming
             start = shared(ana)
