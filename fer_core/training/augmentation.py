@@ -5,6 +5,23 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .camera_augment import camera_degrade
+
+
+class CameraDegrade(layers.Layer):
+    """``camera_augment.camera_degrade`` as a layer of the TensorFlow input pipeline (the identity at inference)."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        import tensorflow as tf  # this layer runs in a tf.data map, where TensorFlow's stateful generators work
+
+        return camera_degrade(x, lambda shape: tf.random.uniform(shape), lambda shape: tf.random.normal(shape))
+
 
 def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
     if name == "none":
@@ -17,6 +34,9 @@ def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
             layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
             layers.RandomErasing(factor=(0.5, 0.5), scale=(0.02, 0.2), fill_value=None, value_range=(0, 255), seed=seed + 4),
         ]
+    if name == "camera":  # "fer", then what a camera does to a face (camera_augment), before the erasing
+        fer = _policy_layers("fer", seed)
+        return fer[:-1] + [CameraDegrade(seed=seed + 5), fer[-1]]
     if name == "light":  # flip and small rotation/shift: for fine-tuning a model trained under "fer"
         return [
             layers.RandomFlip("horizontal", seed=seed),
@@ -34,7 +54,7 @@ def _policy_layers(name: str, seed: int) -> list[layers.Layer]:
     raise ValueError(f"Unknown augmentation policy. Expected one of {AUGMENTATIONS}. Received: augment={name!r}")
 
 
-AUGMENTATIONS = ("none", "fer", "light", "rotate_zoom", "vgg7")
+AUGMENTATIONS = ("none", "fer", "camera", "light", "rotate_zoom", "vgg7")
 
 
 def make_augmenter(name: str, seed: int = 0) -> keras.Sequential | None:

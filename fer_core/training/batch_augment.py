@@ -11,20 +11,23 @@ import math
 import keras
 from keras import ops
 
+from .camera_augment import camera_degrade
+
 # policy -> flip, rotation (+-degrees), shift (+- fraction of the side), zoom (+- fraction), shear (+- fraction),
-# random erasing probability
+# random erasing probability, camera-picture degradations (``camera_augment``)
 POLICIES: dict[str, dict] = {
-    "none": dict(flip=False, rotate=0.0, shift=0.0, zoom=0.0, shear=0.0, erase=0.0),
-    "light": dict(flip=True, rotate=10.0, shift=0.05, zoom=0.0, shear=0.0, erase=0.0),
-    "fer": dict(flip=True, rotate=10.0, shift=0.05, zoom=0.1, shear=0.0, erase=0.5),
-    "rotate_zoom": dict(flip=False, rotate=36.0, shift=0.0, zoom=0.1, shear=0.0, erase=0.0),
-    "vgg7": dict(flip=True, rotate=18.0, shift=0.1, zoom=0.1, shear=0.1, erase=0.0),
+    "none": dict(flip=False, rotate=0.0, shift=0.0, zoom=0.0, shear=0.0, erase=0.0, camera=False),
+    "light": dict(flip=True, rotate=10.0, shift=0.05, zoom=0.0, shear=0.0, erase=0.0, camera=False),
+    "fer": dict(flip=True, rotate=10.0, shift=0.05, zoom=0.1, shear=0.0, erase=0.5, camera=False),
+    "camera": dict(flip=True, rotate=10.0, shift=0.05, zoom=0.1, shear=0.0, erase=0.5, camera=True),
+    "rotate_zoom": dict(flip=False, rotate=36.0, shift=0.0, zoom=0.1, shear=0.0, erase=0.0, camera=False),
+    "vgg7": dict(flip=True, rotate=18.0, shift=0.1, zoom=0.1, shear=0.1, erase=0.0, camera=False),
 }
 
 
 @keras.saving.register_keras_serializable(package="fer_core")
 class BatchAugment(keras.layers.Layer):
-    """Random flip, rotation, shift, zoom, shear (one bilinear affine warp, reflected borders) and random erasing of
+    """Random flip, rotation, shift, zoom, shear (one bilinear affine warp, reflected borders), camera degradations and random erasing of
     uint8-valued float images ``(B, H, W, C)`` in training; the identity at inference."""
 
     def __init__(self, policy: str = "light", seed: int | None = None, **kwargs):
@@ -46,6 +49,9 @@ class BatchAugment(keras.layers.Layer):
             x = ops.where(flip, ops.flip(x, axis=2), x)
         if p["rotate"] or p["shift"] or p["zoom"] or p["shear"]:
             x = ops.image.affine_transform(x, self._transforms(b, h, w), interpolation="bilinear", fill_mode="reflect")
+        if p["camera"]:
+            x = camera_degrade(x, lambda shape: keras.random.uniform(shape, seed=self.seed_generator),
+                               lambda shape: keras.random.normal(shape, seed=self.seed_generator))
         if p["erase"]:
             x = self._erase(x, b, h, w, p["erase"])
         return x

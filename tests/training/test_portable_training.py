@@ -26,7 +26,7 @@ def csv10(tmp_path_factory) -> Path:
     return make_fer_csv(tmp_path_factory.mktemp("fer10") / "fer10.csv", n_per_class=10)
 
 
-@pytest.mark.parametrize("policy", ["none", "light", "fer", "rotate_zoom", "vgg7"])
+@pytest.mark.parametrize("policy", ["none", "light", "fer", "camera", "rotate_zoom", "vgg7"])
 def test_batch_augment_keeps_shape_and_range_and_is_identity_at_inference(policy):
     import keras
 
@@ -114,13 +114,14 @@ def test_saved_teacher_targets_pair_only_with_their_rows(tmp_path, fer_csv, tiny
 
 
 def test_jax_training_writes_a_run_that_tensorflow_loads(tmp_path, csv10):
-    """Two tiny epochs on JAX's CPU backend in a fresh process; TensorFlow then exports and evaluates it."""
+    """Two tiny epochs on JAX's CPU backend in a fresh process (the camera policy, the heaviest augmentation, inside
+    the compiled step); TensorFlow then exports and evaluates it."""
     pytest.importorskip("jax")
     out = tmp_path / "jax_run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     env.pop("KERAS_BACKEND", None)
     cmd = [sys.executable, "-m", "fer_core.train", "--backend", "jax", "--data", str(csv10), "--arch", "fer_vgg",
-           "--epochs", "2", "--batch-size", "16", "--ema", "0.9", "--out", str(out)]
+           "--epochs", "2", "--batch-size", "16", "--ema", "0.9", "--augment", "camera", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / runs.CONFIG).read_text())
