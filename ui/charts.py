@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from fer_core.inference.annotate import emotion_color
@@ -76,21 +77,32 @@ def mean_probabilities(labels: Sequence[str], rows: Sequence[Sequence[float]], t
     return probability_bar(labels, mean, title=title, height=height)
 
 
+def attention_value(timeline: pd.DataFrame) -> pd.Series:
+    """Per row of a recorder timeline: 1 in view and facing the screen (or facing unknown), 0.5 in view and turned
+    away, 0 not in view: the class dashboard's sparkline scale."""
+    present = timeline["present"].astype(bool)
+    away = timeline["facing"].map(lambda v: v is False or v == 0).astype(bool)
+    return present.astype(float) * (1.0 - 0.5 * away.astype(float))
+
+
 def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
-    """Engagement index per face over the session (top) and the share of each dominant emotion (bottom), from an
-    ``EngagementRecorder`` timeline (the Webcam page's, or a video's).
+    """Attention per face over the session (top: in view and facing the screen, turned away, not in view) and the
+    share of each dominant emotion (bottom), from an ``EngagementRecorder`` timeline (the Webcam page's, or a
+    video's). The engagement index is not drawn: it stays in the downloads as a named research index.
 
     Long sessions are shown in bins of several seconds so that the chart stays light to redraw every few seconds.
     """
     n_seconds = int(timeline["second"].max()) + 1 if len(timeline) else 1
     step = max(1, -(-n_seconds // max_points))
     binned = timeline.assign(second=timeline["second"] // step * step)
+    if len(binned):
+        binned = binned.assign(attention=attention_value(binned))
     colours = emotion_colours(labels)
     traces = []
     for face, rows in binned.groupby("face", sort=False):
-        curve = rows.groupby("second")["engagement"].mean()
+        curve = rows.groupby("second")["attention"].mean()
         traces.append(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=face, legendgroup="faces",
-                                 yaxis="y", connectgaps=False))
+                                 yaxis="y", connectgaps=False, line_shape="hv"))
     shares = eng.emotion_shares(timeline, labels, window=10)
     if step > 1 and len(shares):
         shares = shares.groupby(shares.index // step * step).mean()
@@ -98,18 +110,14 @@ def timeline_figure(timeline, labels, max_points: int = 600) -> go.Figure:
         if label in shares and shares[label].any():
             traces.append(go.Scatter(x=shares.index, y=shares[label].to_numpy(), name=label, stackgroup="emotions",
                                      mode="lines", yaxis="y2", line=dict(width=0.5, color=colours[label])))
-    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y")
     layout = dict(
         height=520, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_RIGHT,
         xaxis=dict(anchor="y2", range=[0, max(n_seconds - 1, 1)],
                    title="seconds since start" + (f" ({step} s bins)" if step > 1 else "")),
-        yaxis=dict(domain=[0.5, 1.0], range=[0, 1.02], title="engagement"),
+        yaxis=dict(domain=[0.5, 1.0], range=[-0.05, 1.05], tickvals=[0, 0.5, 1],
+                   ticktext=["not in view", "turned away", "facing"], title="attention"),
         yaxis2=dict(domain=[0.0, 0.4], range=[0, 1], tickformat=".0%", title="emotions"),
-        shapes=[{**line, "y0": eng.DISENGAGED_THRESHOLD, "y1": eng.DISENGAGED_THRESHOLD,
-                 "line": dict(dash="dot", color="grey")},
-                {**line, "y0": eng.HIGHLY_ENGAGED_ABOVE, "y1": eng.HIGHLY_ENGAGED_ABOVE,
-                 "line": dict(dash="dot", color="green")}],
-        annotations=[dict(text="Engagement index per face (dotted: disengaged at or below / highly engaged above)",
+        annotations=[dict(text="In view and facing the screen, per face (a face with no head pose counts as facing)",
                           xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left"),
                      dict(text="Emotion shares of present faces (10 s window)", xref="paper", yref="paper", x=0,
                           y=0.45, showarrow=False, xanchor="left")])

@@ -13,7 +13,7 @@ from fer_core.live import engagement as eng
 from fer_core.live import video as fv
 from fer_core.live.clips import ClipClassifier, is_clip_run, load_clip_classifier
 
-from . import charts, detector_picker, keys
+from . import charts, detector_picker, face_summary, keys
 from .model_cache import selected_run_path
 from .page_header import classifier_or_stop, page_header
 
@@ -140,10 +140,7 @@ def show_result(name: str, result: fv.VideoResult) -> None:
                     "and well lit.")
         table = result.summary_table()
         if not table.empty:
-            st.dataframe(table, hide_index=True, column_config={
-                "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
-                "mean engagement": st.column_config.NumberColumn(format="%.2f"),
-                **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in result.labels}})
+            face_summary.show(table, result.labels)
         _downloads(result, stem)
     if not result.faces:
         return

@@ -21,7 +21,7 @@ from fer_core.live import engagement as eng
 from fer_core.live.batcher import shared_batched
 from fer_core.live.processor import LiveProcessor, LiveSnapshot
 
-from . import charts, class_join, keys, model_cache, webrtc
+from . import charts, class_join, face_summary, keys, model_cache, webrtc
 from .detector_picker import chosen as chosen_detector
 from .detector_picker import detector_picker
 from .page_header import classifier_or_stop, page_header
@@ -140,11 +140,9 @@ class EngagementMonitor:
             return
         self._chart.plotly_chart(charts.timeline_figure(rec.timeline(), rec.labels),
                                  key=f"{keys.WEBCAM_STREAM}_timeline_{self._renders}")
-        self._table.dataframe(rec.summary_table(summary), hide_index=True,
-                              key=f"{keys.WEBCAM_STREAM}_summary_{self._renders}", column_config={
-            "present (%)": st.column_config.NumberColumn(format="%.0f%%"),
-            "mean engagement": st.column_config.NumberColumn(format="%.2f"),
-            **{f"{k} (%)": st.column_config.NumberColumn(format="%.0f%%") for k in rec.labels}})
+        with self._table.container():
+            face_summary.show(rec.summary_table(summary), rec.labels,
+                              key=f"{keys.WEBCAM_STREAM}_summary_{self._renders}")
 
 
 def poll_while_playing(ctx, processor: LiveProcessor, live: LivePanel, monitor: EngagementMonitor,

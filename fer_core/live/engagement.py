@@ -67,6 +67,7 @@ FORMULA = ("Sharma et al.'s (2019) concentration index, a research index kept in
 LOOKING_AWAY_AFTER_S = 10.0
 DISENGAGED_RULE = (f"not in view, or not facing the screen, for more than {LOOKING_AWAY_AFTER_S:g} s "
                    "(the expression does not count)")
+LONGEST_DISENGAGED_COLUMN = "longest not in view or looking away (s)"
 
 
 class EngagementError(ValueError):
@@ -351,13 +352,14 @@ class EngagementRecorder:
         }
 
     def summary_table(self, summary: dict | None = None) -> pd.DataFrame:
-        """The per-face summary (``summary()`` unless given) as a table, one row per face, for display."""
+        """The per-face summary (``summary()`` unless given) as a table, one row per face, for display: the signals
+        apart (in view, facing the screen, expression); the engagement index stays in the downloads."""
         s = self.summary() if summary is None else summary
         records = []
         for name, f in s["faces"].items():
             rec = {"face": name, "time present (s)": f["seconds_present"], "present (%)": 100 * f["share_present"],
-                   "mean engagement": f["mean_engagement"],
-                   "longest disengaged (s)": f["longest_disengaged_seconds"]}
+                   "facing the screen (%)": (float("nan") if f["share_facing"] is None else 100 * f["share_facing"]),
+                   LONGEST_DISENGAGED_COLUMN: f["longest_disengaged_seconds"]}
             rec.update({f"{k} (%)": 100 * v for k, v in f["emotion_share"].items()})
             records.append(rec)
         return pd.DataFrame(records)

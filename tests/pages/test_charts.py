@@ -67,3 +67,20 @@ def test_count_axes_show_whole_numbers_only():
 def test_confusion_matrix_has_no_legend_to_place():
     fig = training_runs.confusion_figure(LABELS, CM, normalise=False)
     assert not any(getattr(t, "showlegend", False) for t in fig.data)
+
+
+def test_timeline_draws_attention_not_the_engagement_index():
+    """Issue 26: the Webcam and Video pages draw in view / facing the screen per face, as the class dashboard does;
+    Sharma's index stays in the downloads."""
+    rec = EngagementRecorder(EMOTIONS)
+    p = np.eye(len(EMOTIONS))[0]  # angry: the index would call a facing, angry face "nominally engaged"
+    for t in np.arange(0, 6, 0.25):
+        facing = None if t < 2 else t < 4  # unknown (no landmarks), then facing, then turned away
+        rec.observe(float(t), [FaceObservation("Face 1", p, facing=facing)] if t < 5 else [])
+    values = charts.attention_value(rec.timeline())
+    assert list(values) == [1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
+    fig = charts.timeline_figure(rec.timeline(), EMOTIONS)
+    face = next(t for t in fig.data if t.name == "Face 1")
+    assert list(face.y) == [1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
+    assert list(fig.layout.yaxis.ticktext) == ["not in view", "turned away", "facing"]
+    assert all("ngagement" not in a.text for a in fig.layout.annotations)

@@ -79,7 +79,8 @@ def test_engagement_monitor_shows_summary_exports_and_resets(fake):
     assert not at.exception
     assert "Recorded 3 s · Face 1 present 3 s" in texts(at)
     table = at.dataframe[0].value
-    assert table.loc[0, "face"] == "Face 1" and table.loc[0, "mean engagement"] == pytest.approx(1.0)
+    assert table.loc[0, "face"] == "Face 1" and table.loc[0, "present (%)"] == pytest.approx(100.0)
+    assert "mean engagement" not in table.columns and np.isnan(table.loc[0, "facing the screen (%)"])  # Haar: no pose
     assert table.loc[0, "neutral (%)"] == pytest.approx(100.0)
     downloads = [e for e in at.get("download_button")]
     assert len(downloads) == 2
