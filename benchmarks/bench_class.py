@@ -19,8 +19,9 @@ video codecs (the pipeline and the database alone). All students share one model
 
 Reports per N: per-student processed fps (mean, min), camera frames received per student per second, CPU cores used,
 the CPU time per processed frame (pipeline) and per camera frame (VP8 decode + encode), measured per thread so that
-other jobs on the machine do not inflate them, database writes with their latency (p50, p95) and whether every row
-sent is in the database.
+other jobs on the machine do not inflate them, database writes with their latency (p50, p95), whether every row
+sent is in the database, and presence as the teacher's summary reports it (every simulated face is always in view,
+so anything under 100% is a second the pipeline missed).
 """
 from __future__ import annotations
 
@@ -183,6 +184,7 @@ def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
         writer.stop()
     sent = sum(s.share.status().rows_sent for s in students)
     stored = store.count_seconds()
+    presence = class_presence(store, session)
     lat = np.array(list(writer.latencies) if writer is not None
                    else [x for s in students for x in s.share.latencies]) * 1000
     fps = np.array([d[0] / wall for d in done])
@@ -193,7 +195,35 @@ def run_class(n: int, clf, frames, packets, args, db_url: str) -> dict:
     return {"n": n, "fps_mean": fps.mean(), "fps_min": fps.min(), "rx_mean": rx.mean(), "total_fps": fps.sum(),
             "cores": cpu / wall, "writes": len(lat), "p50": np.percentile(lat, 50) if len(lat) else float("nan"),
             "p95": np.percentile(lat, 95) if len(lat) else float("nan"), "sent": sent, "stored": stored,
-            "pipeline_ms": pipeline_ms, "codec_ms": codec_ms, "late": sum(s.late_ticks for s in students)}
+            "pipeline_ms": pipeline_ms, "codec_ms": codec_ms, "late": sum(s.late_ticks for s in students),
+            **presence}
+
+
+def class_presence(store, session) -> dict:
+    """What the teacher's summary says of these students, whose face is in every camera frame: the share of their
+    own session time in view (mean, lowest), and where the seconds not in view fall (first or last second of a
+    student's time, or inside it)."""
+    import pandas as pd
+
+    from fer_core.classroom import figures
+
+    session = store.session(session.id)
+    people = store.participants(session.id)
+    seconds = store.seconds(session.id)
+    summary = figures.lesson_summary(session, people, seconds, time.time())
+    shares = [e["share_present"] for e in summary["participants"] if e["share_present"] is not None]
+    first = last = inner = 0
+    for _, rows in seconds.groupby("participant_id"):
+        rows = rows.sort_values("t")
+        t = rows["t"].to_numpy()
+        absent = t[~rows["present"].to_numpy(bool)]
+        first += int(np.sum(absent == t[0]))
+        last += int(np.sum(absent == t[-1]) if len(t) > 1 else 0)
+        inner += int(np.sum((absent != t[0]) & (absent != t[-1])))
+        inner += int(len(np.setdiff1d(np.arange(t[0], t[-1] + 1), t)))  # seconds with no row inside the student's time
+    return {"present_mean": float(np.mean(shares)) if shares else float("nan"),
+            "present_min": float(np.min(shares)) if shares else float("nan"), "absent_first": first,
+            "absent_last": last, "absent_inner": inner}
 
 
 def main(argv=None) -> int:
@@ -237,15 +267,18 @@ def main(argv=None) -> int:
           f"{args.seconds:g} s measured per class size")
     print("| students | processed fps per student, mean (min) | camera frames received per student per s | "
           "total processed fps | CPU cores used | CPU ms per processed frame | CPU ms per camera frame (codecs) | "
-          "DB writes | write latency p50 / p95 (ms) | rows sent / in DB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "DB writes | write latency p50 / p95 (ms) | rows sent / in DB | present: mean (lowest) | "
+          "seconds not in view: first / last / inside |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.students:
             url = args.db or f"sqlite:///{Path(tmp) / f'class_{n}.sqlite3'}"
             r = run_class(n, clf, frames, packets, args, url)
             print(f"| {n} | {r['fps_mean']:.1f} ({r['fps_min']:.1f}) | {r['rx_mean']:.1f} | {r['total_fps']:.0f} | "
                   f"{r['cores']:.2f} | {r['pipeline_ms']:.1f} | {r['codec_ms']:.1f} | {r['writes']} | "
-                  f"{r['p50']:.1f} / {r['p95']:.1f} | {r['sent']} / {r['stored']} |", flush=True)
+                  f"{r['p50']:.1f} / {r['p95']:.1f} | {r['sent']} / {r['stored']} | "
+                  f"{100 * r['present_mean']:.1f}% ({100 * r['present_min']:.1f}%) | "
+                  f"{r['absent_first']} / {r['absent_last']} / {r['absent_inner']} |", flush=True)
     print(f"load average at the end: {os.getloadavg()}")
     return 0
 
