@@ -35,6 +35,9 @@ class FaceDataset:
     source: str = ""
     split: str = ""
     groups: np.ndarray | None = field(default=None, repr=False)  # e.g. subject id per image
+    # each image's row among the rows its loader read (FER2013: of the Usage read), kept through ``subset``, so that
+    # per-row side data (FER+ votes) still pairs with a split or a sample of the rows
+    rows: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
@@ -56,6 +59,7 @@ class FaceDataset:
             self.images[index], self.labels[index], self.label_names, self.source,
             self.split if split is None else split,
             None if self.groups is None else self.groups[index],
+            None if self.rows is None else self.rows[index],
         )
 
     def describe(self) -> dict:
@@ -120,7 +124,7 @@ def load_fer2013(path: str | os.PathLike, usage: str | Sequence[str] | None = No
         arr = np.zeros((0, FER_SIDE, FER_SIDE), np.uint8)
     else:
         arr = np.stack(images)
-    ds = FaceDataset(arr, np.asarray(labels, dtype=np.int64), EMOTIONS, str(path), split)
+    ds = FaceDataset(arr, np.asarray(labels, dtype=np.int64), EMOTIONS, str(path), split, rows=np.arange(len(arr)))
     log.info("Loaded %d FER2013 rows (%s) from %s", len(ds), split, path)
     return ds
 
@@ -228,7 +232,7 @@ def load_packed(path: str | os.PathLike, usage: str | Sequence[str] | None = Non
         raise DatasetError(f"A packed file holds the usages {list(PACKED_USAGES)}. Received: usage={unknown}")
     keep = np.isin(usages, [PACKED_USAGES[u] for u in wanted])
     return FaceDataset(np.ascontiguousarray(images[keep]), labels[keep].astype(np.int64), EMOTIONS, str(path),
-                       "+".join(sorted(wanted)))
+                       "+".join(sorted(wanted)), rows=np.arange(int(keep.sum())))
 
 
 def load_dataset(path: str | os.PathLike, usage: str | Sequence[str] | None = None, size: int = FER_SIDE) -> FaceDataset:

@@ -44,6 +44,10 @@ class FerPlusVotes:
     def __len__(self) -> int:
         return len(self.votes)
 
+    def take(self, rows: np.ndarray) -> "FerPlusVotes":
+        """The votes of these rows, in this order."""
+        return FerPlusVotes(self.usage[rows], self.votes[rows], self.names[rows])
+
     def distributions(self, labels: tuple[str, ...] = EMOTIONS) -> tuple[np.ndarray, np.ndarray]:
         """``(N, len(labels))`` vote shares over ``labels`` and a mask of rows with at least one such vote."""
         counts = np.zeros((len(self), len(labels)), np.float64)

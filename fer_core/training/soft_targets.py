@@ -48,9 +48,14 @@ def mix_teacher(targets: np.ndarray, teacher_probs: np.ndarray, weight: float) -
 def ferplus_targets(dataset: FaceDataset, votes_path: str, usage: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """FER+ vote shares over ``dataset``'s labels, checked to line up with its rows (``FerPlusAlignmentError`` when
     they do not: training on shuffled soft labels is training on noise)."""
-    from .ferplus import check_alignment, load_ferplus
+    from .ferplus import FerPlusAlignmentError, check_alignment, load_ferplus
 
     votes = load_ferplus(votes_path, usage)
+    if dataset.rows is not None and len(votes) > len(dataset):  # a split or sample of the Usage's rows (holdout)
+        if int(dataset.rows.max(initial=-1)) >= len(votes):
+            raise FerPlusAlignmentError(f"The FER+ file has fewer rows than {dataset.source} ({dataset.split}). "
+                                        f"Received: {len(votes)} rows of votes, row {int(dataset.rows.max())} wanted")
+        votes = votes.take(dataset.rows)
     report = check_alignment(dataset, votes)
     dist, valid = votes.distributions(dataset.label_names)
     log.info("FER+ votes for %d of %d rows; majority = original label on %.1f%%", valid.sum(), len(dataset),

@@ -151,13 +151,12 @@ def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[in
 
 
 def check_ferplus_settings(cfg: TrainConfig) -> None:
-    """FER+ votes pair with every row of a FER2013 CSV's training Usage: a ``ValueError`` for settings that drop rows."""
-    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.max_train or cfg.classes or cfg.remap
-                        or cfg.val_usage == HOLDOUT):
-        raise ValueError("FER+ votes pair with every row of a FER2013 CSV's training Usage: --ferplus takes no folder "
-                         "dataset, --max-train, --classes, --remap or holdout validation (use --val-usage PublicTest). "
-                         f"Received: data={cfg.data!r}, max_train={cfg.max_train}, classes={cfg.classes}, "
-                         f"remap={cfg.remap}, val_usage={cfg.val_usage!r}")
+    """FER+ votes pair with the rows of a FER2013 CSV's training Usage (each image keeps its row through the holdout
+    split and ``--max-train``): a ``ValueError`` for settings that change the classes or the images."""
+    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.classes or cfg.remap):
+        raise ValueError("FER+ votes pair with the rows of a FER2013 CSV's training Usage: --ferplus takes no folder "
+                         "dataset, --classes or --remap. "
+                         f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:

@@ -64,7 +64,27 @@ def test_a_run_trained_on_soft_targets_records_them(tmp_path, fer_csv, tiny_run)
     assert (out / runs.METRICS).is_file()
 
 
-def test_ferplus_refuses_a_subset_of_the_training_rows(tmp_path, fer_csv):
-    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --max-train"):
-        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "x"), epochs=1, max_train=10,
-                          ferplus=str(tmp_path / "votes.csv")), verbose=0)
+def test_ferplus_votes_follow_their_rows_through_a_split(tmp_path, fer_csv):
+    """The holdout split and --max-train keep a subset of Training's rows: each image still gets its own votes."""
+    from fer_core.training.data import stratified_split
+    from fer_core.training.soft_targets import ferplus_targets
+
+    ds = load_fer2013(fer_csv, "Training")
+    voted = ds.labels.copy()
+    odd = np.arange(0, len(ds), 5)  # every fifth row: FER+ disagrees with the original label
+    voted[odd] = (voted[odd] + 1) % 7
+    votes = write_votes(tmp_path / "votes.csv", voted, ["Training"] * len(ds))
+    part, rest = stratified_split(ds, 0.25, seed=1)
+    assert 0 < len(part) < len(ds) and len(part) + len(rest) == len(ds)
+    dist, valid, _ = ferplus_targets(part, str(votes), "Training")
+    assert valid.all()
+    np.testing.assert_array_equal(dist.argmax(axis=1), voted[part.rows])
+    assert np.any(voted[part.rows] != part.labels)  # the check above tells the rows apart
+    sample = ds.subset(np.array([7, 2, 11]))
+    np.testing.assert_array_equal(ferplus_targets(sample, str(votes), "Training")[0].argmax(axis=1), voted[[7, 2, 11]])
+
+
+def test_ferplus_refuses_changed_classes(tmp_path, fer_csv):
+    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --classes or --remap"):
+        train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "x"), epochs=1,
+                          classes=("happy", "sad"), ferplus=str(tmp_path / "votes.csv")), verbose=0)
