@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", help="a run or ensemble run folder to distil: its flip-TTA predictions on the training "
                                      "images are mixed into the targets")
     p.add_argument("--teacher-weight", type=float, default=0.5, help="share of the teacher's output in a target (0-1)")
+    p.add_argument("--mix", metavar="FOLDER",
+                   help="a folder of class folders (e.g. CK+48) added to the training images only (classes the data "
+                        "lacks are dropped; equalised like the data); validation and test stay as they are")
     return p
 
 
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
         tta=not args.no_tta, max_train=args.max_train, init_from=args.init_from, ema=args.ema,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, teacher=args.teacher, teacher_weight=args.teacher_weight,
+        mix=args.mix,
     )
     verbose = 1 if sys.stdout.isatty() else 2
     if backend == "tensorflow":

@@ -56,6 +56,7 @@ class TrainConfig:
     ferplus_weight: float = 0.5
     teacher: str | None = None  # a run (or ensemble run) whose predictions are distilled into this one
     teacher_weight: float = 0.5
+    mix: str | None = None  # a folder of class folders (e.g. CK+48) whose images join the training set only
 
     def resolved(self) -> "TrainConfig":
         recipe = get_spec(self.arch).recipe
@@ -120,7 +121,29 @@ def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, Fac
     if cfg.max_train and len(train) > cfg.max_train:
         idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.max_train]
         train = train.subset(np.sort(idx))
+    if cfg.mix:
+        train = mix_in(train, cfg.mix)
     return train, val, test
+
+
+def mix_in(train: FaceDataset, folder: str) -> FaceDataset:
+    """``train`` plus the images of a folder of class folders (its classes outside ``train``'s dropped), brought to
+    ``train``'s intensities first (histogram-equalised when ``train``'s images are, as FER2013's are here)."""
+    from ..inference.preprocessing import equalize_crop
+
+    extra = load_dataset(folder, size=train.images.shape[1])
+    keep = [n for n in extra.label_names if n in train.label_names]
+    if not keep:
+        raise ValueError(f"--mix shares no class with the training set. Expected some of {list(train.label_names)}. "
+                         f"Received: {folder} with classes {list(extra.label_names)}")
+    extra = select_classes(extra, keep)
+    labels = np.array([train.label_names.index(n) for n in extra.label_names], np.int64)[extra.labels]
+    images = extra.images
+    if input_equalization(train.images) == "hist":
+        images = np.stack([equalize_crop(im) for im in images])
+    log.info("Mixed in %d images of %s from %s", len(images), keep, folder)
+    return FaceDataset(np.concatenate([train.images, images]), np.concatenate([train.labels, labels]),
+                       train.label_names, train.source, f"{train.split} + {folder}")
 
 
 def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[int, int, int], splits: tuple,
@@ -153,10 +176,10 @@ def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[in
 def check_ferplus_settings(cfg: TrainConfig) -> None:
     """FER+ votes pair with the rows of a FER2013 CSV's training Usage (each image keeps its row through the holdout
     split and ``--max-train``): a ``ValueError`` for settings that change the classes or the images."""
-    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.classes or cfg.remap):
+    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.classes or cfg.remap or cfg.mix):
         raise ValueError("FER+ votes pair with the rows of a FER2013 CSV's training Usage: --ferplus takes no folder "
-                         "dataset, --classes or --remap. "
-                         f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}")
+                         "dataset, --classes, --remap or --mix. "
+                         f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}, mix={cfg.mix!r}")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -191,7 +214,7 @@ def make_optimizer(cfg: TrainConfig, in_step_ema: bool = False):
 RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
 RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage", "test_usage",
                 "val_fraction", "split_by_subject", "input_size", "max_train", "ferplus", "ferplus_weight", "teacher",
-                "teacher_weight")  # init_from: the checkpoint's weights win
+                "teacher_weight", "mix")  # init_from: the checkpoint's weights win
 
 
 def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:

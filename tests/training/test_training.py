@@ -159,3 +159,41 @@ def test_init_from_starts_from_another_runs_weights(tmp_path, fer_csv, tiny_run)
     with pytest.raises(ValueError, match="init-from must be a run folder"):
         train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "ft5"), epochs=1, batch_size=16,
                           tta=False, init_from=str(tmp_path / "missing")), verbose=0)
+
+
+def test_mix_adds_a_folders_images_to_training_only(tmp_path, fer_csv):
+    """--mix (e.g. CK+48): the folder's images join the training set, mapped to its labels and equalised like it;
+    classes it lacks are dropped; validation and test stay FER2013's."""
+    import cv2
+
+    from fer_core.training.data import load_fer2013
+    from fer_core.training.trainer import load_train_val_test
+
+    rng = np.random.default_rng(0)
+    for folder, n in (("anger", 3), ("happy", 2), ("contempt", 4)):  # CK+'s names: anger -> angry; no contempt
+        (tmp_path / "ck" / folder).mkdir(parents=True)
+        for i in range(n):
+            img = (rng.integers(90, 110, (48, 48))).astype(np.uint8)  # low contrast: equalising spreads it
+            cv2.imwrite(str(tmp_path / "ck" / folder / f"S{i:03d}_001_0000001{i}.png"), img)
+    base = TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "a"), val_usage="PublicTest",
+                       test_usage="PublicTest")
+    train0, val0, _ = load_train_val_test(base)
+    train1, val1, test1 = load_train_val_test(dataclasses.replace(base, mix=str(tmp_path / "ck")))
+    assert len(train1) == len(train0) + 5 and len(val1) == len(val0) and len(test1) == len(load_fer2013(fer_csv, "PublicTest"))
+    added = train1.labels[len(train0):]
+    assert sorted(train1.label_names[i] for i in added) == ["angry"] * 3 + ["happy"] * 2
+    assert train1.images[len(train0):].max() < 111  # the generated rows are not equalised: nor are the added ones
+    from fer_core.training.data import FaceDataset
+    from fer_core.training.trainer import input_equalization, mix_in
+
+    flat = np.stack([cv2.equalizeHist(rng.integers(0, 256, (48, 48)).astype(np.uint8)) for _ in range(8)])
+    fer_like = FaceDataset(flat, np.zeros(8, np.int64), train0.label_names)
+    assert input_equalization(fer_like.images) == "hist"
+    extra = mix_in(fer_like, str(tmp_path / "ck")).images[8:]
+    assert len(extra) == 5 and extra.min() < 40 and extra.max() > 215  # equalised, as FER2013's rows are here
+    with pytest.raises(ValueError, match="--mix shares no class"):
+        (tmp_path / "odd" / "contempt").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "odd" / "contempt" / "a.png"), np.zeros((48, 48), np.uint8))
+        load_train_val_test(dataclasses.replace(base, mix=str(tmp_path / "odd")))
+    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --classes, --remap or --mix"):
+        train(dataclasses.replace(base, mix=str(tmp_path / "ck"), ferplus=str(tmp_path / "votes.csv")), verbose=0)
