@@ -112,7 +112,7 @@ class LivePanel:
 class EngagementMonitor:
     """Reset, status line, timeline chart, session summary and CSV/JSON downloads of the session's record."""
 
-    def __init__(self, processor: LiveProcessor):
+    def __init__(self, processor: LiveProcessor, playing: bool = False):
         self.processor = processor
         if st.button("Reset", key=keys.WEBCAM_RESET, icon=":material/restart_alt:",
                      help="Forget this session's engagement record; face ids restart at Face 1."):
@@ -123,10 +123,13 @@ class EngagementMonitor:
         self._renders = 0
         rec = processor.recorder
         c1, c2 = st.columns(2)
-        # built when clicked (deferred), so they hold the record as it is then, also while the stream plays
-        c1.download_button("Download timeline (CSV)", rec.to_csv, "engagement_timeline.csv", "text/csv",
+        # While the stream plays the page stays in one run, so the files are built when clicked (deferred) and hold
+        # the record as it is then. Stopped, they are built now: Streamlit drops a deferred file as soon as a run of
+        # any session finds it unreferenced, and with several viewers a click right after STOP could miss it.
+        csv_data, json_data = (rec.to_csv, rec.to_json) if playing else (rec.to_csv(), rec.to_json())
+        c1.download_button("Download timeline (CSV)", csv_data, "engagement_timeline.csv", "text/csv",
                            key=f"{keys.WEBCAM_DOWNLOAD}_csv", on_click="ignore", icon=":material/download:")
-        c2.download_button("Download session (JSON)", rec.to_json, "engagement_session.json", "application/json",
+        c2.download_button("Download session (JSON)", json_data, "engagement_session.json", "application/json",
                            key=f"{keys.WEBCAM_DOWNLOAD}_json", on_click="ignore", icon=":material/download:")
 
     def render(self) -> None:
@@ -234,7 +237,7 @@ def render_page() -> None:
                 "second), **facing the screen** (the head pose) and the **expression**. Disengaged means "
                 f"{eng.DISENGAGED_RULE}. The downloads add a research index, Sharma et al.'s concentration index: "
                 f"{eng.FORMULA}")
-    monitor = EngagementMonitor(processor)
+    monitor = EngagementMonitor(processor, ctx.state.playing)
     live.render(processor.snapshot(), ctx.state.playing)
     if share_panel is not None:
         share_panel.render(ctx.state.playing, processor.snapshot().frames)

@@ -33,8 +33,18 @@ def faces_present(page) -> dict[str, int]:
 def faces_per_second(page) -> tuple[Counter, dict[str, list[str]]]:
     """How many seconds of this tab's timeline (its CSV download) had 1, 2, ... faces present at once, and which
     faces were present in each second."""
-    with page.expect_download(timeout=180_000) as info:
-        page.get_by_role("button", name="Download timeline (CSV)").click(timeout=180_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    bh.wait_for_script(page)  # the run after STOP re-renders the button with the stopped record
+    for attempt in range(3):  # a click during a rerun holds the previous run's file id, which Streamlit drops
+        try:
+            with page.expect_download(timeout=60_000) as info:
+                page.get_by_role("button", name="Download timeline (CSV)").click(timeout=180_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            bh.wait_for_script(page)
     rows = list(csv.DictReader(io.StringIO(open(info.value.path()).read())))
     present: dict[str, list[str]] = {}
     for r in rows:
