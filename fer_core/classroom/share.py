@@ -8,7 +8,8 @@ leaves.
 
 Per second, the student's row comes from the face present in most of that second's frames (the student; a second
 person passing behind them does not replace them); no face in any processed frame of the second -> ``present=False``
-(not in view). Seconds are put on the class's time axis (UTC epoch seconds) from the clock time of the record's first
+(not in view). A face detected but not yet named by the tracker (its first sighting: the first frames of a stream)
+counts as in view, with expression and facing unknown. Seconds are put on the class's time axis (UTC epoch seconds) from the clock time of the record's first
 shared second.
 
 A second in which no frame was processed at all (the server was busy: with many students on a few cores a student's
@@ -55,11 +56,13 @@ class ShareStatus:
     lesson_ended: bool = False  # the teacher ended the lesson (sharing stopped)
 
 
-def second_row(t: int, face_rows: list[dict]) -> SecondRow:
-    """One student's class row of one second from that second's face rows (``EngagementRecorder`` rows)."""
+def second_row(t: int, face_rows: list[dict], unconfirmed: int = 0) -> SecondRow:
+    """One student's class row of one second from that second's face rows (``EngagementRecorder`` rows); a second
+    whose only face was detected but not yet named (``unconfirmed`` frames: the tracker names a face from its second
+    sighting) is in view, with its expression and facing unknown."""
     present = [r for r in face_rows if r["present"]]
     if not present:
-        return SecondRow(t=t, present=False)
+        return SecondRow(t=t, present=unconfirmed > 0)
     main = max(present, key=lambda r: r["frames_seen"])
     index = main["engagement"]
     return SecondRow(t=t, present=True, emotion=main["dominant_emotion"],
@@ -257,7 +260,7 @@ class ClassShare:
         if not final and self._clock() - latest_wall < 1.5:
             seconds = seconds[:-1]
         rows = []
-        for sec, wall, face_rows in seconds:
+        for sec, wall, face_rows, unconfirmed in seconds:
             self._after = sec
             if wall < self.started_at:
                 continue
@@ -266,7 +269,7 @@ class ClassShare:
             t = self._anchor + sec
             if self._last_t is not None and t <= self._last_t:
                 continue
-            row = second_row(t, face_rows)
+            row = second_row(t, face_rows, unconfirmed)
             prev = self._prev
             if prev is not None and row.present and prev.present and 1 < t - prev.t <= FILL_GAP_S + 1:
                 rows += [replace(prev, t=k) for k in range(prev.t + 1, t)]  # no frame processed in these seconds: the face stayed

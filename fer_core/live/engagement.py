@@ -172,6 +172,7 @@ class _Second:
     wall: float
     frames: int = 0
     faces: dict[str, _FaceSecond] = field(default_factory=dict)
+    unconfirmed: int = 0  # frames where a face was detected but its track had no id yet (the tracker's first sighting)
 
 
 class EngagementRecorder:
@@ -199,18 +200,19 @@ class EngagementRecorder:
             self._resets += 1
 
     def completed_seconds(self, after: int = -1, include_latest: bool = False
-                          ) -> tuple[int, list[tuple[int, float, list[dict]]]]:
+                          ) -> tuple[int, list[tuple[int, float, list[dict], int]]]:
         """For a reader forwarding the record elsewhere (a class session): the seconds after ``after`` that can no
         longer change (all but the latest, unless ``include_latest``), each as ``(second, clock time of its first
-        frame, its rows as in rows(): one per face seen by then, none before the first face)``, with the number of
-        resets so far (seconds restart at 0 after one)."""
+        frame, its rows as in rows(): one per face seen by then, none before the first face, the number of its frames
+        where a face was detected but not yet given an id)``, with the number of resets so far (seconds restart at 0
+        after one)."""
         with self._lock:
             if not self._seconds:
                 return self._resets, []
             latest = next(reversed(self._seconds))
             faces = sorted(self._first_seen, key=lambda n: (self._first_seen[n], _face_sort_key(n)))
-            return self._resets, [(sec, b.wall, self._second_rows(sec, b, faces)) for sec, b in self._seconds.items()
-                                  if sec > after and (sec < latest or include_latest)]
+            return self._resets, [(sec, b.wall, self._second_rows(sec, b, faces), b.unconfirmed)
+                                  for sec, b in self._seconds.items() if sec > after and (sec < latest or include_latest)]
 
     @property
     def empty(self) -> bool:
@@ -223,8 +225,11 @@ class EngagementRecorder:
         p = self._check(probabilities)
         return float(self._weights[int(np.argmax(p))] * gaze_term(facing, eyes, frontal) / MAX_PRODUCT)
 
-    def observe(self, t: float, faces: Sequence[FaceObservation], wall_time: float | None = None) -> None:
-        """Record one processed frame at monotonic time ``t`` (seconds) with the faces tracked in it (maybe none)."""
+    def observe(self, t: float, faces: Sequence[FaceObservation], wall_time: float | None = None,
+                unconfirmed: bool = False) -> None:
+        """Record one processed frame at monotonic time ``t`` (seconds) with the faces tracked in it (maybe none);
+        ``unconfirmed``: a face was detected in it whose track has no id yet (a face is named from its second sighting,
+        so the very first frames of a stream have a face but no named one)."""
         rows = [(f.face, self._check(f.probabilities),
                  self.frame_index(f.probabilities, f.eyes, f.frontal, f.facing), f.eyes, f.facing) for f in faces]
         with self._lock:
@@ -239,6 +244,7 @@ class EngagementRecorder:
                 wall = wall_time if wall_time is not None else datetime.now(timezone.utc).timestamp()
                 bucket = self._seconds[sec] = _Second(wall=wall)
             bucket.frames += 1
+            bucket.unconfirmed += int(bool(unconfirmed) and not rows)
             for name, p, ci, eyes, facing in rows:
                 self._first_seen.setdefault(name, sec)
                 acc = bucket.faces.setdefault(name, _FaceSecond())

@@ -302,7 +302,7 @@ class LiveProcessor:
                 observations.append(FaceObservation(t.name, smoothed, eyes=eyes, facing=facing))
             recorder.observe(start, observations)
         else:
-            recorder.observe(start, [])
+            recorder.observe(start, [], unconfirmed=any(not t.confirmed and t.present for t in self._tracker.candidates()))
         if settings.annotate:
             frame = draw_faces(frame, faces)
 

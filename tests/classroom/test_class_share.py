@@ -82,6 +82,8 @@ def test_main_face_per_second_and_seconds_without_a_face():
     assert (r.t, r.present, r.emotion, r.engagement) == (50, True, "happy", 0.6)
     gone = [{**rows[0], "present": False}]
     assert second_row(51, gone).present is False and second_row(52, []).emotion is None
+    first = second_row(53, [], unconfirmed=1)  # a face detected, not yet named: in view, expression unknown
+    assert (first.present, first.emotion, first.facing) == (True, None, None)
 
 
 def test_seconds_before_the_first_face_are_absent_rows(setup):

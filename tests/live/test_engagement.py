@@ -190,11 +190,14 @@ def test_eye_detector_finds_both_eyes_of_a_real_face():
 def test_completed_seconds_for_forwarding_to_a_class():
     rec = EngagementRecorder(EMOTIONS)
     rec.observe(0.0, [], wall_time=100.0)  # no face yet: the second exists, without rows
+    rec.observe(0.5, [], unconfirmed=True)  # a face detected, not yet named by the tracker
     rec.observe(1.0, [FaceObservation("Face 1", onehot("happy"))], wall_time=101.0)
+    rec.observe(1.5, [FaceObservation("Face 1", onehot("happy"))], unconfirmed=True)  # a named face: not counted
     rec.observe(2.5, [FaceObservation("Face 1", onehot("happy"))], wall_time=102.5)
     resets, seconds = rec.completed_seconds()
-    assert resets == 0 and [(s, w) for s, w, _ in seconds] == [(0, 100.0), (1, 101.0)]  # second 2 still fills
+    assert resets == 0 and [(s, w) for s, w, _, _ in seconds] == [(0, 100.0), (1, 101.0)]  # second 2 still fills
     assert seconds[0][2] == [] and seconds[1][2][0]["face"] == "Face 1" and seconds[1][2][0]["present"]
-    assert [s for s, _, _ in rec.completed_seconds(after=0, include_latest=True)[1]] == [1, 2]
+    assert [u for _, _, _, u in seconds] == [1, 0]
+    assert [s for s, _, _, _ in rec.completed_seconds(after=0, include_latest=True)[1]] == [1, 2]
     rec.reset()
     assert rec.completed_seconds() == (1, [])

@@ -452,6 +452,19 @@ def test_without_annotation_nothing_is_drawn_and_the_callback_returns_the_frame_
     assert len(proc.recorder.completed_seconds(-1, include_latest=True)[1]) >= 1
 
 
+def test_the_first_sighting_of_a_face_counts_as_a_face_in_view_for_the_class():
+    """The tracker names a face from its second sighting; the frame before is recorded as 'a face, not yet named',
+    so a student's first shared second is not 'not in view' (the presence deficit bench_class showed)."""
+    box = (200, 100, 120, 120)
+    proc, _ = make([[box]])
+    proc.process(frame(box))
+    _, seconds = proc.recorder.completed_seconds(-1, include_latest=True)
+    assert [(rows, unconfirmed) for _, _, rows, unconfirmed in seconds] == [([], 1)]
+    proc.process(frame(box))
+    _, seconds = proc.recorder.completed_seconds(-1, include_latest=True)
+    assert seconds[-1][2][0]["present"] and seconds[-1][3] == 1  # the named face joins; the first frame stays counted
+
+
 def test_live_yunet_searches_at_320_and_widens_while_no_face_or_a_small_face_is_tracked():
     from fer_core.live.processor import SMALL_FACE_PX, WIDE_EVERY
 
