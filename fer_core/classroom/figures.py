@@ -108,7 +108,7 @@ def _series(rows: pd.DataFrame, end_t: int) -> tuple[np.ndarray, np.ndarray, np.
     pres = rows["present"].to_numpy(bool)[keep]
     present[idx] = pres
     engagement[idx[pres]] = rows["engagement"].to_numpy(float)[keep][pres]
-    emotion[idx[pres]] = rows["emotion"].to_numpy(object)[keep][pres]
+    emotion[idx[pres]] = [_label(v) for v in rows["emotion"].to_numpy(object)[keep][pres]]
     return present, engagement, emotion, t0
 
 
@@ -162,7 +162,7 @@ def participant_states(session: ClassSession, participants: Sequence[Participant
                 known = known[~np.isnan(known)]
                 facing = float(known.mean()) if len(known) else float("nan")
                 in_view = bool(last["present"])
-                emotion = str(last["emotion"]) if in_view else ""
+                emotion = _label(last["emotion"]) if in_view else ""
                 tail = np.where(present, np.where(face == 0, 0.5, 1.0), 0.0)[-sparkline_s:]
                 if len(tail) % 2:
                     tail = np.concatenate([[tail[0]], tail])
@@ -210,9 +210,15 @@ def emotions_now(participants: Sequence[Participant], seconds: pd.DataFrame, now
     if recent.empty:
         return counts
     latest = recent.sort_values("t").groupby("participant_id").tail(1)
-    for emotion in latest.loc[latest["present"], "emotion"]:
-        counts[str(emotion)] = counts.get(str(emotion), 0) + 1
+    for emotion in map(_label, latest.loc[latest["present"], "emotion"]):
+        if emotion:  # a face not yet named by the tracker: in view, expression unknown
+            counts[emotion] = counts.get(emotion, 0) + 1
     return counts
+
+
+def _label(value) -> str:
+    """A stored emotion as text: '' for none (absent, or in view with the expression unknown)."""
+    return value if isinstance(value, str) else ""
 
 
 def lesson_summary(session: ClassSession, participants: Sequence[Participant], seconds: pd.DataFrame, now: float,
@@ -354,7 +360,7 @@ def timeline_rows(participants: Sequence[Participant], seconds: pd.DataFrame) ->
         out.append({"time": iso(int(r.t)), "t": int(r.t), "participant": names.get(int(r.participant_id), "?"),
                     "in_view": present,
                     "facing_screen": None if not present or facing is None or facing != facing else bool(facing),
-                    "expression": str(r.emotion) if present else None,
+                    "expression": _label(r.emotion) or None if present else None,
                     INDEX_NAME: None if index is None or index != index else round(float(index), 4)})
     return out
 

@@ -682,8 +682,8 @@ def _participant(row) -> Participant:
 
 
 def _second_values(participant_id: int, r: SecondRow) -> dict:
-    if r.present and (r.emotion is None or (r.engagement is not None and not 0.0 <= r.engagement <= 1.0)):
-        raise ValueError(f"A present second needs an emotion and an engagement in [0, 1] or None. Received: {r}")
+    if r.present and r.engagement is not None and not 0.0 <= r.engagement <= 1.0:
+        raise ValueError(f"A present second needs an engagement in [0, 1] or None. Received: {r}")
     return {"participant_id": participant_id, "t": int(r.t), "present": bool(r.present),
             "emotion": r.emotion if r.present else None,
             "engagement": float(r.engagement) if r.present and r.engagement is not None else None,

@@ -138,3 +138,22 @@ def test_a_database_from_before_the_facing_column_gets_it(tmp_path):
     store.add_seconds(ana.id, [SecondRow(T0, True, "happy", None, False)])
     assert store.seconds(session.id)["facing"].tolist() == [False]
     store.close()
+
+
+def test_a_second_in_view_with_the_expression_unknown(lesson):
+    """The first sighting of a face (not yet named by the tracker) is stored as in view without an expression: it
+    counts as present, adds to no expression and is exported as such."""
+    store, session, clock, people = lesson
+    cleo = people["cleo"]
+    store.add_seconds(cleo.id, [SecondRow(T0, True)] + [SecondRow(T0 + k, True, "happy", 0.6, True) for k in (1, 2)])
+    clock.t = T0 + 3
+    seconds = store.seconds(session.id)
+    summary = cs.lesson_summary(session, store.participants(session.id), seconds, now=T0 + 3)
+    entry = next(p for p in summary["participants"] if p["name"] == "Cleo")
+    assert (entry["seconds_present"], entry["seconds_absent"]) == (3, 0)
+    assert entry["emotion_share"]["happy"] == pytest.approx(2 / 3) and sum(entry["emotion_share"].values()) == pytest.approx(2 / 3)
+    rows = [r for r in cs.timeline_rows(store.participants(session.id), seconds) if r["participant"] == "Cleo"]
+    assert [(r["in_view"], r["expression"]) for r in rows] == [(True, None), (True, "happy"), (True, "happy")]
+    store.add_seconds(cleo.id, [SecondRow(T0 + 3, True)])
+    now = cs.emotions_now(store.participants(session.id), store.seconds(session.id), now=T0 + 4)
+    assert now["happy"] == 0 and "" not in now and "None" not in now

@@ -139,8 +139,8 @@ def test_rows_are_stored_once_and_absent_seconds_keep_no_emotion(store):
     assert pd.isna(df.loc[1, "emotion"]) and df["engagement"].isna().tolist() == [False, True, False]
     assert store.seconds(session.id, since_t=101)["t"].tolist() == [102]
     assert store.participant(p.id).last_t == 102
-    with pytest.raises(ValueError, match="present second needs an emotion"):
-        store.add_seconds(p.id, [SecondRow(103, True, None, None)])
+    with pytest.raises(ValueError, match="present second needs an engagement in \[0, 1\]"):
+        store.add_seconds(p.id, [SecondRow(103, True, "happy", 1.5)])
 
 
 def test_dropout_is_marked_absent_with_rows_kept_and_comes_back(store):

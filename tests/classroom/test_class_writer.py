@@ -166,8 +166,8 @@ def test_one_writer_per_store_in_a_process():
 def test_bad_rows_fail_their_sender_not_the_batch(lesson):
     store, session, people = lesson
     writer = ClassWriter(store, start=False)
-    with pytest.raises(ValueError, match="present second needs an emotion"):
-        writer.submit(people[0].id, [SecondRow(T0, True, None, None)])
+    with pytest.raises(ValueError, match="present second needs an engagement in \[0, 1\]"):
+        writer.submit(people[0].id, [SecondRow(T0, True, "happy", 1.5)])
     assert writer.pending() == 0
 
 
