@@ -235,8 +235,7 @@ def render_page() -> None:
     st.header("Engagement monitor")
     st.markdown("Per second, three signals apart: **in view** (a face in at least one processed frame of the "
                 "second), **facing the screen** (the head pose) and the **expression**. Disengaged means "
-                f"{eng.DISENGAGED_RULE}. The downloads add a research index, Sharma et al.'s concentration index: "
-                f"{eng.FORMULA}")
+                f"{eng.DISENGAGED_RULE}. The downloads add {eng.FORMULA}")
     monitor = EngagementMonitor(processor, ctx.state.playing)
     live.render(processor.snapshot(), ctx.state.playing)
     if share_panel is not None:
