@@ -61,9 +61,10 @@ def jpeg_quantise(x, quality):
     b, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
     q = ops.clip(quality, 1.0, 100.0)
     scale = ops.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
-    table = ops.maximum(ops.floor((JPEG_LUMA[None] * ops.reshape(scale, (-1, 1, 1)) + 50.0) / 100.0), 1.0)
+    luma = ops.convert_to_tensor(JPEG_LUMA[None], dtype="float32")  # a tensor: numpy * torch.Tensor fails on torch
+    table = ops.maximum(ops.floor((luma * ops.reshape(scale, (-1, 1, 1)) + 50.0) / 100.0), 1.0)
     blocks = ops.transpose(ops.reshape(x - 128.0, (b, h // 8, 8, w // 8, 8)), (0, 1, 3, 2, 4))
-    d = ops.convert_to_tensor(DCT8)
+    d = ops.convert_to_tensor(DCT8, dtype="float32")
     coef = ops.einsum("ij,bmnjk,lk->bmnil", d, blocks, d)
     t = ops.reshape(table, (-1, 1, 1, 8, 8))
     coef = ops.round(coef / t) * t
