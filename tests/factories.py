@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import struct
 import zlib
 from fractions import Fraction
@@ -12,6 +13,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from fer_core import runs
@@ -223,3 +225,32 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+POSTGRES_ENV = "FER_TEST_POSTGRES_URL"
+
+
+def postgres_url_or_skip() -> str:
+    """The test PostgreSQL server's URL with empty class tables, or a skip saying why there is none (the class-store
+    tests and the two-server browser test share it)."""
+    import sqlalchemy as sa
+
+    from fer_core.classroom.store import metadata
+
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not url:
+        pytest.skip(f"PostgreSQL class-store tests: ${POSTGRES_ENV} is not set (.ci/run starts a server and sets it; "
+                    f"by hand: eval \"$(scripts/ci_postgres.sh start /tmp/fer-pg)\")")
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.begin() as conn:
+            metadata.drop_all(conn)  # every test starts from empty tables
+        engine.dispose()
+    except ModuleNotFoundError as e:
+        pytest.skip(f"PostgreSQL class-store tests: no driver ({e}); pip install 'psycopg[binary]'")
+    except sa.exc.DBAPIError as e:
+        pytest.skip(f"PostgreSQL class-store tests: the server at ${POSTGRES_ENV} does not answer: "
+                    f"{str(getattr(e, 'orig', e)).strip()[:200]}")
+    return url

@@ -22,3 +22,12 @@ def browser_ready():
         has_model = False
     if not has_model:
         pytest.skip("the shipped default model (models/default.json) has no model yet")
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The live PostgreSQL server's URL with empty class tables (``factories.postgres_url_or_skip``: skipped when
+    ``$FER_TEST_POSTGRES_URL`` names none), for tests that run several app servers over one class database."""
+    from factories import postgres_url_or_skip
+
+    return postgres_url_or_skip()

@@ -2,14 +2,13 @@
 the store tests run over (SQLite in memory, and a live PostgreSQL server when ``FER_TEST_POSTGRES_URL`` names one)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from fer_core.classroom.store import ClassStore, SecondRow
 
 from factories import CLASS_T0 as T0
 from factories import Clock
+from factories import postgres_url_or_skip
 
 
 @pytest.fixture
@@ -28,32 +27,6 @@ def lesson():
     clock.t = T0 + 6
     store.leave(dan.id)
     return store, session, clock, {"ana": ana, "ben": ben, "cleo": cleo, "dan": dan}
-
-
-POSTGRES_ENV = "FER_TEST_POSTGRES_URL"
-
-
-def postgres_url_or_skip() -> str:
-    """The test PostgreSQL server's URL with empty class tables, or a skip saying why there is none."""
-    import sqlalchemy as sa
-
-    from fer_core.classroom.store import metadata
-
-    url = os.environ.get(POSTGRES_ENV, "").strip()
-    if not url:
-        pytest.skip(f"PostgreSQL class-store tests: ${POSTGRES_ENV} is not set (.ci/run starts a server and sets it; "
-                    f"by hand: eval \"$(scripts/ci_postgres.sh start /tmp/fer-pg)\")")
-    try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.begin() as conn:
-            metadata.drop_all(conn)  # every test starts from empty tables
-        engine.dispose()
-    except ModuleNotFoundError as e:
-        pytest.skip(f"PostgreSQL class-store tests: no driver ({e}); pip install 'psycopg[binary]'")
-    except sa.exc.DBAPIError as e:
-        pytest.skip(f"PostgreSQL class-store tests: the server at ${POSTGRES_ENV} does not answer: "
-                    f"{str(getattr(e, 'orig', e)).strip()[:200]}")
-    return url
 
 
 @pytest.fixture
