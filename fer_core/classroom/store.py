@@ -323,7 +323,7 @@ class ClassStore:
         # one writer at a time in this process (SQLite has one anyway); the memory database shares one connection
         self._write_lock = threading.RLock() if self._sqlite else nullcontext()
         self._read_lock = self._write_lock if self._memory else nullcontext()
-        self._write(lambda conn: metadata.create_all(conn))
+        self._write(_create_tables)
         self._write(_add_missing_columns)
         self.purge_expired()
 
@@ -672,6 +672,17 @@ def _session(row) -> ClassSession:
     return ClassSession(id=int(row["id"]), join_code=row["join_code"], title=row["title"] or "",
                         created_at=float(row["created_at"]), join_expires_at=float(row["join_expires_at"]),
                         ended_at=None if row["ended_at"] is None else float(row["ended_at"]))
+
+
+SCHEMA_LOCK_KEY = 0x4645525F434C53  # PostgreSQL advisory lock held while creating the tables ("FER_CLS")
+
+
+def _create_tables(conn) -> None:
+    """Create missing tables; on PostgreSQL under an advisory lock, so that app instances starting together on an
+    empty database do not race (the second CREATE TYPE/TABLE would fail)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    metadata.create_all(conn)
 
 
 def _participant(row) -> Participant:

@@ -282,3 +282,23 @@ def test_many_participants_in_one_transaction_and_closed_ones_are_skipped(store)
     assert closed == {people[4].id: "You left the class: sharing stopped."}
     assert [store.count_seconds(p.id) for p in people] == [3, 3, 3, 3, 0]
     assert {store.participant(p.id).last_t for p in people[:4]} == {1002}
+
+
+def test_instances_opening_an_empty_postgresql_database_together_all_succeed(postgres_url):
+    """App instances starting at once on an empty PostgreSQL database each create the tables: without the advisory
+    lock the second CREATE failed with a duplicate-type error."""
+
+    errors: list[str] = []
+
+    def open_store():
+        try:
+            ClassStore(postgres_url).close()
+        except Exception as e:  # noqa: BLE001  (the test reports every failure)
+            errors.append(repr(e)[:300])
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
