@@ -1,8 +1,9 @@
 """Head pose from YuNet's five landmarks (``fer_core.inference.head_pose``): the error in degrees on generated, turned faces and,
 when given, on AFLW2000-3D images with their ground-truth pose. Prints markdown tables.
 
-    python benchmarks/bench_head_pose.py                   # generated faces: model points, then rendered photos
-    python benchmarks/bench_head_pose.py --quick           # one photo, fewer angles (about 15 s)
+    python benchmarks/bench_head_pose.py                   # generated faces: model points, fit set, evaluation set
+    python benchmarks/bench_head_pose.py --quick           # one evaluation photo, fewer angles, no fit set (~15 s)
+    python benchmarks/bench_head_pose.py --fit             # also refit RENDERED_FACES_GAIN on the fit set
     python benchmarks/bench_head_pose.py --aflw DIR        # also AFLW2000-3D: DIR holds imageNNNNN.jpg and .mat files
 
 Generated faces, two levels:
@@ -12,9 +13,17 @@ Generated faces, two levels:
    This checks the solver and the sign conventions (50 random rolls within +-10 degrees and positions per angle).
 2. *Rendered photos*: a frontal photo from ``benchmarks/data/photos`` painted on a 3D head
    (``render_turned_face``), turned, re-rendered at the same camera, then YuNet (default settings) finds the face and
-   its landmarks. Two landmark sources: "exact" (where the photo's own landmark pixels land: an ideal detector; what
-   is left is the person's face against the generic model) and "YuNet" (``pose_from_detection``). "nose x0.75 /
-   x1.25": the rendered nose stands out 25 % less or more than the model's (people differ), exact landmarks.
+   its landmarks. Landmark sources: "exact" (where the photo's own landmark pixels land: an ideal detector; what is
+   left is the person's face against the generic model, ``estimate_head_pose``), "YuNet" (``pose_from_detection``:
+   YuNet's landmarks after the shipped correction, ``correct_yunet_landmarks``) and "YuNet, uncorrected" (YuNet's
+   landmarks as they come, ``sideways_gain=1``). "nose x0.75 / x1.25": the rendered nose stands out 25 % less or
+   more than the model's (people differ), exact landmarks.
+
+   Two sets of photos, no photo in both. The *fit set* (``FIT_PHOTOS``: every face YuNet finds there at full
+   resolution with the eyes >= 45 px apart, nose within 5 % of the eye spacing from the eyes' midline, score >= 0.8)
+   is what ``RENDERED_FACES_GAIN`` was fitted on (``--fit`` refits it: the gain with the least mean |yaw error| over
+   its renders with |yaw| <= 45). The *evaluation set* (``EVAL_FACES``, five photos) is held out: the bar is read
+   there. Both are rendered at the same poses.
 
 Error = |estimated - true| in degrees, mean and max over the photos (and the pitch or yaw mixed in, see the tables).
 
@@ -43,9 +52,16 @@ from fer_core.inference import head_pose as hp  # noqa: E402
 from fer_core.inference.detection import YuNetDetector  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
-# Frontal faces (nose within 3 % of the eye spacing from the eyes' midline, eyes level within 5 degrees).
-FACES = ("openface_lennon_2.jpg", "facerec_alex_lacamoire1.jpg", "openface_lennon_1.jpg",
-         "facerec_rose_leslie_img2.jpg", "deepface_img67.jpg")
+# Evaluation set (held out: nothing is fitted on it): frontal faces, the biggest face of each photo.
+EVAL_FACES = ("openface_lennon_2.jpg", "facerec_alex_lacamoire1.jpg", "openface_lennon_1.jpg",
+              "facerec_rose_leslie_img2.jpg", "deepface_img67.jpg")
+# Fit set (RENDERED_FACES_GAIN): other photos of benchmarks/data/photos, every face in them that passes FIT_RULE.
+FIT_PHOTOS = ("deepface_img24.jpg", "dlib_2008_002506.jpg", "esrgan_00017_gray.jpg", "facerec_obama_480p.jpg",
+              "openface_adams.jpg", "ulfd_2.jpg", "ulfd_23.jpg", "ulfd_5.jpg", "ulfd_9.jpg")
+# A fit face: eyes >= 45 px apart in the photo (the rendered face, ~67 px, is not blown up much), the nose tip within
+# 5 % of the eye spacing from the eyes' midline (frontal: the render's true yaw is the photo's plus the turn), a sure
+# detection. Roll does not matter: render_turned_face levels the eyes.
+FIT_RULE = {"min_eyes_px": 45.0, "max_nose_offset": 0.05, "min_score": 0.8}
 SIZE = (640, 480)
 DISTANCE_MM = 600.0
 YAWS = (-60, -45, -30, -15, 0, 15, 30, 45, 60)
@@ -85,16 +101,42 @@ def model_points_table(noise_px: float, trials: int = 50, seed: int = 0) -> str:
 
 
 # --- level 2: rendered photos -----------------------------------------------------------------------------------------
+def _read(name: str) -> np.ndarray:
+    img = cv2.imread(str(PHOTOS / name))
+    if img is None:
+        raise SystemExit(f"Missing photo {PHOTOS / name}")
+    return img
+
+
 def load_faces(names, detector) -> list[tuple[str, np.ndarray, tuple]]:
+    """The biggest face of each photo (the evaluation set)."""
     faces = []
     for name in names:
-        img = cv2.imread(str(PHOTOS / name))
-        if img is None:
-            raise SystemExit(f"Missing photo {PHOTOS / name}")
+        img = _read(name)
         found = detector.detect_scored(img)
         if not found:
             raise SystemExit(f"YuNet finds no face in {name}")
         faces.append((name, img, max(found, key=lambda d: d.box[2]).landmarks))
+    return faces
+
+
+def load_fit_faces(names=FIT_PHOTOS, rule=FIT_RULE) -> list[tuple[str, np.ndarray, tuple]]:
+    """Every face in the fit photos that passes ``FIT_RULE``, found by YuNet at full resolution (small faces too)."""
+    if set(names) & set(EVAL_FACES):
+        raise SystemExit(f"The fit set must not share photos with the evaluation set. Received: "
+                         f"{sorted(set(names) & set(EVAL_FACES))}")
+    finder = YuNetDetector(min_size=20, max_side=2048)
+    faces = []
+    for name in names:
+        img = _read(name)
+        for det in finder.detect_scored(img):
+            lm = np.asarray(det.landmarks, dtype=np.float64)
+            eyes = lm[1] - lm[0]
+            iod = float(np.linalg.norm(eyes))
+            nose = float(np.dot(lm[2] - (lm[0] + lm[1]) / 2, eyes / iod)) / iod
+            if iod >= rule["min_eyes_px"] and abs(nose) <= rule["max_nose_offset"] and det.score >= rule["min_score"]:
+                number = sum(f[0].split("#")[0] == name for f in faces) + 1
+                faces.append((f"{name}#{number}", img, det.landmarks))
     return faces
 
 
@@ -108,7 +150,9 @@ def render_rows(faces, detector, poses, nose_scale: float = 1.0) -> list[dict]:
             found = detector.detect_scored(out)
             if found:  # the detection nearest the true nose tip
                 det = min(found, key=lambda d: np.linalg.norm(np.subtract(d.landmarks[2], info["landmarks"][2])))
-                row["yunet"] = hp.pose_from_detection(det, SIZE)
+                row["landmarks"] = np.asarray(det.landmarks, dtype=np.float64)
+                row["yunet"] = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+                row["raw"] = hp.pose_from_detection(det, SIZE, sideways_gain=1.0)
             rows.append(row)
     return rows
 
@@ -117,11 +161,16 @@ def _errs(sel, key, attr, truth):
     return [getattr(r[key], attr) - r[truth] if key in r else np.nan for r in sel]
 
 
-def rendered_tables(rows) -> str:
-    out = [f"**Rendered photos, turned sideways** (pitch 0; {len({r['face'] for r in rows})} photos): error, mean / "
-           "max (degrees), and how many YuNet's pose calls facing the screen", "",
-           "| true yaw | found by YuNet | yaw, exact landmarks | yaw, YuNet | mean YuNet yaw | pitch, YuNet | "
-           "facing the screen |", "|---|---|---|---|---|---|---|"]
+def _facing_truth(r) -> bool:
+    return abs(r["yaw"]) <= hp.MAX_YAW_DEG and abs(r["pitch"]) <= hp.MAX_PITCH_DEG
+
+
+def rendered_tables(rows, title: str = "Rendered photos") -> str:
+    faces = len({r["face"] for r in rows})
+    out = [f"**{title}, turned sideways** (pitch 0; {faces} faces): error, mean / max (degrees), and how many "
+           "YuNet's pose calls facing the screen (corrected; uncorrected in brackets)", "",
+           "| true yaw | found by YuNet | yaw, exact landmarks | yaw, YuNet | mean YuNet yaw | "
+           "yaw, YuNet uncorrected | pitch, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|"]
     for yaw in YAWS:
         sel = [r for r in rows if r["yaw"] == yaw and r["pitch"] == 0]
         if not sel:
@@ -129,17 +178,21 @@ def rendered_tables(rows) -> str:
         found = [r for r in sel if "yunet" in r]
         mean = np.mean([r["yunet"].yaw_deg for r in found]) if found else np.nan
         facing = sum(hp.facing_screen(r["yunet"]) for r in found)
+        facing_raw = sum(hp.facing_screen(r["raw"]) for r in found)
         out.append(f"| {yaw:+d} | {len(found)}/{len(sel)} | {fmt(_errs(sel, 'exact', 'yaw_deg', 'yaw'))} | "
                    f"{fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | {mean:+.1f} | "
-                   f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | {facing}/{len(found)} |")
+                   f"{fmt(_errs(sel, 'raw', 'yaw_deg', 'yaw'))} | "
+                   f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | {facing}/{len(found)} ({facing_raw}) |")
     mixed = [r for r in rows if abs(r["yaw"]) <= 45 and r["yaw"] and r["pitch"]]
     if mixed:
-        out.append(f"| \|yaw\| 15-45 with pitch +-15, +-30 | {sum('yunet' in r for r in mixed)}/{len(mixed)} | "
+        out.append(f"| \\|yaw\\| 15-45 with pitch +-15, +-30 | {sum('yunet' in r for r in mixed)}/{len(mixed)} | "
                    f"{fmt(_errs(mixed, 'exact', 'yaw_deg', 'yaw'))} | {fmt(_errs(mixed, 'yunet', 'yaw_deg', 'yaw'))}"
-                   f" | | {fmt(_errs(mixed, 'yunet', 'pitch_deg', 'pitch'))} | |")
-    out += ["", "**Rendered photos, turned up and down** (yaw 0): error, mean / max (degrees)", "",
-            "| true pitch | found by YuNet | pitch, exact landmarks | pitch, YuNet | mean YuNet pitch | yaw, YuNet | "
-            "facing the screen |", "|---|---|---|---|---|---|---|"]
+                   f" | | {fmt(_errs(mixed, 'raw', 'yaw_deg', 'yaw'))} | "
+                   f"{fmt(_errs(mixed, 'yunet', 'pitch_deg', 'pitch'))} (uncorrected "
+                   f"{fmt(_errs(mixed, 'raw', 'pitch_deg', 'pitch'))}) | |")
+    out += ["", f"**{title}, turned up and down** (yaw 0): error, mean / max (degrees)", "",
+            "| true pitch | found by YuNet | pitch, exact landmarks | pitch, YuNet | mean YuNet pitch | "
+            "pitch, YuNet uncorrected | yaw, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|"]
     for pitch in PITCHES:
         sel = [r for r in rows if r["pitch"] == pitch and r["yaw"] == 0]
         if not sel:
@@ -147,10 +200,35 @@ def rendered_tables(rows) -> str:
         found = [r for r in sel if "yunet" in r]
         mean = np.mean([r["yunet"].pitch_deg for r in found]) if found else np.nan
         facing = sum(hp.facing_screen(r["yunet"]) for r in found)
+        facing_raw = sum(hp.facing_screen(r["raw"]) for r in found)
         out.append(f"| {pitch:+d} | {len(found)}/{len(sel)} | {fmt(_errs(sel, 'exact', 'pitch_deg', 'pitch'))} | "
                    f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | {mean:+.1f} | "
-                   f"{fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | {facing}/{len(found)} |")
+                   f"{fmt(_errs(sel, 'raw', 'pitch_deg', 'pitch'))} | "
+                   f"{fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | {facing}/{len(found)} ({facing_raw}) |")
+    found = [r for r in rows if "yunet" in r]
+    clear = [r for r in found if abs(abs(r["yaw"]) - hp.MAX_YAW_DEG) > 1e-9]  # +-30 sits on the threshold
+    if clear:
+        agree = np.mean([hp.facing_screen(r["yunet"]) == _facing_truth(r) for r in clear])
+        agree_raw = np.mean([hp.facing_screen(r["raw"]) == _facing_truth(r) for r in clear])
+        out += ["", f"- facing_screen agrees with the truth (|yaw| <= {hp.MAX_YAW_DEG:g} and |pitch| <= "
+                f"{hp.MAX_PITCH_DEG:g}) on {agree:.0%} of the {len(clear)} renders off the yaw threshold (true yaw "
+                f"not +-30; {sum(map(_facing_truth, clear))} facing), {agree_raw:.0%} uncorrected"]
     return "\n".join(out)
+
+
+def fit_sideways_gain(rows, gains=None) -> tuple[float, dict[float, float]]:
+    """The ``RENDERED_FACES_GAIN`` with the least mean |yaw error| over the renders with |yaw| <= 45 (YuNet's
+    landmarks through ``correct_yunet_landmarks``), and that error for every gain tried."""
+    gains = np.round(np.arange(1.0, 3.0001, 0.05), 2) if gains is None else gains
+    sel = [r for r in rows if "landmarks" in r and abs(r["yaw"]) <= 45]
+    if not sel:
+        raise SystemExit("No fit render with YuNet's landmarks")
+    errors = {}
+    for gain in gains:
+        errors[float(gain)] = float(np.mean([
+            abs(hp.estimate_head_pose(hp.correct_yunet_landmarks(r["landmarks"], gain), SIZE).yaw_deg - r["yaw"])
+            for r in sel]))
+    return min(errors, key=errors.get), errors
 
 
 def nose_table(faces, detector) -> str:
@@ -194,7 +272,8 @@ def aflw_rows(items, detector) -> list[dict]:
                 if np.linalg.norm(np.subtract(d.landmarks[2], it["gt5"][2])) < 0.5 * iod + 10]
         if near:
             det = min(near, key=lambda d: np.linalg.norm(np.subtract(d.landmarks[2], it["gt5"][2])))
-            it["yunet"] = hp.pose_from_detection(det, size)
+            it["yunet"] = hp.pose_from_detection(det, size, sideways_gain=hp.RENDERED_FACES_GAIN)
+            it["raw"] = hp.pose_from_detection(det, size, sideways_gain=1.0)
     return items
 
 
@@ -203,19 +282,19 @@ def aflw_table(items) -> str:
     bins = [(0, 15), (15, 30), (30, 45), (45, 60), (60, 91)]
     out = [f"**AFLW2000-3D** ({len(items)} images; {len(items) - len(ok)} with |pitch| or |yaw| > 90 left out): "
            "mean / max absolute error (degrees)", "",
-           "| true \\|yaw\\| | images | found by YuNet | yaw, GT landmarks | yaw, YuNet | pitch, GT landmarks | "
-           "pitch, YuNet | roll, YuNet |", "|---|---|---|---|---|---|---|---|"]
+           "| true \\|yaw\\| | images | found by YuNet | yaw, GT landmarks | yaw, YuNet | yaw, YuNet uncorrected | "
+           "pitch, GT landmarks | pitch, YuNet | roll, YuNet |", "|---|---|---|---|---|---|---|---|---|"]
     for lo, hi in bins + [(0, 45)]:
         sel = [it for it in ok if lo <= abs(it["yaw"]) < hi]
         label = f"**{lo}-{hi}**" if (lo, hi) == (0, 45) else f"{lo}-{min(hi, 90)}"
         out.append(f"| {label} | {len(sel)} | {sum('yunet' in it for it in sel)} | "
                    f"{fmt(_errs(sel, 'gt_pose', 'yaw_deg', 'yaw'))} | {fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | "
-                   f"{fmt(_errs(sel, 'gt_pose', 'pitch_deg', 'pitch'))} | "
+                   f"{fmt(_errs(sel, 'raw', 'yaw_deg', 'yaw'))} | {fmt(_errs(sel, 'gt_pose', 'pitch_deg', 'pitch'))} | "
                    f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | "
                    f"{fmt(_errs(sel, 'yunet', 'roll_deg', 'roll'))} |")
     found = [it for it in ok if "yunet" in it]
     out.append("")
-    for key, label in (("yunet", "YuNet"), ("gt_pose", "GT landmarks")):
+    for key, label in (("yunet", "YuNet"), ("raw", "YuNet uncorrected"), ("gt_pose", "GT landmarks")):
         sel = [it for it in found if 15 <= abs(it["yaw"]) <= 60]
         ratio = np.mean([it[key].yaw_deg / it["yaw"] for it in sel]) if sel else np.nan
         slope = np.polyfit([it["pitch"] for it in found], [it[key].pitch_deg for it in found], 1)[0]
@@ -223,15 +302,19 @@ def aflw_table(items) -> str:
                    f"slope of the estimated pitch against the true one (all {len(found)}): {slope:.2f}")
     truth_facing = [abs(it["yaw"]) <= hp.MAX_YAW_DEG and abs(it["pitch"]) <= hp.MAX_PITCH_DEG for it in found]
     said = [hp.facing_screen(it["yunet"]) for it in found]
+    said_raw = [hp.facing_screen(it["raw"]) for it in found]
     agree = np.mean(np.equal(truth_facing, said)) if found else np.nan
+    agree_raw = np.mean(np.equal(truth_facing, said_raw)) if found else np.nan
     out.append(f"- facing_screen on YuNet's pose agrees with the truth's (|yaw| <= {hp.MAX_YAW_DEG:g} and |pitch| <= "
-               f"{hp.MAX_PITCH_DEG:g}) on {agree:.0%} of the {len(found)} faces found ({sum(truth_facing)} facing)")
+               f"{hp.MAX_PITCH_DEG:g}) on {agree:.0%} of the {len(found)} faces found ({sum(truth_facing)} facing); "
+               f"uncorrected {agree_raw:.0%}")
     return "\n".join(out)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one photo, fewer angles")
+    ap.add_argument("--quick", action="store_true", help="one evaluation photo, fewer angles, no fit set")
+    ap.add_argument("--fit", action="store_true", help="refit RENDERED_FACES_GAIN on the fit set and print it")
     ap.add_argument("--noise", type=float, default=2.0, help="landmark noise for the model-point level (px)")
     ap.add_argument("--aflw", type=Path, help="AFLW2000-3D folder (imageNNNNN.jpg and .mat files, any depth)")
     ap.add_argument("--only-aflw", action="store_true", help="skip the generated faces")
@@ -242,12 +325,25 @@ def main(argv=None) -> None:
           f"|yaw| <= {hp.MAX_YAW_DEG:g} and |pitch| <= {hp.MAX_PITCH_DEG:g}.\n")
     t0 = time.perf_counter()
     if not args.only_aflw:
-        faces = load_faces(FACES[:1] if args.quick else FACES, detector)
+        faces = load_faces(EVAL_FACES[:1] if args.quick else EVAL_FACES, detector)
         print(model_points_table(args.noise, trials=20 if args.quick else 50) + "\n")
         poses = [(y, 0) for y in YAWS] + [(0, p) for p in PITCHES if p]
         if not args.quick:
             poses += [(y, p) for y in YAWS if y and abs(y) <= 45 for p in PITCHES if p]
-        print(rendered_tables(render_rows(faces, detector, poses)) + "\n")
+            fit_faces = load_fit_faces()
+            fit_rows = render_rows(fit_faces, detector, poses)
+            print(f"Fit set: {len(fit_faces)} faces from {len({f[0].split('#')[0] for f in fit_faces})} photos "
+                  f"({', '.join(FIT_PHOTOS)}), {len(fit_rows)} renders. "corrected": RENDERED_FACES_GAIN = "
+                  f"{hp.RENDERED_FACES_GAIN:g}; the app ships YUNET_SIDEWAYS_GAIN = {hp.YUNET_SIDEWAYS_GAIN:g} "
+                  f"(\"uncorrected\"), because the gain over-turns real faces.")
+            if args.fit:
+                best, errors = fit_sideways_gain(fit_rows)
+                shown = [g for g in sorted(errors) if round(g * 100) % 25 == 0 or g == best]
+                print(f"Refit: RENDERED_FACES_GAIN = {best:.2f} (mean |yaw error| {errors[best]:.2f} over |yaw| <= 45; "
+                      + ", ".join(f"{g:.2f}: {errors[g]:.2f}" for g in shown) + ")")
+            print("\n" + rendered_tables(fit_rows, "Fit set") + "\n")
+        print(rendered_tables(render_rows(faces, detector, poses),
+                              "Rendered photos" if args.quick else "Evaluation set (held out)") + "\n")
         if not args.quick:
             print(nose_table(faces, detector) + "\n")
     if args.aflw:

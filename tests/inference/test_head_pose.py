@@ -1,7 +1,9 @@
-"""Head pose from five landmarks (fer_core.inference.head_pose): conventions, accuracy on generated turned faces, facing_screen,
-input checks. The full error tables are in benchmarks/bench_head_pose.py."""
+"""Head pose from five landmarks (fer_core.inference.head_pose): conventions, accuracy on generated turned faces, the
+correction of YuNet's landmarks on held-out generated faces, facing_screen, input checks. The full error tables are in
+benchmarks/bench_head_pose.py."""
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,10 @@ from fer_core.inference import head_pose as hp
 from fer_core.inference.detection import Detection, YuNetDetector
 
 REPO = Path(__file__).resolve().parents[2]
-PHOTO = REPO / "benchmarks" / "data" / "photos" / "openface_lennon_2.jpg"  # a frontal face (Apache-2.0, SOURCES.md)
+PHOTOS = REPO / "benchmarks" / "data" / "photos"
+PHOTO = PHOTOS / "openface_lennon_2.jpg"  # a frontal face (Apache-2.0, SOURCES.md)
+# Frontal faces of the benchmark's evaluation set: RENDERED_FACES_GAIN was fitted on other photos (checked below).
+HELD_OUT = ("openface_lennon_2.jpg", "facerec_alex_lacamoire1.jpg", "facerec_rose_leslie_img2.jpg")
 SIZE = (640, 480)
 
 
@@ -99,21 +104,70 @@ def test_rendered_faces_with_exact_landmarks_within_10_degrees(renders):
 
 
 def test_rendered_faces_through_yunet(renders):
-    """Level 2, end to end: YuNet finds every rendered face; its landmarks give the right direction. YuNet pulls its
-    landmarks towards the middle of a turned face, so the yaw comes out short (see the benchmark): checked loosely."""
+    """Level 2, end to end: YuNet finds every rendered face; its corrected landmarks give the right direction (the
+    accuracy up to +-45 degrees is checked on held-out faces below). Frontal: the correction also doubles a face's own
+    sideways asymmetry, hence the 10 degrees."""
     for (yaw, pitch), (_, info, found) in renders.items():
         assert found, (yaw, pitch)
         det = min(found, key=lambda d: np.linalg.norm(np.subtract(d.landmarks[2], info["landmarks"][2])))
-        pose = hp.pose_from_detection(det, SIZE)
+        pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
         if yaw:
-            assert np.sign(pose.yaw_deg) == np.sign(yaw) and abs(pose.yaw_deg) >= abs(yaw) / 4, (yaw, pose.angles)
-            assert abs(pose.yaw_deg - yaw) <= 25, (yaw, pose.angles)
+            assert np.sign(pose.yaw_deg) == np.sign(yaw) and abs(pose.yaw_deg) >= abs(yaw) / 2, (yaw, pose.angles)
+            assert abs(pose.yaw_deg - yaw) <= 20, (yaw, pose.angles)
         else:
-            assert abs(pose.yaw_deg) <= 8, (pitch, pose.angles)
+            assert abs(pose.yaw_deg) <= 10, (pitch, pose.angles)
     front = hp.pose_from_detection(renders[0, 0][2][0], SIZE)
     assert hp.facing_screen(front)
     for yaw in (-60, 60):
         assert not hp.facing_screen(hp.pose_from_detection(renders[yaw, 0][2][0], SIZE)), yaw
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_head_pose", REPO / "benchmarks" / "bench_head_pose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Three held-out photos turned sideways (-45..45 by 15, pitch 0) and rendered; YuNet's landmarks of each."""
+    bench = _bench_module()
+    assert not set(HELD_OUT) & set(bench.FIT_PHOTOS) and set(HELD_OUT) <= set(bench.EVAL_FACES)
+    detector = YuNetDetector()
+    rows = []
+    for name in HELD_OUT:
+        img = cv2.imread(str(PHOTOS / name))
+        assert img is not None, name
+        lm = max(detector.detect_scored(img), key=lambda d: d.box[2]).landmarks
+        for yaw in (-45, -30, -15, 0, 15, 30, 45):
+            image, info = hp.render_turned_face(img, lm, yaw, 0.0, out_size=SIZE)
+            found = detector.detect_scored(image)
+            assert found, (name, yaw)
+            det = min(found, key=lambda d: np.linalg.norm(np.subtract(d.landmarks[2], info["landmarks"][2])))
+            rows.append((name, yaw, det))
+    return rows
+
+
+def test_yunet_correction_within_10_degrees_on_held_out_faces(held_out):
+    """The bar: with YuNet's landmarks, corrected, the yaw is within 10 degrees on average at every |yaw| up to 45 on
+    faces rendered from photos the correction was not fitted on; uncorrected it falls short (about 0.6 of the yaw)."""
+    errors, raw = {}, {}
+    for _, yaw, det in held_out:
+        errors.setdefault(abs(yaw), []).append(hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN).yaw_deg - yaw)
+        raw.setdefault(abs(yaw), []).append((yaw, hp.pose_from_detection(det, SIZE, sideways_gain=1.0).yaw_deg))
+    for yaw in (0, 15, 30, 45):
+        assert np.mean(np.abs(errors[yaw])) <= 10, (yaw, np.round(errors[yaw], 1))
+    for yaw in (30, 45):  # uncorrected: short, and further off
+        assert np.mean([est / true for true, est in raw[yaw]]) < 0.8, (yaw, raw[yaw])
+        assert np.mean([abs(est - true) for true, est in raw[yaw]]) > np.mean(np.abs(errors[yaw])), (yaw, raw[yaw])
+
+
+def test_yunet_correction_keeps_facing_screen(held_out):
+    """Held-out faces at 0 and +-15 degrees face the screen, at +-45 they do not (+-30 is the threshold itself)."""
+    for name, yaw, det in held_out:
+        if abs(yaw) != 30:
+            assert hp.facing_screen(hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)) == (abs(yaw) <= 15), (name, yaw)
 
 
 def test_facing_screen_thresholds():
@@ -183,10 +237,38 @@ def test_other_bad_inputs():
 
 def test_pose_from_detection():
     assert hp.pose_from_detection(Detection((0, 0, 10, 10)), SIZE) is None  # Haar: no landmarks
-    landmarks = tuple(map(tuple, project(20, 0)))
-    pose = hp.pose_from_detection(Detection((250, 150, 140, 140), 0.9, landmarks), SIZE)
+    # YuNet-like landmarks: the model's nose and mouth pulled towards the middle as YuNet does; the correction undoes it
+    pulled = hp.correct_yunet_landmarks(project(20, 0), 1 / hp.RENDERED_FACES_GAIN)
+    landmarks = tuple(map(tuple, pulled))
+    det = Detection((250, 150, 140, 140), 0.9, landmarks)
+    pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
     assert abs(pose.yaw_deg - 20) < 0.01 and pose.interocular_px == pytest.approx(
         np.linalg.norm(np.subtract(landmarks[1], landmarks[0])))
+    raw = hp.pose_from_detection(det, SIZE, sideways_gain=1.0)  # as YuNet gives them: the plain fit, short
+    assert raw.angles == pytest.approx(hp.estimate_head_pose(pulled, SIZE).angles) and raw.yaw_deg < 15
+
+
+def test_correct_yunet_landmarks():
+    """Only the nose's and the mouth's offset along the eye line (from the eyes' midpoint) grows, by the gain."""
+    assert np.allclose(hp.correct_yunet_landmarks(project(0, 0), hp.RENDERED_FACES_GAIN), project(0, 0))  # frontal: nothing to move
+    q = project(25, 10, 20)  # turned, tilted, rolled
+    out = hp.correct_yunet_landmarks(q, 2.0)
+    mid = (q[0] + q[1]) / 2
+    along = (q[1] - q[0]) / np.linalg.norm(q[1] - q[0])
+    across = np.array([-along[1], along[0]])
+    assert np.allclose(out[:2], q[:2])
+    assert np.allclose((out[2:] - mid) @ across, (q[2:] - mid) @ across)
+    assert np.dot(out[2] - mid, along) == pytest.approx(2 * np.dot(q[2] - mid, along))
+    mouth = lambda p: (p[3] + p[4]) / 2  # noqa: E731
+    assert np.dot(mouth(out) - mid, along) == pytest.approx(2 * np.dot(mouth(q) - mid, along))
+    assert np.allclose(out[4] - out[3], q[4] - q[3])  # the mouth's width stays
+    assert np.allclose(hp.correct_yunet_landmarks(q, 1.0), q)
+    assert np.allclose(hp.correct_yunet_landmarks(out, 0.5), q)
+    for bad in (0, -1.5, float("nan"), float("inf"), "2", None):
+        with pytest.raises(ValueError, match=r"gain must be a positive finite number\. Received: gain="):
+            hp.correct_yunet_landmarks(q, bad)
+    with pytest.raises(ValueError, match=r"Received: shape=\(4, 2\)"):
+        hp.correct_yunet_landmarks(np.zeros((4, 2)))
 
 
 def test_module_stays_light():
