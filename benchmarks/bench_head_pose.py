@@ -333,9 +333,9 @@ def main(argv=None) -> None:
             fit_faces = load_fit_faces()
             fit_rows = render_rows(fit_faces, detector, poses)
             print(f"Fit set: {len(fit_faces)} faces from {len({f[0].split('#')[0] for f in fit_faces})} photos "
-                  f"({', '.join(FIT_PHOTOS)}), {len(fit_rows)} renders. "corrected": RENDERED_FACES_GAIN = "
+                  f"({', '.join(FIT_PHOTOS)}), {len(fit_rows)} renders. Corrected: RENDERED_FACES_GAIN = "
                   f"{hp.RENDERED_FACES_GAIN:g}; the app ships YUNET_SIDEWAYS_GAIN = {hp.YUNET_SIDEWAYS_GAIN:g} "
-                  f"(\"uncorrected\"), because the gain over-turns real faces.")
+                  "(uncorrected), because the gain over-turns real faces.")
             if args.fit:
                 best, errors = fit_sideways_gain(fit_rows)
                 shown = [g for g in sorted(errors) if round(g * 100) % 25 == 0 or g == best]
