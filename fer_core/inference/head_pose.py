@@ -39,10 +39,10 @@ frontal finds the plausible one. On the model's points with 2 px of noise (eyes 
 
 What YuNet's landmarks allow (``benchmarks/bench_head_pose.py``): YuNet places its nose and mouth landmarks nearer
 the middle of a turned face than they are, so their yaw comes out short (on AFLW2000-3D about 0.77 of the truth for
-|yaw| 15-60; 0.5-0.85 on the generated faces); ``pose_from_detection`` corrects that (``correct_yunet_landmarks``,
-``YUNET_SIDEWAYS_GAIN``; off by default: see there). Their pitch
-hardly moves (slope ~0.2 against the truth on real and generated faces) and is not corrected: a head bowed to a phone
-reads as nearly level. ``facing_screen`` therefore works mostly from the yaw.
+|yaw| 15-60; 0.5-0.85 on the generated faces); ``pose_from_detection`` can correct that (``correct_yunet_landmarks``;
+off by default, see ``YUNET_SIDEWAYS_GAIN``). Their pitch hardly moves (slope ~0.2 against the truth on real and
+generated faces) and is not corrected: a head bowed to a phone reads as nearly level. ``facing_screen`` therefore
+works mostly from the yaw.
 """
 from __future__ import annotations
 
@@ -83,8 +83,8 @@ MAX_PITCH_DEG = 25.0
 # --- YuNet's landmarks ------------------------------------------------------------------------------------------------
 # YuNet places the nose tip and the mouth corners nearer the middle of a turned face than they are: their sideways
 # offset from the eyes' midpoint (along the eye line), which carries the yaw, comes out short, and so does the yaw.
-# correct_yunet_landmarks multiplies that offset by a gain before the fit. For the yaw that is
-# a model whose nose and mouth stand out 1/gain as far; the model itself is not made shallower because that loosens
+# correct_yunet_landmarks multiplies that offset by a gain before the fit. For the yaw that is a model whose nose and
+# mouth stand out 1/gain as far; the model itself is not made shallower because that loosens
 # the pitch as well (a nearly flat face tilted up or down projects like a shorter face: frontal faces of the fit set
 # then read as bowed by ~20 degrees), and YuNet's pitch hardly moves anyway, so it is left as it is.
 # Fitted, not derived: the gain (1.00-3.00 in steps of 0.05) with the least mean |yaw error| (renders with |yaw| <= 45,
@@ -237,13 +237,16 @@ def pose_from_detection(detection, image_size: Sequence[int], focal_length: floa
     """The head pose of a face found by YuNet (a ``fer_core.detection.Detection``, or anything with its five
     ``landmarks``); None for a detection without landmarks (Haar's).
 
-    YuNet's landmarks are corrected first (``correct_yunet_landmarks`` with ``sideways_gain``; the default, 1, keeps
-    them as YuNet gives them: see ``YUNET_SIDEWAYS_GAIN``): YuNet places the nose and the mouth nearer the middle of a turned face than they are, which reads its yaw
-    short. Landmarks from elsewhere (annotated, another detector) go to ``estimate_head_pose`` as they are."""
+    With a ``sideways_gain`` other than 1 YuNet's landmarks are corrected first (``correct_yunet_landmarks``): YuNet
+    places the nose and the mouth nearer the middle of a turned face than they are, which reads its yaw short. The
+    default keeps them as YuNet gives them (``YUNET_SIDEWAYS_GAIN`` says why). Landmarks from elsewhere (annotated,
+    another detector) go to ``estimate_head_pose`` as they are."""
     landmarks = getattr(detection, "landmarks", None)
     if landmarks is None:
         return None
-    return estimate_head_pose(correct_yunet_landmarks(landmarks, sideways_gain), image_size, focal_length)
+    if sideways_gain != 1.0:
+        landmarks = correct_yunet_landmarks(landmarks, sideways_gain)
+    return estimate_head_pose(landmarks, image_size, focal_length)
 
 
 def facing_screen(pose: HeadPose | None, max_yaw: float = MAX_YAW_DEG, max_pitch: float = MAX_PITCH_DEG) -> bool:

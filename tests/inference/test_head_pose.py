@@ -104,18 +104,17 @@ def test_rendered_faces_with_exact_landmarks_within_10_degrees(renders):
 
 
 def test_rendered_faces_through_yunet(renders):
-    """Level 2, end to end: YuNet finds every rendered face; its corrected landmarks give the right direction (the
-    accuracy up to +-45 degrees is checked on held-out faces below). Frontal: the correction also doubles a face's own
-    sideways asymmetry, hence the 10 degrees."""
+    """Level 2, end to end: YuNet finds every rendered face; its landmarks give the right direction. YuNet pulls its
+    landmarks towards the middle of a turned face, so the yaw comes out short (see the benchmark): checked loosely."""
     for (yaw, pitch), (_, info, found) in renders.items():
         assert found, (yaw, pitch)
         det = min(found, key=lambda d: np.linalg.norm(np.subtract(d.landmarks[2], info["landmarks"][2])))
-        pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+        pose = hp.pose_from_detection(det, SIZE)
         if yaw:
-            assert np.sign(pose.yaw_deg) == np.sign(yaw) and abs(pose.yaw_deg) >= abs(yaw) / 2, (yaw, pose.angles)
-            assert abs(pose.yaw_deg - yaw) <= 20, (yaw, pose.angles)
+            assert np.sign(pose.yaw_deg) == np.sign(yaw) and abs(pose.yaw_deg) >= abs(yaw) / 4, (yaw, pose.angles)
+            assert abs(pose.yaw_deg - yaw) <= 25, (yaw, pose.angles)
         else:
-            assert abs(pose.yaw_deg) <= 10, (pitch, pose.angles)
+            assert abs(pose.yaw_deg) <= 8, (pitch, pose.angles)
     front = hp.pose_from_detection(renders[0, 0][2][0], SIZE)
     assert hp.facing_screen(front)
     for yaw in (-60, 60):
@@ -154,7 +153,8 @@ def test_yunet_correction_within_10_degrees_on_held_out_faces(held_out):
     faces rendered from photos the correction was not fitted on; uncorrected it falls short (about 0.6 of the yaw)."""
     errors, raw = {}, {}
     for _, yaw, det in held_out:
-        errors.setdefault(abs(yaw), []).append(hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN).yaw_deg - yaw)
+        corrected = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+        errors.setdefault(abs(yaw), []).append(corrected.yaw_deg - yaw)
         raw.setdefault(abs(yaw), []).append((yaw, hp.pose_from_detection(det, SIZE, sideways_gain=1.0).yaw_deg))
     for yaw in (0, 15, 30, 45):
         assert np.mean(np.abs(errors[yaw])) <= 10, (yaw, np.round(errors[yaw], 1))
@@ -167,7 +167,8 @@ def test_yunet_correction_keeps_facing_screen(held_out):
     """Held-out faces at 0 and +-15 degrees face the screen, at +-45 they do not (+-30 is the threshold itself)."""
     for name, yaw, det in held_out:
         if abs(yaw) != 30:
-            assert hp.facing_screen(hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)) == (abs(yaw) <= 15), (name, yaw)
+            pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+            assert hp.facing_screen(pose) == (abs(yaw) <= 15), (name, yaw)
 
 
 def test_facing_screen_thresholds():
@@ -237,6 +238,10 @@ def test_other_bad_inputs():
 
 def test_pose_from_detection():
     assert hp.pose_from_detection(Detection((0, 0, 10, 10)), SIZE) is None  # Haar: no landmarks
+    exact = tuple(map(tuple, project(20, 0)))
+    shipped = hp.pose_from_detection(Detection((250, 150, 140, 140), 0.9, exact), SIZE)  # as the app runs it
+    assert abs(shipped.yaw_deg - 20) < 0.01 and shipped.interocular_px == pytest.approx(
+        np.linalg.norm(np.subtract(exact[1], exact[0])))
     # YuNet-like landmarks: the model's nose and mouth pulled towards the middle as YuNet does; the correction undoes it
     pulled = hp.correct_yunet_landmarks(project(20, 0), 1 / hp.RENDERED_FACES_GAIN)
     landmarks = tuple(map(tuple, pulled))
@@ -250,7 +255,8 @@ def test_pose_from_detection():
 
 def test_correct_yunet_landmarks():
     """Only the nose's and the mouth's offset along the eye line (from the eyes' midpoint) grows, by the gain."""
-    assert np.allclose(hp.correct_yunet_landmarks(project(0, 0), hp.RENDERED_FACES_GAIN), project(0, 0))  # frontal: nothing to move
+    frontal = project(0, 0)
+    assert np.allclose(hp.correct_yunet_landmarks(frontal, hp.RENDERED_FACES_GAIN), frontal)  # nothing to move
     q = project(25, 10, 20)  # turned, tilted, rolled
     out = hp.correct_yunet_landmarks(q, 2.0)
     mid = (q[0] + q[1]) / 2
