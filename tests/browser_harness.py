@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -267,6 +268,15 @@ def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def create_class_session(page, url: str) -> tuple[str, str]:
+    """On the Class dashboard: create a session; returns its join code and the teacher token (shown only then)."""
+    page.goto(f"{url}/Class_dashboard")
+    page.get_by_role("button", name="Create session").click(timeout=120_000)
+    page.get_by_text("shown only now").wait_for(timeout=60_000)
+    code = re.search(r"Join code: ([A-Z0-9]{3}-[A-Z0-9]{3})", page.inner_text("body")).group(1)
+    return code, page.locator("pre").first.inner_text().strip()
 
 
 def join_class_and_start(page, url: str, code: str, name: str, sharing_timeout: float = 120.0) -> None:

@@ -23,11 +23,8 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
         browser = bh.launch(p, clip)
         try:
             teacher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            teacher.goto(f"{url}/Class_dashboard")
-            teacher.get_by_role("button", name="Create session").click(timeout=120_000)
-            teacher.get_by_text("shown only now").wait_for(timeout=60_000)
+            code, token = bh.create_class_session(teacher, url)
             body = lambda page: page.inner_text("body")  # noqa: E731
-            code = re.search(r"Join code: ([A-Z0-9]{3}-[A-Z0-9]{3})", body(teacher)).group(1)
 
             students = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2)]
             for page in students:  # the same name twice: the second becomes "Ana (2)"
@@ -45,7 +42,7 @@ def test_two_students_stream_into_one_class_and_the_dashboard_follows(browser_re
             bh.wait_for(lambda: "Sharing now: Ana, Ana (2)" in body(teacher), timeout=360,
                      what="the dashboard to show both students sharing")
             store = ClassStore(f"sqlite:///{db_path}")
-            session = store.open_session(teacher.locator("pre").first.inner_text().strip())  # the token block
+            session = store.open_session(token)
             people = {q.display_name: q for q in store.participants(session.id)}
             assert set(people) == {"Ana", "Ana (2)"}
 

@@ -52,12 +52,8 @@ def test_a_lesson_with_one_student_looking_away_and_one_leaving_early(browser_re
         try:
             teacher_ctx = front.new_context(viewport={"width": 1400, "height": 1000})
             teacher = teacher_ctx.new_page()
-            teacher.goto(f"{url}/Class_dashboard")
-            teacher.get_by_role("button", name="Create session").click(timeout=120_000)
-            teacher.get_by_text("shown only now").wait_for(timeout=60_000)
+            code, token = bh.create_class_session(teacher, url)
             body = lambda page: page.inner_text("body")  # noqa: E731
-            code = re.search(r"Join code: ([A-Z0-9]{3}-[A-Z0-9]{3})", body(teacher)).group(1)
-            token = teacher.locator("pre").first.inner_text().strip()
 
             ana, cleo = (front.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
             ben = away.new_context(viewport={"width": 1400, "height": 1000}).new_page()

@@ -21,7 +21,7 @@ def test_a_student_on_server_b_shows_on_the_dashboard_of_server_a(browser_ready,
     from playwright.sync_api import sync_playwright
 
     clip = bh.write_clip(tmp_path / "face.y4m")
-    store = ClassStore(postgres_url)  # the tables exist before either server opens the database
+    store = ClassStore(postgres_url)  # the test reads the shared database through its own store
     env = {classroom.ENV_DB: postgres_url}
     try:
         with bh.app_server(env=env) as url_a, bh.app_server(env=env) as url_b, sync_playwright() as p:
@@ -30,11 +30,8 @@ def test_a_student_on_server_b_shows_on_the_dashboard_of_server_a(browser_ready,
             try:
                 body = lambda page: page.inner_text("body")  # noqa: E731
                 teacher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-                teacher.goto(f"{url_a}/Class_dashboard")
-                teacher.get_by_role("button", name="Create session").click(timeout=120_000)
-                teacher.get_by_text("shown only now").wait_for(timeout=60_000)
-                code = re.search(r"Join code: ([A-Z0-9]{3}-[A-Z0-9]{3})", body(teacher)).group(1)
-                session = store.open_session(teacher.locator("pre").first.inner_text().strip())  # the token block
+                code, token = bh.create_class_session(teacher, url_a)
+                session = store.open_session(token)
 
                 student = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
                 bh.join_class_and_start(student, url_b, code, STUDENT, sharing_timeout=180.0)
