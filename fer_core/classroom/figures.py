@@ -360,7 +360,7 @@ def timeline_rows(participants: Sequence[Participant], seconds: pd.DataFrame) ->
         out.append({"time": iso(int(r.t)), "t": int(r.t), "participant": names.get(int(r.participant_id), "?"),
                     "in_view": present,
                     "facing_screen": None if not present or facing is None or facing != facing else bool(facing),
-                    "expression": _label(r.emotion) or None if present else None,
+                    "expression": (_label(r.emotion) or None) if present else None,
                     INDEX_NAME: None if index is None or index != index else round(float(index), 4)})
     return out
 

@@ -9,8 +9,8 @@ leaves.
 Per second, the student's row comes from the face present in most of that second's frames (the student; a second
 person passing behind them does not replace them); no face in any processed frame of the second -> ``present=False``
 (not in view). A face detected but not yet named by the tracker (its first sighting: the first frames of a stream)
-counts as in view, with expression and facing unknown. Seconds are put on the class's time axis (UTC epoch seconds) from the clock time of the record's first
-shared second.
+counts as in view, with expression and facing unknown. Seconds are put on the class's time axis (UTC epoch seconds)
+from the clock time of the record's first shared second.
 
 A second in which no frame was processed at all (the server was busy: with many students on a few cores a student's
 frames are processed in bursts, and the recorder has no bucket for the seconds in between) is not evidence of absence.

@@ -212,7 +212,8 @@ class EngagementRecorder:
             latest = next(reversed(self._seconds))
             faces = sorted(self._first_seen, key=lambda n: (self._first_seen[n], _face_sort_key(n)))
             return self._resets, [(sec, b.wall, self._second_rows(sec, b, faces), b.unconfirmed)
-                                  for sec, b in self._seconds.items() if sec > after and (sec < latest or include_latest)]
+                                  for sec, b in self._seconds.items()
+                                  if sec > after and (sec < latest or include_latest)]
 
     @property
     def empty(self) -> bool:

@@ -302,7 +302,8 @@ class LiveProcessor:
                 observations.append(FaceObservation(t.name, smoothed, eyes=eyes, facing=facing))
             recorder.observe(start, observations)
         else:
-            recorder.observe(start, [], unconfirmed=any(not t.confirmed and t.present for t in self._tracker.candidates()))
+            first_sighting = any(not t.confirmed and t.present for t in self._tracker.candidates())
+            recorder.observe(start, [], unconfirmed=first_sighting)
         if settings.annotate:
             frame = draw_faces(frame, faces)
 
