@@ -18,7 +18,7 @@ from fer_core.inference.detection import Detection, YuNetDetector
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = REPO / "benchmarks" / "data" / "photos"
 PHOTO = PHOTOS / "openface_lennon_2.jpg"  # a frontal face (Apache-2.0, SOURCES.md)
-# Frontal faces of the benchmark's evaluation set: RENDERED_FACES_GAIN was fitted on other photos (checked below).
+# Frontal faces of the benchmark's evaluation set: YUNET_SIDEWAYS_GAIN was chosen on other photos (checked below).
 HELD_OUT = ("openface_lennon_2.jpg", "facerec_alex_lacamoire1.jpg", "facerec_rose_leslie_img2.jpg")
 SIZE = (640, 480)
 
@@ -148,12 +148,13 @@ def held_out():
     return rows
 
 
-def test_yunet_correction_within_10_degrees_on_held_out_faces(held_out):
-    """The bar: with YuNet's landmarks, corrected, the yaw is within 10 degrees on average at every |yaw| up to 45 on
-    faces rendered from photos the correction was not fitted on; uncorrected it falls short (about 0.6 of the yaw)."""
+def test_shipped_yaw_within_10_degrees_on_held_out_faces(held_out):
+    """The bar: the pose as the app computes it from YuNet's landmarks (corrected by ``YUNET_SIDEWAYS_GAIN``) is within
+    10 degrees on average at every |yaw| up to 45 on faces rendered from photos the gain was not chosen on;
+    uncorrected it falls short (about 0.6 of the yaw) and further off."""
     errors, raw = {}, {}
     for _, yaw, det in held_out:
-        corrected = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+        corrected = hp.pose_from_detection(det, SIZE)
         errors.setdefault(abs(yaw), []).append(corrected.yaw_deg - yaw)
         raw.setdefault(abs(yaw), []).append((yaw, hp.pose_from_detection(det, SIZE, sideways_gain=1.0).yaw_deg))
     for yaw in (0, 15, 30, 45):
@@ -167,8 +168,21 @@ def test_yunet_correction_keeps_facing_screen(held_out):
     """Held-out faces at 0 and +-15 degrees face the screen, at +-45 they do not (+-30 is the threshold itself)."""
     for name, yaw, det in held_out:
         if abs(yaw) != 30:
-            pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
-            assert hp.facing_screen(pose) == (abs(yaw) <= 15), (name, yaw)
+            assert hp.facing_screen(hp.pose_from_detection(det, SIZE)) == (abs(yaw) <= 15), (name, yaw)
+
+
+def test_fit_sideways_gain_takes_the_least_correction_that_meets_the_bar():
+    """The benchmark's rule for YUNET_SIDEWAYS_GAIN on landmarks pulled to 1/2.5 of their sideways offset (noise-free
+    model points): the least-error gain is 2.5 itself; the gain that ships is the smallest one under the bar at every
+    yaw, which is smaller, and None when the bar is out of reach."""
+    bench = _bench_module()
+    rows = [{"yaw": yaw, "pitch": 0, "landmarks": hp.correct_yunet_landmarks(project(yaw, 0), 1 / 2.5)}
+            for yaw in (-45, -30, -15, 0, 15, 30, 45)]
+    chosen, least, table = bench.fit_sideways_gain(rows)
+    assert least == pytest.approx(2.5) and table[least]["worst"] < 0.1
+    assert 1.0 < chosen < 2.5 and table[chosen]["worst"] < bench.BAR_DEG
+    assert table[round(chosen - 0.05, 2)]["worst"] >= bench.BAR_DEG
+    assert bench.fit_sideways_gain(rows, bar=0.0)[0] is None
 
 
 def test_facing_screen_thresholds():
@@ -238,25 +252,26 @@ def test_other_bad_inputs():
 
 def test_pose_from_detection():
     assert hp.pose_from_detection(Detection((0, 0, 10, 10)), SIZE) is None  # Haar: no landmarks
-    exact = tuple(map(tuple, project(20, 0)))
-    shipped = hp.pose_from_detection(Detection((250, 150, 140, 140), 0.9, exact), SIZE)  # as the app runs it
-    assert abs(shipped.yaw_deg - 20) < 0.01 and shipped.interocular_px == pytest.approx(
-        np.linalg.norm(np.subtract(exact[1], exact[0])))
-    # YuNet-like landmarks: the model's nose and mouth pulled towards the middle as YuNet does; the correction undoes it
-    pulled = hp.correct_yunet_landmarks(project(20, 0), 1 / hp.RENDERED_FACES_GAIN)
+    # YuNet-like landmarks: the model's nose and mouth pulled towards the middle as YuNet does; the shipped correction
+    # (as the app runs it: the default gain) undoes it
+    pulled = hp.correct_yunet_landmarks(project(20, 0), 1 / hp.YUNET_SIDEWAYS_GAIN)
     landmarks = tuple(map(tuple, pulled))
     det = Detection((250, 150, 140, 140), 0.9, landmarks)
-    pose = hp.pose_from_detection(det, SIZE, sideways_gain=hp.RENDERED_FACES_GAIN)
+    pose = hp.pose_from_detection(det, SIZE)
+    assert hp.YUNET_SIDEWAYS_GAIN > 1
     assert abs(pose.yaw_deg - 20) < 0.01 and pose.interocular_px == pytest.approx(
         np.linalg.norm(np.subtract(landmarks[1], landmarks[0])))
     raw = hp.pose_from_detection(det, SIZE, sideways_gain=1.0)  # as YuNet gives them: the plain fit, short
-    assert raw.angles == pytest.approx(hp.estimate_head_pose(pulled, SIZE).angles) and raw.yaw_deg < 15
+    assert raw.angles == pytest.approx(hp.estimate_head_pose(pulled, SIZE).angles) and raw.yaw_deg < 17
+    exact = hp.pose_from_detection(Detection((250, 150, 140, 140), 0.9, tuple(map(tuple, project(20, 0)))), SIZE,
+                                   sideways_gain=1.0)  # exact landmarks need no correction
+    assert abs(exact.yaw_deg - 20) < 0.01
 
 
 def test_correct_yunet_landmarks():
     """Only the nose's and the mouth's offset along the eye line (from the eyes' midpoint) grows, by the gain."""
     frontal = project(0, 0)
-    assert np.allclose(hp.correct_yunet_landmarks(frontal, hp.RENDERED_FACES_GAIN), frontal)  # nothing to move
+    assert np.allclose(hp.correct_yunet_landmarks(frontal, hp.YUNET_SIDEWAYS_GAIN), frontal)  # nothing to move
     q = project(25, 10, 20)  # turned, tilted, rolled
     out = hp.correct_yunet_landmarks(q, 2.0)
     mid = (q[0] + q[1]) / 2

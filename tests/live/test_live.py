@@ -519,7 +519,8 @@ def test_a_face_the_narrow_search_missed_is_looked_for_wide_and_new_faces_are_lo
 
 class LandmarkDetector:
     """A detector factory whose detector gives YuNet-style detections: one face with the five landmarks of the
-    generic head model turned by ``yaw`` degrees (``fer_core.inference.head_pose``)."""
+    generic head model turned by ``yaw`` degrees (``fer_core.inference.head_pose``), the nose and mouth pulled towards
+    the middle as YuNet pulls them (the shipped correction undoes exactly that)."""
 
     def __init__(self, yaw: float):
         self.yaw = yaw
@@ -531,7 +532,8 @@ class LandmarkDetector:
         rot = hp.rotation_from_angles(self.yaw, 0.0)
         pts = (hp.FACE_MODEL_MM - hp.HEAD_CENTRE_MM) @ rot.T + np.array(hp.HEAD_CENTRE_MM) + np.array([0, -10, 600])
         cam = hp.camera_matrix((640, 480))
-        lm = tuple(tuple(float(v) for v in p) for p in pts[:, :2] * cam[0, 0] / pts[:, 2:3] + cam[:2, 2])
+        exact = pts[:, :2] * cam[0, 0] / pts[:, 2:3] + cam[:2, 2]
+        lm = tuple(tuple(float(v) for v in p) for p in hp.correct_yunet_landmarks(exact, 1 / hp.YUNET_SIDEWAYS_GAIN))
 
         class Detector:
             color_input = True
