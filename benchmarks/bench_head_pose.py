@@ -16,8 +16,9 @@ Generated faces, two levels:
    its landmarks. Landmark sources: "exact" (where the photo's own landmark pixels land: an ideal detector; what is
    left is the person's face against the generic model, ``estimate_head_pose``), "YuNet" (``pose_from_detection`` as
    the app runs it: YuNet's landmarks after the shipped correction, ``correct_yunet_landmarks`` with
-   ``YUNET_SIDEWAYS_GAIN``) and "YuNet, uncorrected" (YuNet's landmarks as they come, ``sideways_gain=1``). "nose x0.75 / x1.25": the rendered nose stands out 25 % less or
-   more than the model's (people differ), exact landmarks.
+   ``YUNET_SIDEWAYS_GAIN``) and "YuNet, uncorrected" (YuNet's landmarks as they come, ``sideways_gain=1``).
+   "nose x0.75 / x1.25": the rendered nose stands out 25 % less or more than the model's (people differ), exact
+   landmarks.
 
    Two sets of photos, no photo in both. The *fit set* (``FIT_PHOTOS``: every face YuNet finds there at full
    resolution with the eyes >= 45 px apart, nose within 5 % of the eye spacing from the eyes' midline, score >= 0.8)

@@ -40,9 +40,9 @@ frontal finds the plausible one. On the model's points with 2 px of noise (eyes 
 What YuNet's landmarks allow (``benchmarks/bench_head_pose.py``): YuNet places its nose and mouth landmarks nearer
 the middle of a turned face than they are, so their yaw comes out short (on AFLW2000-3D about 0.77 of the truth for
 |yaw| 15-60; 0.5-0.85 on the generated faces); ``pose_from_detection`` corrects that (``correct_yunet_landmarks``
-with ``YUNET_SIDEWAYS_GAIN``, which says how the gain was chosen). Their pitch hardly moves (slope ~0.2 against the truth on real and
-generated faces) and is not corrected: a head bowed to a phone reads as nearly level. ``facing_screen`` therefore
-works mostly from the yaw.
+with ``YUNET_SIDEWAYS_GAIN``, which says how the gain was chosen). Their pitch hardly moves (slope ~0.2 against the
+truth on real and generated faces) and is not corrected: a head bowed to a phone reads as nearly level.
+``facing_screen`` therefore works mostly from the yaw.
 """
 from __future__ import annotations
 
