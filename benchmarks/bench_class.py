@@ -203,8 +203,6 @@ def class_presence(store, session) -> dict:
     """What the teacher's summary says of these students, whose face is in every camera frame: the share of their
     own session time in view (mean, lowest), and where the seconds not in view fall (first or last second of a
     student's time, or inside it)."""
-    import pandas as pd
-
     from fer_core.classroom import figures
 
     session = store.session(session.id)

@@ -56,7 +56,6 @@ def main(argv=None) -> int:
     for _ in range(20):
         det(gray)  # FaceDetector searches it downscaled
     stage["face detection (ms)"] = (time.perf_counter() - t) / 20 * 1000
-    face = proc.snapshot().main_face
     # (the eye-cascade stage is gone: the head pose comes from the detector's landmarks, benchmarks/bench_head_pose.py)
 
     times = []

@@ -117,7 +117,7 @@ def main() -> None:
         clf = load_classifier(model) if model else load_classifier()
         own_eq = clf.equalize
         print(f"\n## {model or 'default'} ({clf.backend}; equalisation {own_eq}, TTA {clf.tta})")
-        print(f"| variant | all: top-1 | all: macro-F1 | " + " | ".join(f"{s}: top-1" for s in sources) + " |")
+        print("| variant | all: top-1 | all: macro-F1 | " + " | ".join(f"{s}: top-1" for s in sources) + " |")
         print("|---|---|---|" + "---|" * len(sources))
         for name in args.variants:
             margin, align, equalize, tta = VARIANTS[name]

@@ -33,8 +33,6 @@ def main(argv=None) -> int:
     ap.add_argument("--detect-every", type=int, default=1)
     args = ap.parse_args(argv)
 
-    import cv2
-
     from fer_core.inference.classifier import load_classifier
     from fer_core.device import describe_device
     from fer_core.live.video import VideoSettings, analyze_video

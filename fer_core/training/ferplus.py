@@ -133,7 +133,6 @@ def _rank_signatures(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image, its pixels' mid-ranks standardised to zero mean and unit norm (so a dot product is Spearman's rho),
     and a mask of images with enough contrast to match (near-blank ones have no usable ranks)."""
     flat = images.reshape(len(images), -1)
-    n = flat.shape[1]
     out = np.empty(flat.shape, np.float32)
     for i, row in enumerate(flat):
         counts = np.bincount(row, minlength=256)

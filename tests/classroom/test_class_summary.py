@@ -6,8 +6,6 @@ import csv
 import io
 import json
 
-import pytest
-
 from fer_core.classroom import figures, summary
 from fer_core.classroom.store import SecondRow
 

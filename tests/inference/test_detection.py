@@ -3,7 +3,6 @@ face-free images and the shipped real-photo benchmark; the YuNet model file's ch
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.inference import detection, yunet
+from fer_core.inference import yunet
 from fer_core.inference.detection import DEFAULT_DETECTOR, detect_faces, list_detectors, make_detector
 from fer_core.inference.haar import CascadeLoadError, FaceDetector, load_cascade
 from fer_core.inference.boxes import Detection, non_max_suppression, sort_boxes
