@@ -21,6 +21,7 @@ from fer_core.classroom import figures, summary
 from fer_core.classroom.store import (TEACHER_LOGIN_HOURS, ClassroomError, ClassSession, ClassStore,
                                       ClassStoreUnavailable)
 from fer_core.classroom.writer import writer_status
+from fer_core.live import engagement as eng
 
 from . import charts, class_store, keys, webrtc
 from .page_header import page_header
@@ -201,8 +202,8 @@ def live_view(store: ClassStore, session_id: int, disengaged_after: float) -> No
     m2.metric("Sharing now", state.sharing_now)
     m3.metric("In view now", state.in_view_now, help="Students sharing now whose face is in view.")
     m4.metric("Facing the screen now", "unknown" if state.facing_now is None else state.facing_now,
-              help="Of the students in view, those whose head faces the screen (turned less than 30° sideways and "
-                   "25° up or down). Unknown when the face detector gives no landmarks (Haar).")
+              help=f"Of the students in view, those facing the screen: {eng.FACING_RULE}. Unknown when the face "
+                   "detector gives no landmarks (Haar).")
     m5.metric(f"Disengaged > {disengaged_after:.0f} s", len(state.disengaged))
     st.caption(f"**Disengaged** means: {summary.disengaged_rule(disengaged_after)}. The expression is shown on its "
                "own: an angry or surprised face is an expression, not a measure of engagement.")

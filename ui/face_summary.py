@@ -16,8 +16,7 @@ def column_config(labels: Sequence[str]) -> dict:
         "time present (s)": st.column_config.NumberColumn(help="Seconds in which the face was seen in a frame."),
         "present (%)": st.column_config.NumberColumn(format="%.0f%%", help="Share of the recorded seconds in view."),
         "facing the screen (%)": st.column_config.NumberColumn(
-            format="%.0f%%", help="Of the seconds in view, the share with the head facing the screen (head pose from "
-                                  "the detector's landmarks: turned at most 30° sideways and 25° up or down). Empty "
+            format="%.0f%%", help=f"Of the seconds in view, the share facing the screen: {eng.FACING_RULE}. Empty "
                                   "when the detector gives no landmarks (Haar)."),
         eng.LONGEST_DISENGAGED_COLUMN: st.column_config.NumberColumn(
             help="The longest run of seconds not in view or looking away. A student counts as disengaged after "

@@ -87,8 +87,8 @@ class LivePanel:
                     f"{main.emotion} {main.confidence:.0%}" if main else "—")
         index.metric("Facing the screen", ("unknown" if main.facing is None else "yes" if main.facing else
                                            "no, looking away") if main else "—",
-                     help="From the head pose (YuNet's five landmarks): turned less than 30° sideways and 25° up or "
-                          "down. Unknown with the Haar detector, which gives no landmarks.")
+                     help=f"Facing the screen: {eng.FACING_RULE}. Unknown with the Haar detector, which gives no "
+                          "landmarks.")
         if snap.error:
             self._warning.warning(f"Processing failed on the latest frame (the video passes through unprocessed): "
                                   f"{snap.error}")

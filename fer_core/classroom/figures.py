@@ -29,7 +29,7 @@ import pandas as pd
 from .. import json_safe
 from ..labels import EMOTIONS
 from ..live.engagement import DISENGAGED_RULE as _RULE
-from ..live.engagement import DISENGAGED_THRESHOLD, LOOKING_AWAY_AFTER_S
+from ..live.engagement import DISENGAGED_THRESHOLD, FACING_RULE, LOOKING_AWAY_AFTER_S
 from .store import ClassSession, Participant
 
 DISENGAGED_RULE = _RULE  # "not in view, or not facing the screen, for more than 10 s (...)"
@@ -292,8 +292,7 @@ def lesson_summary(session: ClassSession, participants: Sequence[Participant], s
                           f"under {absent_after:g} s without data counts as absent, a longer one as 'no video' (not "
                           "counted)",
             "present": "in view: a face was seen in at least one processed frame of the second",
-            "facing": "facing the screen: the head turned less than 30 degrees sideways and 25 up or down (head pose "
-                      "from the face detector's five landmarks); unknown with a detector without landmarks",
+            "facing": f"facing the screen: {FACING_RULE}; unknown with a detector without landmarks",
             "expression": "the dominant emotion of the seconds in view; an expression, not a measure of engagement",
             INDEX_NAME: "research index only: Sharma et al. (2019) concentration index = emotion weight x gaze "
                         "weight / 4.5 (" + _INDEX_TEXT + ")"},

@@ -68,6 +68,11 @@ LOOKING_AWAY_AFTER_S = 10.0
 DISENGAGED_RULE = (f"not in view, or not facing the screen, for more than {LOOKING_AWAY_AFTER_S:g} s "
                    "(the expression does not count)")
 LONGEST_DISENGAGED_COLUMN = "longest not in view or looking away (s)"
+# What "facing the screen" catches, in plain words (every page and export that shows it says this). The pitch limit
+# is in head_pose.MAX_PITCH_DEG, but YuNet's landmarks barely move when a head nods (a true -30 degrees reads about -8:
+# benchmarks/bench_head_pose.py), so looking down is mostly missed, and the text says so.
+FACING_RULE = ("the head turned less than 30° to the side (head pose from the face detector's five landmarks). "
+               "Looking down, at a phone or notes, is mostly not caught: the landmarks hardly move when the head tilts")
 
 
 class EngagementError(ValueError):
