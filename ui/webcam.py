@@ -234,8 +234,7 @@ def render_page() -> None:
 
     st.header("Engagement monitor")
     st.markdown("Per second, three signals apart: **in view** (a face in at least one processed frame of the "
-                "second), **facing the screen** (the head pose: turned less than 30° to the side; looking down is "
-                "mostly missed) and the **expression**. Disengaged means "
+                f"second), **facing the screen** ({eng.FACING_RULE}) and the **expression**. Disengaged means "
                 f"{eng.DISENGAGED_RULE}. The downloads add {eng.FORMULA}")
     monitor = EngagementMonitor(processor, ctx.state.playing)
     live.render(processor.snapshot(), ctx.state.playing)

@@ -52,6 +52,7 @@ import pandas as pd
 from .. import json_safe
 from ..inference.boxes import Box
 from ..inference.haar import face_band, find_eyes, load_cascade
+from ..inference.head_pose import MAX_YAW_DEG
 
 EMOTION_WEIGHTS: dict[str, float] = {
     "neutral": 0.9, "happy": 0.6, "surprise": 0.6, "sad": 0.3, "fear": 0.3, "angry": 0.25, "disgust": 0.2,
@@ -71,8 +72,9 @@ LONGEST_DISENGAGED_COLUMN = "longest not in view or looking away (s)"
 # What "facing the screen" catches, in plain words (every page and export that shows it says this). The pitch limit
 # is in head_pose.MAX_PITCH_DEG, but YuNet's landmarks barely move when a head nods (a true -30 degrees reads about -8:
 # benchmarks/bench_head_pose.py), so looking down is mostly missed, and the text says so.
-FACING_RULE = ("the head turned less than 30° to the side (head pose from the face detector's five landmarks). "
-               "Looking down, at a phone or notes, is mostly not caught: the landmarks hardly move when the head tilts")
+FACING_RULE = (f"the head turned less than {MAX_YAW_DEG:g}° to the side, by the head pose from the face detector's "
+               "five landmarks; looking down, at a phone or notes, is mostly not caught: the landmarks hardly move "
+               "when the head tilts")
 
 
 class EngagementError(ValueError):
