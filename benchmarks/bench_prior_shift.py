@@ -21,19 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+import bench_photo_pipeline as photo  # noqa: E402
 from fer_core.inference.classifier import load_classifier  # noqa: E402
 from fer_core.training.data import load_fer2013, load_image_folder  # noqa: E402
-
-
-def scores(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> tuple[float, float, dict[str, float]]:
-    """Top-1, macro-F1 over the classes present, and recall per class present."""
-    f1, recall = [], {}
-    for c in sorted(set(y.tolist())):
-        tp = np.sum((pred == c) & (y == c))
-        r, p = tp / np.sum(y == c), tp / max(np.sum(pred == c), 1)
-        recall[labels[c]] = float(r)
-        f1.append(0.0 if tp == 0 else 2 * p * r / (p + r))
-    return float(np.mean(y == pred)), float(np.mean(f1)), recall
 
 
 def main() -> None:
@@ -60,7 +50,6 @@ def main() -> None:
         sets[Path(args.folder).name] = (clf.predict_proba([ds.images[i] for i in keep]),
                                         np.array([labels.index(ds.label_names[ds.labels[i]]) for i in keep]))
     if args.photos:
-        import bench_photo_pipeline as photo
         faces, _ = photo.load_faces(args.photos)
         crops = photo.crops_for(faces, photo.FACE_MARGIN, False, "run")
         sets["real photos"] = (clf.predict_proba(crops, photo=True), np.array([labels.index(f.label) for f in faces]))
@@ -72,9 +61,9 @@ def main() -> None:
     for tau in args.tau:
         cells = []
         for name, (probs, y) in sets.items():
-            top1, f1, recall = scores(y, (probs / prior ** tau).argmax(1), labels)
-            cells.append(f"{100 * top1:.1f}% / {f1:.3f}")
-            recalls.append(f"- tau {tau:g}, {name}: " + ", ".join(f"{c} {r:.2f}" for c, r in recall.items()))
+            r = photo.scores([labels[i] for i in y], [labels[i] for i in (probs / prior ** tau).argmax(1)])
+            cells.append(f"{100 * r['accuracy']:.1f}% / {r['macro_f1']:.3f}")
+            recalls.append(f"- tau {tau:g}, {name}: " + ", ".join(f"{c} {v:.2f}" for c, v in r["recall"].items()))
         print(f"| {tau:g} | " + " | ".join(cells) + " |", flush=True)
     print("\nRecall per class:\n" + "\n".join(recalls))
 
