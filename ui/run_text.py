@@ -51,11 +51,26 @@ def training_text(config: dict) -> str:
         parts.append(f"{secs / 60:.0f} min")
     if config.get("device"):
         parts.append(f"on {config['device']}")
+    precision = precision_text(config)
+    if precision:
+        parts.append(precision)
     text = ", ".join(parts) or "unknown"
     origin = started_from(config)
     if origin:
         text += f"; fine-tuned from {origin}"
     return text
+
+
+def precision_text(config: dict) -> str | None:
+    """``bfloat16 compute from epoch 40``: how a run trained with ``--precision bfloat16`` (None for float32 only)."""
+    hp = config.get("hyperparameters") or {}
+    switches = [(r.get("after_epoch"), r["precision"]) for r in config.get("resumes") or []
+                if isinstance(r, dict) and r.get("precision")]
+    if not switches:
+        return "bfloat16 compute" if hp.get("precision") == "bfloat16" else None
+    first = "float32" if switches[0][1] == "bfloat16" else "bfloat16"
+    steps = [f"{first} compute"] + [f"{p} from epoch {after + 1}" for after, p in switches if isinstance(after, int)]
+    return ", ".join(steps)
 
 
 def status_text(s: RunSummary) -> str:

@@ -100,6 +100,25 @@ def _load_checkpoint(path: Path, model, optimizer) -> int:
     return done
 
 
+def build_trainer(cfg: TrainConfig, input_shape: tuple[int, int, int], n_classes: int):
+    """``(model, trainer)``: the architecture, and a compiled model that runs the batch augmentation before it, with
+    the optimizer's in-step EMA; jit-compiled on JAX. ``cfg`` must be resolved."""
+    import keras
+
+    from .architectures import get_spec
+    from .batch_augment import BatchAugment
+
+    model = get_spec(cfg.arch).builder(input_shape, n_classes)
+    inp = keras.Input(input_shape, name="pixels")
+    trainer = keras.Model(inp, model(BatchAugment(cfg.augment, seed=cfg.seed, name="batch_augment")(inp)),
+                          name=f"{cfg.arch}_trainer")
+    optimizer = make_optimizer(cfg, in_step_ema=True)
+    trainer.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                    metrics=["accuracy"], jit_compile=True if keras.backend.backend() == "jax" else "auto")
+    optimizer.build(trainer.trainable_variables)
+    return model, trainer
+
+
 def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch: Callable[[dict], None] | None = None,
                    verbose: int = 2, finish: bool = True) -> Path:
     """Train (or resume) ``cfg`` on the current Keras backend into ``cfg.out``; returns the run folder.
@@ -109,7 +128,20 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
     accuracy, live or averaged weights, is saved as ``model.keras`` after each epoch."""
     import keras
 
-    from .batch_augment import BatchAugment
+    from .trainer import dtype_policy
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(cfg.precision))
+    try:
+        return _train_portable(cfg, time_budget, on_epoch, verbose, finish)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Callable[[dict], None] | None,
+                    verbose: int, finish: bool) -> Path:
+    import keras
+
     from .architectures import get_spec
     from .trainer import save_inference_model
 
@@ -142,15 +174,9 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
     x_train, x_val = prep(train_ds.images), prep(val_ds.images)
     x_test = prep(test_ds.images) if test_ds is not None else None
 
-    model = spec.builder(input_shape, len(labels))
+    model, trainer = build_trainer(cfg, input_shape, len(labels))
+    optimizer = trainer.optimizer
     eval_model = spec.builder(input_shape, len(labels))
-    inp = keras.Input(input_shape, name="pixels")
-    trainer = keras.Model(inp, model(BatchAugment(cfg.augment, seed=cfg.seed, name="batch_augment")(inp)),
-                          name=f"{cfg.arch}_trainer")
-    optimizer = make_optimizer(cfg, in_step_ema=True)
-    trainer.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                    metrics=["accuracy"], jit_compile=True if backend == "jax" else "auto")
-    optimizer.build(trainer.trainable_variables)
 
     ckpt_path, state_path = run_dir / PORTABLE_CHECKPOINT, run_dir / runs.STATE
     if ckpt_path.exists() and state_path.exists():
@@ -163,6 +189,8 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
         config.setdefault("resumes", []).append({"after_epoch": state["epochs_done"], "backend": backend,
                                                  "device": describe_accelerator(),
                                                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        if config["hyperparameters"].get("precision", "float32") != cfg.precision:  # the weights are float32 either way
+            config["resumes"][-1]["precision"] = config["hyperparameters"]["precision"] = cfg.precision
         cfg = dataclasses.replace(cfg, epochs=int(config["epochs_planned"]))
         log.info("Resuming %s after epoch %d", run_dir, state["epochs_done"])
     else:

@@ -57,6 +57,7 @@ class TrainConfig:
     teacher: str | None = None  # a run (or ensemble run) whose predictions are distilled into this one
     teacher_weight: float = 0.5
     mix: str | None = None  # a folder of class folders (e.g. CK+48) whose images join the training set only
+    precision: str = "float32"  # or "bfloat16": Keras's mixed_bfloat16 policy (float32 weights, bf16 compute)
 
     def resolved(self) -> "TrainConfig":
         recipe = get_spec(self.arch).recipe
@@ -193,6 +194,58 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr
 
 
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --precision -> Keras dtype policy
+
+
+def dtype_policy(precision: str) -> str:
+    """The Keras dtype policy for ``--precision``: bfloat16 keeps float32 weights and computes in bfloat16, which the
+    CPU's AVX-512 BF16 units (and GPUs) run faster."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}. Received: precision={precision!r}")
+    return PRECISIONS[precision]
+
+
+def model_precision(model) -> str:
+    """"bfloat16" when any layer of ``model`` with weights computes in bfloat16, else "float32" (weightless layers,
+    e.g. the input's, take the global policy when a file is loaded, so they say nothing about how it was trained)."""
+    return "bfloat16" if any(layer.compute_dtype == "bfloat16" for layer in model.layers if layer.weights) else "float32"
+
+
+def _float32_config(config):
+    """A model config with every bfloat16 dtype (policies and input dtypes) turned back to float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: ("float32" if k == "dtype" and v == "bfloat16" else _float32_config(v)) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(v) for v in config]
+    return config
+
+
+def compile_for_training(model, cfg: TrainConfig) -> None:
+    """Compile ``model`` with the recipe's optimizer, the label-smoothed cross-entropy and accuracy."""
+    import keras
+
+    model.compile(optimizer=make_optimizer(cfg), metrics=["accuracy"],
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+
+
+def recast_checkpoint(model, cfg: TrainConfig, input_shape: tuple[int, int, int], n_classes: int):
+    """A resumed checkpoint rebuilt under the current dtype policy (a resume that changes ``--precision``): the same
+    weights and optimizer state (momentum, step count) in a model built and compiled afresh."""
+    new = get_spec(cfg.arch).builder(input_shape, n_classes)
+    compile_for_training(new, cfg)
+    new.set_weights(model.get_weights())
+    new.optimizer.build(new.trainable_variables)
+    old_vars, new_vars = model.optimizer.variables, new.optimizer.variables
+    if [tuple(v.shape) for v in old_vars] != [tuple(v.shape) for v in new_vars]:
+        raise ValueError(f"The checkpoint's optimizer state does not fit the rebuilt model. Expected "
+                         f"{len(new_vars)} variables. Received: {len(old_vars)}")
+    for old, fresh in zip(old_vars, new_vars):
+        fresh.assign(old)
+    return new
+
+
 def make_optimizer(cfg: TrainConfig, in_step_ema: bool = False):
     """The recipe's optimizer. ``in_step_ema`` (with ``cfg.ema``) turns on the optimizer's own moving average of the
     weights, updated inside the compiled step and kept apart (``portable.ema_weights`` reads it): any backend."""
@@ -211,7 +264,8 @@ def make_optimizer(cfg: TrainConfig, in_step_ema: bool = False):
 
 # What a resume may change (the next epochs follow it; `resumes` in config.json says from when), and what it may not:
 # the optimizer, its weight decay and the loss are compiled into the checkpoint, the data and labels fix the run.
-RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta")
+RESUME_CHANGEABLE = ("epochs", "augment", "ema", "lr", "schedule", "warmup_epochs", "batch_size", "patience", "tta",
+                     "precision")
 RESUME_FIXED = ("optimizer", "weight_decay", "label_smoothing", "classes", "remap", "train_usage", "val_usage", "test_usage",
                 "val_fraction", "split_by_subject", "input_size", "max_train", "ferplus", "ferplus_weight", "teacher",
                 "teacher_weight", "mix")  # init_from: the checkpoint's weights win
@@ -227,7 +281,7 @@ def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
         raise ValueError(f"These settings are fixed by the run being resumed: {sorted(fixed)}. Expected the run's "
                          f"values. Received: {', '.join(f'{k}={v[1]!r} (run: {v[0]!r})' for k, v in fixed.items())}")
     for k in RESUME_CHANGEABLE:
-        if k != "epochs" and _norm(hp.get(k)) != _norm(given[k]):
+        if k != "epochs" and _norm(hp.get(k, "float32" if k == "precision" else None)) != _norm(given[k]):
             config["resumes"][-1][k] = given[k]
             hp[k] = given[k]
 
@@ -278,8 +332,9 @@ def session_dataset(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConf
 
 def save_inference_model(model, path: Path) -> None:
     """Save weights and architecture without the optimizer state (half the size under SGD with momentum, a third
-    under Adam). Built from the config, not ``clone_model``, which in Keras 3 keeps the compiled optimizer."""
-    clone = type(model).from_config(model.get_config())
+    under Adam). Built from the config, not ``clone_model``, which in Keras 3 keeps the compiled optimizer; always
+    float32, whatever precision trained it, so the app and the ONNX export see one kind of file."""
+    clone = type(model).from_config(_float32_config(model.get_config()))
     clone.set_weights(model.get_weights())
     clone.save(path)
 
@@ -324,6 +379,17 @@ def _init_weights(model, source: str, labels: list[str]) -> dict:
 def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verbose: int = 1) -> Path:
     """Train (or resume) a run into ``cfg.out``; returns the run folder. Evaluates the best epoch at the end."""
     import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(cfg.precision))
+    try:
+        return _train(cfg, on_epoch, verbose)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: int) -> Path:
+    import keras
     import tensorflow as tf
 
     from ..inference import layers, onnx_backend  # noqa: F401  (layers: custom layers for checkpoint loading)
@@ -357,6 +423,9 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
         if config.get("architecture") != cfg.arch or config.get("labels") != list(labels):
             raise ValueError(f"{run_dir} holds a different run ({config.get('architecture')}, {config.get('labels')}); choose another --out.")
         model = keras.models.load_model(ckpt_path)
+        if model_precision(model) != cfg.precision:
+            log.info("Rebuilding the checkpoint in %s (it trained in %s)", cfg.precision, model_precision(model))
+            model = recast_checkpoint(model, cfg, input_shape, len(labels))
         log.info("Resuming %s after epoch %d", run_dir, state["epochs_done"])
         config.setdefault("resumes", []).append({
             "after_epoch": state["epochs_done"], "epochs_planned": cfg.epochs, "device": describe_device(),
@@ -370,9 +439,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             (run_dir / stale).unlink(missing_ok=True)
         model = spec.builder(input_shape, len(labels))
         init = _init_weights(model, cfg.init_from, labels) if cfg.init_from else None
-        model.compile(optimizer=make_optimizer(cfg),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                      metrics=["accuracy"])
+        compile_for_training(model, cfg)
         config = new_run_config(cfg, run_dir, model, input_shape, (train_ds, val_ds, test_ds), "tensorflow",
                                 describe_device(), init, targets_info)
         runs.write_json(run_dir / runs.CONFIG, config)
@@ -380,6 +447,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
     channels = input_shape[2]
     fit_train = session_dataset(x_train, y_train, len(labels), cfg, channels, state["epochs_done"])
     fit_val = make_dataset(x_val, val_ds.labels, len(labels), cfg, channels, False)
+    fit_test = (make_dataset(prepare_images(test_ds.images, input_shape), test_ds.labels, len(labels), cfg, channels, False)
+                if test_ds is not None else None)
     ema = WeightEMA(cfg.ema) if cfg.ema else None
     ema_path = run_dir / EMA_WEIGHTS
     if ema and state["epochs_done"]:
@@ -400,10 +469,14 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
             row = {"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 2),
                    **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}}
             val_acc = float(logs.get("val_accuracy", 0.0))
+            if fit_test is not None:  # reported only: the test split never picks an epoch
+                row["test_accuracy"] = accuracy(self.model, fit_test)
             source = "weights"
             if ema:  # the model holds the average while it is evaluated, and while it is saved if it is better
                 ema.swap()
                 row["ema_val_accuracy"] = accuracy(self.model, fit_val)
+                if fit_test is not None:
+                    row["ema_test_accuracy"] = accuracy(self.model, fit_test)
                 if row["ema_val_accuracy"] > val_acc:
                     source, val_acc = "ema", row["ema_val_accuracy"]
                 else:

@@ -144,3 +144,14 @@ def test_training_text_and_started_from_show_a_fine_tuned_runs_origin():
     assert started_from({"epochs_done": 3}) is None
     assert training_text({"epochs_done": 3, "epochs_planned": 10}) == "3 epochs of 10"
     assert training_text({}) == "unknown"
+
+
+def test_training_text_says_when_a_run_computed_in_bfloat16():
+    from ui.run_text import precision_text, training_text
+
+    assert precision_text({"hyperparameters": {"precision": "float32"}}) is None
+    assert precision_text({"hyperparameters": {}}) is None  # runs from before the option
+    assert training_text({"epochs_done": 5, "hyperparameters": {"precision": "bfloat16"}}) == "5 epochs, bfloat16 compute"
+    switched = {"hyperparameters": {"precision": "bfloat16"},
+                "resumes": [{"after_epoch": 36}, {"after_epoch": 39, "precision": "bfloat16"}]}
+    assert precision_text(switched) == "float32 compute, bfloat16 from epoch 40"

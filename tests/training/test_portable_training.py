@@ -113,23 +113,26 @@ def test_saved_teacher_targets_pair_only_with_their_rows(tmp_path, fer_csv, tiny
         load_teacher_targets(path, train.subset(np.arange(1, 28)))
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_portable_training_writes_a_run_that_tensorflow_loads(tmp_path, csv10, backend):
+@pytest.mark.parametrize("backend, precision", [("jax", "float32"), ("jax", "bfloat16"), ("torch", "float32")])
+def test_portable_training_writes_a_run_that_tensorflow_loads(tmp_path, csv10, backend, precision):
     """Two tiny epochs on JAX's (or PyTorch's) CPU backend in a fresh process (the camera policy, the heaviest
     augmentation, inside the training step; compiled on JAX); TensorFlow then exports and evaluates it. PyTorch is
-    not in requirements-dev (its wheel is large): that case runs where it is installed."""
+    not in requirements-dev (its wheel is large): that case runs where it is installed. A bfloat16 run saves a
+    float32 model like any other."""
     pytest.importorskip(backend)
     out = tmp_path / f"{backend}_run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("KERAS_BACKEND", None)
     cmd = [sys.executable, "-m", "fer_core.train", "--backend", backend, "--data", str(csv10), "--arch", "fer_vgg",
-           "--epochs", "2", "--batch-size", "16", "--ema", "0.9", "--augment", "camera", "--out", str(out)]
+           "--epochs", "2", "--batch-size", "16", "--ema", "0.9", "--augment", "camera", "--out", str(out),
+           "--precision", precision]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / runs.CONFIG).read_text())
     assert config["training_backend"] == backend and config["jit_compile"] is (backend == "jax")
     assert config["versions"]["keras_backend"] == backend and backend in config["versions"]
     assert config["selection"]["split"].startswith(HOLDOUT) and config["epochs_done"] == 2 and config["finished"]
+    assert config["hyperparameters"]["precision"] == precision
     history = runs.read_history(out)
     assert [r["epoch"] for r in history] == [1, 2]
     assert all(r["val_accuracy"] is not None and r["test_accuracy"] is not None and r["ema_val_accuracy"] is not None
@@ -142,7 +145,10 @@ def test_portable_training_writes_a_run_that_tensorflow_loads(tmp_path, csv10, b
 
     from fer_core import load_classifier
 
+    from fer_core.training.trainer import model_precision
+
     assert keras.backend.backend() == "tensorflow"
+    assert model_precision(keras.models.load_model(out / runs.MODEL)) == "float32"
     clf = load_classifier(out, backend="keras")
     probs = clf.predict_proba(np.zeros((3, 48, 48), np.uint8))
     assert probs.shape == (3, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)

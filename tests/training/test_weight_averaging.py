@@ -63,7 +63,8 @@ def test_ema_rejects_a_bad_decay_and_ignores_a_missing_or_foreign_file(tmp_path)
 
 def test_training_with_ema_records_it_and_resumes_it(tmp_path, fer_csv):
     out = tmp_path / "ema_run"
-    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False)
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False,
+                      test_usage="PublicTest")
 
     with pytest.raises(KeyboardInterrupt):  # the first epoch without EMA, as a run started before the option
         train(cfg, on_epoch=interrupt_at(1), verbose=0)
@@ -78,6 +79,8 @@ def test_training_with_ema_records_it_and_resumes_it(tmp_path, fer_csv):
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert history[0]["ema_val_accuracy"] is None
     assert all(0.0 <= r["ema_val_accuracy"] <= 1.0 for r in history[1:])
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in history)  # the test curve, live and averaged weights
+    assert history[0]["ema_test_accuracy"] is None and all(0.0 <= r["ema_test_accuracy"] <= 1.0 for r in history[1:])
     config = runs.read_json(out / runs.CONFIG)
     assert config["hyperparameters"]["ema"] == 0.9 and config["resumes"][0]["ema"] == 0.9
     best = history[config["best_epoch"] - 1]
