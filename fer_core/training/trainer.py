@@ -520,6 +520,7 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
         model.fit(fit_train, validation_data=fit_val, epochs=cfg.epochs, initial_epoch=state["epochs_done"],
                   callbacks=callbacks, verbose=verbose)
 
+    keras.config.set_dtype_policy("float32")  # the export and the evaluation read the saved file as the app does
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
     write_onnx(best, run_dir, onnx_backend.calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
     clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)

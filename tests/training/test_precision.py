@@ -15,9 +15,9 @@ from fer_core.training.trainer import (TrainConfig, compile_for_training, dtype_
 from factories import interrupt_at
 
 
-def test_bfloat16_run_resumes_in_float32_and_saves_float32_models(tmp_path, fer_csv):
+def test_bfloat16_run_switches_precision_on_resume_and_writes_float32_files(tmp_path, fer_csv):
     out = tmp_path / "bf16"
-    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=2, batch_size=16, tta=False,
+    cfg = TrainConfig(data=str(fer_csv), arch="fer2013_cnn", out=str(out), epochs=3, batch_size=16, tta=False,
                       precision="bfloat16")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, on_epoch=interrupt_at(1), verbose=0)
@@ -26,11 +26,24 @@ def test_bfloat16_run_resumes_in_float32_and_saves_float32_models(tmp_path, fer_
     assert model_precision(keras.models.load_model(out / runs.MODEL)) == "float32"  # what the app and ONNX read
     assert runs.read_json(out / runs.CONFIG)["hyperparameters"]["precision"] == "bfloat16"
 
-    train(dataclasses.replace(cfg, precision="float32"), verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataclasses.replace(cfg, precision="float32"), on_epoch=interrupt_at(2), verbose=0)
+    assert model_precision(keras.models.load_model(out / runs.CHECKPOINT)) == "float32"
     config = runs.read_json(out / runs.CONFIG)
     assert config["resumes"][0]["precision"] == "float32" and config["hyperparameters"]["precision"] == "float32"
-    assert [r["epoch"] for r in runs.read_history(out)] == [1, 2]
+
+    train(cfg, verbose=0)  # back to bfloat16 for the last epoch, then the export and evaluation
+    config = runs.read_json(out / runs.CONFIG)
+    assert [r.get("precision") for r in config["resumes"]] == ["float32", "bfloat16"] and config["finished"]
+    assert [r["epoch"] for r in runs.read_history(out)] == [1, 2, 3]
     assert model_precision(keras.models.load_model(out / runs.MODEL)) == "float32"
+    if (out / runs.ONNX_MODEL).exists():  # where the exporter is installed (it is in requirements-dev)
+        import onnx
+
+        graph = onnx.load(str(out / runs.ONNX_MODEL)).graph
+        bf16 = onnx.TensorProto.BFLOAT16
+        assert not any(t.data_type == bf16 for t in graph.initializer)
+        assert not any(a.name == "to" and a.i == bf16 for n in graph.node if n.op_type == "Cast" for a in n.attribute)
     probs = load_classifier(out, backend="keras").predict_proba(np.zeros((2, 48, 48), np.uint8))
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
 
