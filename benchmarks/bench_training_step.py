@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from fer_core.training.train_cli import BACKENDS, PRECISIONS  # noqa: E402  (Keras-free: the backend is set after)
+
 FER2013_TRAINING = 28709
-BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--backend", default="tensorflow", choices=BACKENDS, help="the Keras backend (set before Keras loads)")
-    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+    ap.add_argument("--precision", default="float32", choices=PRECISIONS,
                     help="bfloat16: Keras's mixed_bfloat16 policy, as train --precision bfloat16 uses it")
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = args.backend

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from .trainer import (TrainConfig, check_ferplus_settings, load_train_val_test, lr_at, make_optimizer, new_run_config,
-                      prepare_images, session_seed)
+                      prepare_images, recorded_setting, session_seed)
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +126,10 @@ def train_portable(cfg: TrainConfig, time_budget: float | None = None, on_epoch:
     ``time_budget`` (seconds, wall clock from the call) sizes the schedule: after the warm-up epochs it sets the number
     of epochs to what fits, so that a cosine schedule still ends at its floor. The model with the best validation
     accuracy, live or averaged weights, is saved as ``model.keras`` after each epoch."""
-    import keras
+    from .trainer import precision_scope
 
-    from .trainer import dtype_policy
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy(cfg.precision))
-    try:
+    with precision_scope(cfg.precision):
         return _train_portable(cfg, time_budget, on_epoch, verbose, finish)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Callable[[dict], None] | None,
@@ -189,7 +183,7 @@ def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Calla
         config.setdefault("resumes", []).append({"after_epoch": state["epochs_done"], "backend": backend,
                                                  "device": describe_accelerator(),
                                                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        if config["hyperparameters"].get("precision", "float32") != cfg.precision:  # the weights are float32 either way
+        if recorded_setting(config["hyperparameters"], "precision") != cfg.precision:  # the weights are float32 either way
             config["resumes"][-1]["precision"] = config["hyperparameters"]["precision"] = cfg.precision
         cfg = dataclasses.replace(cfg, epochs=int(config["epochs_planned"]))
         log.info("Resuming %s after epoch %d", run_dir, state["epochs_done"])

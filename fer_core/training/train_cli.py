@@ -9,6 +9,7 @@ import sys
 from ..labels import parse_label_list
 
 BACKENDS = ("tensorflow", "jax", "torch")
+PRECISIONS = ("float32", "bfloat16")  # trainer.dtype_policy maps each to a Keras dtype policy
 
 
 def select_backend(argv: list[str]) -> str:
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix", metavar="FOLDER",
                    help="a folder of class folders (e.g. CK+48) added to the training images only (classes the data "
                         "lacks are dropped; equalised like the data); validation and test stay as they are")
-    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="bfloat16: Keras's mixed_bfloat16 policy (float32 weights, bfloat16 compute), faster on CPUs with "
                         "AVX-512 BF16 and on GPUs; a resume may switch it. The saved model is float32 either way")
     return p

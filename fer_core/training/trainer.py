@@ -6,6 +6,7 @@ import logging
 import math
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -205,6 +206,26 @@ def dtype_policy(precision: str) -> str:
     return PRECISIONS[precision]
 
 
+@contextmanager
+def precision_scope(precision: str):
+    """Keras's global dtype policy set for ``--precision`` while the block runs, and restored after it (also when the
+    block raises: an interrupted training leaves the process as it found it)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(precision))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def recorded_setting(hyperparameters: dict, key: str):
+    """A run's recorded setting, or ``TrainConfig``'s default for it when the run predates the setting."""
+    default = next((f.default for f in dataclasses.fields(TrainConfig) if f.name == key), None)
+    return hyperparameters.get(key, None if default is dataclasses.MISSING else default)
+
+
 def model_precision(model) -> str:
     """"bfloat16" when any layer of ``model`` with weights computes in bfloat16, else "float32" (weightless layers,
     e.g. the input's, take the global policy when a file is loaded, so they say nothing about how it was trained)."""
@@ -281,7 +302,7 @@ def _record_resume_changes(cfg: TrainConfig, config: dict) -> None:
         raise ValueError(f"These settings are fixed by the run being resumed: {sorted(fixed)}. Expected the run's "
                          f"values. Received: {', '.join(f'{k}={v[1]!r} (run: {v[0]!r})' for k, v in fixed.items())}")
     for k in RESUME_CHANGEABLE:
-        if k != "epochs" and _norm(hp.get(k, "float32" if k == "precision" else None)) != _norm(given[k]):
+        if k != "epochs" and _norm(recorded_setting(hp, k)) != _norm(given[k]):
             config["resumes"][-1][k] = given[k]
             hp[k] = given[k]
 
@@ -378,14 +399,8 @@ def _init_weights(model, source: str, labels: list[str]) -> dict:
 
 def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verbose: int = 1) -> Path:
     """Train (or resume) a run into ``cfg.out``; returns the run folder. Evaluates the best epoch at the end."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy(cfg.precision))
-    try:
+    with precision_scope(cfg.precision):
         return _train(cfg, on_epoch, verbose)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: int) -> Path:
@@ -423,8 +438,9 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
         if config.get("architecture") != cfg.arch or config.get("labels") != list(labels):
             raise ValueError(f"{run_dir} holds a different run ({config.get('architecture')}, {config.get('labels')}); choose another --out.")
         model = keras.models.load_model(ckpt_path)
-        if model_precision(model) != cfg.precision:
-            log.info("Rebuilding the checkpoint in %s (it trained in %s)", cfg.precision, model_precision(model))
+        trained_in = model_precision(model)
+        if trained_in != cfg.precision:
+            log.info("Rebuilding the checkpoint in %s (it trained in %s)", cfg.precision, trained_in)
             model = recast_checkpoint(model, cfg, input_shape, len(labels))
         log.info("Resuming %s after epoch %d", run_dir, state["epochs_done"])
         config.setdefault("resumes", []).append({
