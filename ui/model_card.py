@@ -87,13 +87,17 @@ def accuracy_text(run_dir: Path | None, config: dict) -> str:
         history = runs.read_history(run_dir)
     except runs.RunError:
         history = []
-    scored = [r for r in history if r.get("val_accuracy") is not None]
-    if scored:
-        best = max(scored, key=lambda r: r["val_accuracy"])
-        return (f"no metrics.json yet (training in progress?): best validation accuracy so far "
-                f"**{100 * best['val_accuracy']:.1f}%** on {val_split or 'the validation split'} "
-                f"(epoch {int(best['epoch'])} of {len(history)})")
-    return "not evaluated yet"
+    best, epoch = config.get("best_val_accuracy"), config.get("best_epoch")
+    if not (isinstance(best, (int, float)) and best >= 0 and isinstance(epoch, int)):  # runs without the fields
+        scored = [(max(v for v in (r.get("val_accuracy"), r.get("ema_val_accuracy")) if v is not None), r["epoch"])
+                  for r in history if r.get("val_accuracy") is not None or r.get("ema_val_accuracy") is not None]
+        if not scored:
+            return "not evaluated yet"
+        best, epoch = max(scored)
+    weights = ", averaged weights" if config.get("best_source") == "ema" else ""
+    return (f"no metrics.json yet (training in progress?): best validation accuracy so far "
+            f"**{100 * best:.1f}%** on {val_split or 'the validation split'} "
+            f"(epoch {int(epoch)} of {len(history)}{weights})")
 
 
 def member_configs(run_dir: Path | None, config: dict) -> list[tuple[str, dict]]:

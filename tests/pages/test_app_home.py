@@ -111,6 +111,17 @@ def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp
     text = model_card.accuracy_text(run_dir, config)
     assert "training in progress" in text and "best validation accuracy so far" in text
     assert model_card.accuracy_text(tmp_path / "nothing", {}) == "not evaluated yet"
+    # the figure is the one that picked model.keras: with --ema it may be the averaged weights' column
+    runs.write_json(run_dir / runs.CONFIG, {**config, "best_val_accuracy": 0.9, "best_epoch": 1, "best_source": "ema"})
+    text = model_card.accuracy_text(run_dir, runs.read_json(run_dir / runs.CONFIG))
+    assert "**90.0%**" in text and "(epoch 1 of 2, averaged weights)" in text
+    (run_dir / runs.HISTORY).unlink()  # a run from before config.json kept its best: the best of both columns
+    for row in ({"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "lr": 0.01,
+                 "ema_val_accuracy": 0.7},
+                {"epoch": 2, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.6, "lr": 0.01}):
+        runs.append_history(run_dir, row)
+    bare = {k: v for k, v in config.items() if not k.startswith("best_")}
+    assert "**70.0%**" in model_card.accuracy_text(run_dir, bare) and "(epoch 1 of 2)" in model_card.accuracy_text(run_dir, bare)
 
 
 def test_picking_another_stored_model(app_with):
