@@ -2,7 +2,9 @@
 runs.load_run / runs.summary / the model picker and card see them."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import shutil
 from pathlib import Path
 
@@ -213,3 +215,33 @@ def test_cli_errors_leave_nothing_behind(trained_pair, tmp_path, capsys):
     assert ensemble_main(["--members", str(trained_pair / "a"), str(trained_pair / "b"),
                           "--out", str(trained_pair / "a")]) == 2
     assert runs.read_json(trained_pair / "a" / runs.CONFIG).get("kind") != "ensemble"
+
+
+def _mixes_bench():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ensemble_mixes.py"
+    spec = importlib.util.spec_from_file_location("bench_ensemble_mixes", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def test_the_mix_bench_averages_members_and_ranks_mixes_by_the_first_set():
+    labels = ["a", "b"]
+    y = np.array([0, 0, 1, 1])
+    # "x" is right on rows 0-2, "y" on rows 1-3; their average is right on all four; "z" is always wrong.
+    x = np.array([[.9, .1], [.6, .4], [.2, .8], [.6, .4]])
+    yy = np.array([[.4, .6], [.9, .1], [.1, .9], [.1, .9]])
+    z = np.array([[.1, .9], [.2, .8], [.9, .1], [.8, .2]])
+    probs = {n: {"holdout": p, "test": p[::-1]} for n, p in (("x", x), ("y", yy), ("z", z))}
+    truth = {"holdout": y, "test": y[::-1]}
+    rows = _mixes_bench().score_mixes(probs, truth, labels, max_members=2)
+    assert [r["mix"] for r in rows][0] == ("x", "y") and len(rows) == 6  # 3 singles + 3 pairs
+    best = rows[0]
+    assert best["holdout"] == (1.0, 1.0) and best["test"] == (1.0, 1.0)
+    singles = {r["mix"][0]: r["holdout"][0] for r in rows if len(r["mix"]) == 1}
+    assert singles == {"x": 0.75, "y": 0.75, "z": 0.0}
+    assert rows[-1]["mix"] == ("z",)

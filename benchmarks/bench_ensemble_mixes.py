@@ -1,0 +1,90 @@
+"""Which mix of runs makes the best ensemble? Every mix of one to ``--max-members`` runs, their softmax outputs
+averaged without TTA (as the shipped ensembles run), scored on FER2013's holdout (the split that picks models), on
+PublicTest (the test figure) and, with ``--photos``, on real photos through the app's photo path.
+
+    python benchmarks/bench_ensemble_mixes.py --fer CSV --runs RUN RUN ... [--photos DIR ...] [--max-members 3]
+
+Each run is loaded once (int8 where it ships one) and predicts each set once; the mixes are then averages of those
+outputs, so 4 runs cost 4 passes, not 14. Prints a markdown table, best holdout first: top-1 on each set, and
+macro-F1 over the classes present on the photos. Pick on the holdout; the other columns check the pick.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import bench_photo_pipeline as photo  # noqa: E402
+from fer_core.inference.classifier import load_classifier  # noqa: E402
+from fer_core.training.data import HOLDOUT, load_fer2013  # noqa: E402
+from fer_core.training.evaluation import confusion_matrix, metrics_from_confusion  # noqa: E402
+from fer_core.training.trainer import TrainConfig, load_train_val_test  # noqa: E402
+
+
+def score_mixes(probs: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray], labels: list[str],
+                max_members: int) -> list[dict]:
+    """Accuracy and macro-F1 of every mix of 1..max_members runs on every set: ``probs[run][set]`` are (n, classes)."""
+    rows = []
+    runs = list(probs)
+    for k in range(1, min(max_members, len(runs)) + 1):
+        for mix in itertools.combinations(runs, k):
+            row = {"mix": mix}
+            for name, y in truth.items():
+                pred = np.mean([probs[r][name] for r in mix], axis=0).argmax(1)
+                m = metrics_from_confusion(confusion_matrix(y, pred, len(labels)), labels)
+                row[name] = (m["accuracy"], m["macro_f1"])
+            rows.append(row)
+    first = next(iter(truth))
+    return sorted(rows, key=lambda r: -r[first][0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fer", required=True, help="FER2013 CSV: its holdout and PublicTest rows are scored")
+    ap.add_argument("--runs", nargs="+", required=True, help="run folders (two or more)")
+    ap.add_argument("--photos", nargs="*", default=[], type=Path, help="folders of <class>/<photo> (real photos)")
+    ap.add_argument("--max-members", type=int, default=3)
+    args = ap.parse_args()
+    if len(args.runs) < 2 or args.max_members < 1:
+        ap.error(f"needs two or more runs and --max-members >= 1. Received: runs={args.runs}, "
+                 f"max_members={args.max_members}")
+
+    hold = load_train_val_test(TrainConfig(data=args.fer, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+    test = load_fer2013(args.fer, usage="PublicTest")
+    sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
+    faces = []
+    if args.photos:
+        faces, _ = photo.load_faces(args.photos)
+        sets["real photos"] = photo.crops_for(faces, photo.FACE_MARGIN, False, "run")
+
+    probs, labels = {}, None
+    for run in args.runs:
+        clf = load_classifier(run, tta="none")
+        if labels is not None and list(clf.labels) != labels:
+            raise SystemExit(f"every run needs the same labels. Received: {run} has {list(clf.labels)}, not {labels}")
+        labels = list(clf.labels)
+        name = Path(run).name
+        probs[name] = {s: clf.predict_proba(x, tta="none", photo=(s == "real photos")) for s, x in sets.items()}
+        print(f"{name}: {clf.backend}", flush=True)
+    truth = {"holdout": np.array([labels.index(hold.label_names[i]) for i in hold.labels]),
+             "PublicTest": np.array([labels.index(test.label_names[i]) for i in test.labels])}
+    if faces:
+        truth["real photos"] = np.array([labels.index(f.label) for f in faces])
+
+    heads = [f"{s} (n={len(y)})" for s, y in truth.items()]
+    print("\n| mix | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads))
+    for row in score_mixes(probs, truth, labels, args.max_members):
+        cells = [f"{100 * row[s][0]:.1f}%" + (f" / {row[s][1]:.3f}" if s == "real photos" else "") for s in truth]
+        print(f"| {' + '.join(row['mix'])} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
