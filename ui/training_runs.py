@@ -71,11 +71,22 @@ def runs_column_config() -> dict:
 
 # ---------------------------------------------------------------- figures
 
+CURVES_GAP = 0.24  # between the panels: the learning-rate ticks on the right of one, the accuracy axis of the other
+
+
+def epoch_tick_step(last_epoch: int) -> int:
+    """A round step (1, 2, 5, 10, 20, 25, 50, ...) giving at most about 12 epoch ticks."""
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500):
+        if last_epoch / step <= 12:
+            return step
+    return math.ceil(last_epoch / 12)
+
+
 def curves_figure(series: list[tuple[str, list[dict], bool]]) -> go.Figure:
     """Loss (left) and accuracy (right) per epoch, train solid and validation dashed, one colour per run;
     the learning rate dotted on the loss panel's right axis. ``series`` = (name, history rows, still training)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (learning rate dotted, right axis)", "Accuracy"),
-                        specs=[[{"secondary_y": True}, {"secondary_y": False}]], horizontal_spacing=0.16)
+                        specs=[[{"secondary_y": True}, {"secondary_y": False}]], horizontal_spacing=CURVES_GAP)
     for i, (name, history, training) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         label = f"{name} (training)" if training else name
@@ -104,9 +115,11 @@ def curves_figure(series: list[tuple[str, list[dict], bool]]) -> go.Figure:
                 opacity=0.7, hovertemplate=f"{label}<br>lr: %{{y:.3g}}<br>epoch %{{x}}<extra></extra>",
             ), row=1, col=1, secondary_y=True)
     last = max((r.get("epoch") or 0 for _, h, _ in series for r in h), default=1)
-    fig.update_xaxes(title_text="epoch", dtick=max(1, math.ceil(last / 12)))
+    fig.update_xaxes(title_text="epoch", dtick=epoch_tick_step(last), tick0=0)
     fig.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="learning rate", row=1, col=1, secondary_y=True, showgrid=False, tickformat=".2~g")
+    # no title on the learning-rate axis: the panel's title names it, and a title there would meet the accuracy axis's
+    fig.update_yaxes(row=1, col=1, secondary_y=True, showgrid=False, tickformat=".2~g", tickmode="auto", nticks=5,
+                     rangemode="tozero")
     fig.update_yaxes(title_text="accuracy", row=1, col=2, tickformat=".0%")
     fig.update_layout(height=430, margin=dict(t=40, b=10), legend=charts.LEGEND_RIGHT)
     return fig

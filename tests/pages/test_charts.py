@@ -84,3 +84,16 @@ def test_timeline_draws_attention_not_the_engagement_index():
     assert list(face.y) == [1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
     assert list(fig.layout.yaxis.ticktext) == ["not in view", "turned away", "facing"]
     assert all("ngagement" not in a.text for a in fig.layout.annotations)
+
+
+def test_training_curves_keep_the_two_panels_axes_apart_and_epoch_ticks_round():
+    """The loss panel's learning-rate axis (right) and the accuracy panel's axis (left) share the gap between them:
+    the gap leaves room for both tick columns, and only the accuracy side carries a title there."""
+    long = [dict(h, epoch=e) for e in range(1, 151) for h in HISTORY[:1]]
+    fig = training_runs.curves_figure([("a", long, False)])
+    layout = fig.layout
+    lr_axis = next(a for a in (layout.yaxis2, layout.yaxis3) if a.overlaying)
+    assert lr_axis.side == "right" and not (lr_axis.title and lr_axis.title.text)
+    assert layout.xaxis2.domain[0] - layout.xaxis.domain[1] >= 0.2
+    assert layout.xaxis.dtick == 20 and layout.xaxis.tick0 == 0
+    assert [training_runs.epoch_tick_step(n) for n in (3, 12, 13, 60, 150, 300, 9000)] == [1, 1, 2, 5, 20, 25, 750]
