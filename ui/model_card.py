@@ -33,7 +33,10 @@ def selection_text(config: dict) -> str:
     val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
     size = f" ({int(val['n']):,} faces)" if val.get("split") == split and isinstance(val.get("n"), int) else ""
     if runs.is_ensemble(config):
-        return f"{split}{size}: each member kept its epoch of best {split} accuracy"
+        mix = config.get("best_val_accuracy")
+        picked = (f"; the members themselves were picked as the mix with the best {split} accuracy "
+                  f"({100 * mix:.1f}%)" if isinstance(mix, (int, float)) and 0 <= mix <= 1 else "")
+        return f"{split}{size}: each member kept its epoch of best {split} accuracy{picked}"
     what = (config.get("selection") or {}).get("what") if isinstance(config.get("selection"), dict) else None
     if isinstance(what, str) and what:
         return f"{split}{size}: {what} was kept"
