@@ -245,3 +245,16 @@ def test_the_mix_bench_averages_members_and_ranks_mixes_by_the_first_set():
     singles = {r["mix"][0]: r["holdout"][0] for r in rows if len(r["mix"]) == 1}
     assert singles == {"x": 0.75, "y": 0.75, "z": 0.0}
     assert rows[-1]["mix"] == ("z",)
+
+
+def test_the_mix_bench_compares_two_mixes_face_by_face():
+    bench = _mixes_bench()
+    assert bench.mcnemar_exact(0, 0) == 1.0
+    assert bench.mcnemar_exact(5, 5) == 1.0
+    assert bench.mcnemar_exact(6, 0) == pytest.approx(2 / 64)  # a fair coin lands one way six times: 2 * (1/2)^6
+    assert bench.mcnemar_exact(0, 6) == bench.mcnemar_exact(6, 0)
+    y = np.array([0, 0, 1, 1])
+    right, wrong = np.eye(2)[y], np.eye(2)[1 - y]
+    half = np.vstack([right[:2], wrong[2:]])  # right on the first two faces only
+    probs = {"a": {"s": right}, "b": {"s": half}}
+    assert bench.compare(probs, {"s": y}, ("a",), ("b",)) == {"s": (2, 0, 0.5)}
