@@ -58,7 +58,9 @@ def runs_column_config() -> dict:
     config.update({
         "run": cc.TextColumn("run", pinned=True),
         "parameters": cc.NumberColumn("parameters", format="compact", help="trainable + non-trainable weights"),
-        "best val acc": cc.NumberColumn("best val acc", format="percent", help="best validation accuracy during training"),
+        "best val acc": cc.NumberColumn("best val acc", format="percent",
+                                        help="best validation accuracy during training; for an ensemble, its own "
+                                             "validation accuracy, the figure its mix was picked on"),
         "selected on": cc.TextColumn("selected on", help="the split whose accuracy picked the kept epoch; when it is "
                                                          "also the test split, the test figure is optimistic"),
         "test acc": cc.NumberColumn("test acc", format="percent", help="accuracy of the selected model on the run's test split"),
