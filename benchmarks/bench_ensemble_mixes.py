@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 
 import bench_photo_pipeline as photo  # noqa: E402
 from fer_core.inference.classifier import load_classifier  # noqa: E402
-from fer_core.training.data import HOLDOUT, load_fer2013  # noqa: E402
-from fer_core.training.evaluation import confusion_matrix, metrics_from_confusion  # noqa: E402
-from fer_core.training.trainer import TrainConfig, load_train_val_test  # noqa: E402
+from fer_core.training.data import load_fer2013  # noqa: E402
+from fer_core.training.evaluation import align_labels, confusion_matrix, metrics_from_confusion  # noqa: E402
+from fer_core.training.trainer import load_holdout  # noqa: E402
 
 
 def score_mixes(probs: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray], labels: list[str],
@@ -89,7 +89,7 @@ def main() -> None:
     if unknown:
         ap.error(f"--baseline names runs that --runs does not hold. Received: {sorted(unknown)}")
 
-    hold = load_train_val_test(TrainConfig(data=args.fer, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+    hold = load_holdout(args.fer)
     test = load_fer2013(args.fer, usage="PublicTest")
     sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
     faces = []
@@ -106,8 +106,7 @@ def main() -> None:
         name = Path(run).name
         probs[name] = {s: clf.predict_proba(x, tta="none", photo=(s == "real photos")) for s, x in sets.items()}
         print(f"{name}: {clf.backend}", flush=True)
-    truth = {"holdout": np.array([labels.index(hold.label_names[i]) for i in hold.labels]),
-             "PublicTest": np.array([labels.index(test.label_names[i]) for i in test.labels])}
+    truth = {"holdout": align_labels(hold, tuple(labels))[1], "PublicTest": align_labels(test, tuple(labels))[1]}
     if faces:
         truth["real photos"] = np.array([labels.index(f.label) for f in faces])
 

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clf = load_classifier(args.model, tta=False, backend=args.backend)
         if args.usage == HOLDOUT:
-            from .trainer import TrainConfig, load_train_val_test
+            from .trainer import load_holdout
 
-            ds = load_train_val_test(TrainConfig(data=args.data, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+            ds = load_holdout(args.data)
         else:
             ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
     except (ModelLoadError, DatasetError, FileNotFoundError) as e:

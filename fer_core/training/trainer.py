@@ -101,6 +101,11 @@ def load_splits(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
     return load_train_val_test(cfg)[:2]
 
 
+def load_holdout(data: str) -> FaceDataset:
+    """The fixed stratified holdout of a FER2013 CSV's Training rows: the split that picks models (and ensembles)."""
+    return load_train_val_test(TrainConfig(data=data, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+
+
 def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, FaceDataset | None]:
     """Training, validation (picks the model) and test (only reported) sets. Folders split by a seeded stratified
     (or by-subject) split; FER2013 by Usage, or with ``val_usage="holdout"`` a fixed stratified 10% of Training held
