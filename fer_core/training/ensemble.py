@@ -1,12 +1,15 @@
 """CLI: ``python -m fer_core.ensemble --members RUN RUN [...] --out models/runs/NAME [--data CSV --usage PublicTest]
-[--tta none|flip|crops]``.
+[--tta none|flip|crops] [--holdout --selection TEXT] [--note TEXT]``.
 
 Writes an ensemble run folder: a config.json with ``"kind": "ensemble"`` naming the member runs (no model file: the
 members' model.keras files are averaged at load time), and with ``--data`` its evaluation (metrics.json and
 confusion_matrix.csv, the run-folder schema). Loaded, it runs each member's own
 model.int8.onnx / model.onnx (the members' averaged outputs); ``python -m fer_core.export_onnx ENSEMBLE [--int8
 ...]`` can instead write the averaged network as one model.onnx / model.int8.onnx of its own (a copy of all the
-members' weights), which then takes precedence. Members sharing the ensemble's parent folder are stored by run id,
+members' weights), which then takes precedence. ``--holdout`` also scores it on the FER2013 CSV's fixed holdout (the
+split that picks models) into ``evaluations/holdout-<backend>-<tta>/`` and records that accuracy as
+``best_val_accuracy`` with ``--selection`` saying how the mix was picked: the figures the runs table and model card
+show. Members sharing the ensemble's parent folder are stored by run id,
 others by a path relative to that parent.
 """
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from .. import runs
 from ..inference.classifier import TTA_MODES, ModelLoadError, load_classifier
-from .data import DatasetError, load_dataset
+from .data import HOLDOUT, DatasetError, load_dataset
 from .evaluation import evaluate, format_table, write_evaluation
 
 
@@ -81,7 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=TTA_MODES, default="flip",
                    help="test-time augmentation the ensemble uses (config.json inference.tta) and that the "
                         "evaluation reports (metrics.json \"tta\"); default flip")
+    p.add_argument("--holdout", action="store_true",
+                   help="also score the ensemble (without TTA, and with --tta) on the fixed holdout of the FER2013 "
+                        "CSV --data, the split that picks models; recorded as best_val_accuracy")
+    p.add_argument("--selection", default=None,
+                   help="with --holdout: how the members were picked, in words that follow 'the members are' on the model "
+                        "card (config.json selection.what), e.g. 'the mix of up to three shipped nets with the best "
+                        "holdout accuracy'; default: runs named by hand")
+    p.add_argument("--note", default=None, help="why this TTA, in words (config.json inference_note, on the card)")
     return p
+
+
+def record_holdout(out: Path, config: dict, clf, data: str, tta: str, selection: str | None) -> dict:
+    """Score the ensemble on ``data``'s fixed holdout, save that evaluation beside it and record its accuracy (no TTA:
+    the figure a mix search compares) in ``config`` as ``best_val_accuracy``; returns the holdout metrics."""
+    from .trainer import load_holdout
+
+    hold = load_holdout(data)
+    metrics, cm = evaluate(clf, hold, tta=tta)
+    metrics["model"] = out.name
+    backend = str(metrics.get("backend") or getattr(clf, "backend", "") or "model").replace("onnxruntime-", "")
+    name = f"{HOLDOUT}-{backend}-{tta}"
+    write_evaluation(out / runs.EVALUATIONS / name, metrics, cm)
+    config["selection"] = {"split": hold.split, "what": selection or "runs named by hand, not picked on this figure"}
+    config["best_val_accuracy"] = metrics["accuracy"]
+    config["best_val_note"] = f"the ensemble's own {hold.split} accuracy without TTA (evaluations/{name})"
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     members = [Path(m) for m in args.members]
     if len(members) < 2:
         print(f"error: an ensemble needs at least two members. Received: members={args.members}", file=sys.stderr)
+        return 2
+    if args.holdout and (not args.data or Path(args.data).is_dir()):
+        print(f"error: --holdout needs --data to be a FER2013 CSV. Received: data={args.data}", file=sys.stderr)
+        return 2
+    if args.selection and not args.holdout:
+        print(f"error: --selection describes the --holdout pick; add --holdout. Received: selection={args.selection!r}",
+              file=sys.stderr)
         return 2
     if any(m.resolve() == out.resolve() for m in members):
         print(f"error: --out must not be one of the members. Received: out={args.out}", file=sys.stderr)
@@ -112,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    # a previous ensemble's evaluation and exported models would no longer apply
+    # a previous ensemble's evaluations and exported models would no longer apply
     for stale in (runs.METRICS, runs.CONFUSION, runs.ONNX_MODEL, runs.ONNX_INT8_MODEL):
         (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / runs.EVALUATIONS, ignore_errors=True)
     runs.write_json(out / runs.CONFIG, config)
     try:
         clf = load_classifier(out)
@@ -126,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     config.update(labels=list(clf.labels), input_shape=list(clf.input_shape), n_params=clf.n_params)
+    if args.note:
+        config["inference_note"] = args.note
+    if args.holdout:
+        try:
+            hold = record_holdout(out, config, clf, args.data, args.tta, args.selection)
+        except (DatasetError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{hold['split']}: accuracy {hold['accuracy']:.4f}   macro-F1 {hold['macro_f1']:.4f}   n={hold['n']}")
     runs.write_json(out / runs.CONFIG, config)
     print(f"Wrote {out / runs.CONFIG}: ensemble of {', '.join(config['members'])} "
           f"({clf.n_params:,} parameters, inference TTA {args.tta})")

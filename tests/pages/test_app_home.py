@@ -104,7 +104,10 @@ def test_model_card_names_the_selection_split_and_a_test_figure(tmp_path):
     ensemble = {"kind": "ensemble", "members": ["a", "b"], "dataset": {"validation": {"split": "holdout", "n": 50}}}
     assert model_card.selection_text(ensemble) == "holdout (50 faces): each member kept its epoch of best holdout accuracy"
     picked = model_card.selection_text({**ensemble, "best_val_accuracy": 0.7148})
-    assert picked.endswith("the members themselves were picked as the mix with the best holdout accuracy (71.5%)")
+    assert picked.endswith("; the members are the mix with the best holdout accuracy; the ensemble scores 71.5% on it")
+    named = model_card.selection_text({**ensemble, "best_val_accuracy": 0.7148,
+                                       "selection": {"split": "holdout", "what": "runs named by hand"}})
+    assert named.endswith("; the members are runs named by hand; the ensemble scores 71.5% on it")
 
 
 def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp_path):

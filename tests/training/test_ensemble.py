@@ -16,6 +16,7 @@ from fer_core.runs import summary as rs
 from ui import run_text
 from fer_core.inference.classifier import ModelLoadError, load_classifier
 from fer_core.ensemble import main as ensemble_main
+from tests.factories import make_fer_csv
 
 
 def make_member(root: Path, name: str, seed: int, labels=EMOTIONS, shape=(48, 48, 1)) -> Path:
@@ -194,6 +195,43 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
     # written again without --data: config only, the stale evaluation removed
     assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
     assert not (out / runs.METRICS).exists() and runs.read_json(out / runs.CONFIG)["inference"]["tta"] == "flip"
+
+
+def test_cli_records_the_holdout_figure_the_card_shows(trained_pair, tmp_path, capsys):
+    from fer_core.training.trainer import load_holdout
+    from ui import model_card
+
+    fer_csv = make_fer_csv(tmp_path / "fer10.csv", n_per_class=10)  # 10% held out: one face per class
+
+    root = tmp_path / "runs"
+    shutil.copytree(trained_pair, root)
+    out = root / "ens"
+    (out / runs.EVALUATIONS / "old-mix").mkdir(parents=True)  # a previous mix's evaluation: stale once rewritten
+    runs.write_json(out / runs.CONFIG, {"kind": "ensemble", "members": ["a"]})
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out), "--data", str(fer_csv),
+                          "--usage", "PublicTest", "--tta", "none", "--holdout", "--selection", "the best holdout mix",
+                          "--note", "no TTA: flip is over budget"]) == 0
+    hold = load_holdout(str(fer_csv))
+    assert f"{hold.split}: accuracy" in capsys.readouterr().out
+    config = runs.read_json(out / runs.CONFIG)
+    evals = [p.name for p in (out / runs.EVALUATIONS).iterdir()]
+    assert len(evals) == 1 and evals[0].startswith("holdout-") and evals[0].endswith("-none")
+    saved = runs.read_json(out / runs.EVALUATIONS / evals[0] / runs.METRICS)
+    assert saved["n"] == len(hold) and saved["split"] == hold.split and config["best_val_accuracy"] == saved["accuracy"]
+    assert config["selection"] == {"split": hold.split, "what": "the best holdout mix"}
+    assert evals[0] in config["best_val_note"] and config["inference_note"] == "no TTA: flip is over budget"
+    assert runs.read_json(out / runs.METRICS)["split"] == "PublicTest"
+    card = model_card.selection_text(config)
+    assert f"the members are the best holdout mix; the ensemble scores {100 * saved['accuracy']:.1f}% on it" in card
+
+
+def test_cli_refuses_holdout_without_a_fer_csv(trained_pair, tmp_path, capsys):
+    out = tmp_path / "ens"
+    pair = [str(trained_pair / "a"), str(trained_pair / "b")]
+    assert ensemble_main(["--members", *pair, "--out", str(out), "--holdout"]) == 2
+    assert "--holdout needs --data to be a FER2013 CSV. Received: data=None" in capsys.readouterr().err
+    assert ensemble_main(["--members", *pair, "--out", str(out), "--selection", "picked"]) == 2
+    assert "add --holdout" in capsys.readouterr().err and not out.exists()
 
 
 def test_cli_stores_members_outside_the_parent_as_relative_paths(trained_pair, tmp_path):
