@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 FER_SIDE = 48
 FER_USAGES = ("Training", "PublicTest", "PrivateTest")
+MIXED_ROW = -1  # FaceDataset.rows of an image added from another dataset (--mix): it has no row of its own here
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm"}
 
 
@@ -36,7 +37,8 @@ class FaceDataset:
     split: str = ""
     groups: np.ndarray | None = field(default=None, repr=False)  # e.g. subject id per image
     # each image's row among the rows its loader read (FER2013: of the Usage read), kept through ``subset``, so that
-    # per-row side data (FER+ votes) still pairs with a split or a sample of the rows
+    # per-row side data (FER+ votes) still pairs with a split or a sample of the rows; MIXED_ROW (-1) marks an image
+    # added from elsewhere (--mix), which has no such row
     rows: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from .data import FaceDataset
+from .data import MIXED_ROW, FaceDataset
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,17 @@ def mix_teacher(targets: np.ndarray, teacher_probs: np.ndarray, weight: float) -
 
 def ferplus_targets(dataset: FaceDataset, votes_path: str, usage: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """FER+ vote shares over ``dataset``'s labels, checked to line up with its rows (``FerPlusAlignmentError`` when
-    they do not: training on shuffled soft labels is training on noise)."""
+    they do not: training on shuffled soft labels is training on noise). Images mixed in from a folder (``--mix``)
+    get no votes (``valid`` False): they keep their one-hot labels."""
     from .ferplus import FerPlusAlignmentError, check_alignment, load_ferplus
 
+    if dataset.rows is not None and (dataset.rows == MIXED_ROW).any():  # images mixed in (--mix) have no votes
+        own = np.flatnonzero(dataset.rows != MIXED_ROW)
+        own_dist, own_valid, report = ferplus_targets(dataset.subset(own), votes_path, usage)
+        dist = np.zeros((len(dataset), len(dataset.label_names)), own_dist.dtype)
+        valid = np.zeros(len(dataset), bool)
+        dist[own], valid[own] = own_dist, own_valid
+        return dist, valid, report
     votes = load_ferplus(votes_path, usage)
     if dataset.rows is not None and len(votes) > len(dataset):  # a split or sample of the Usage's rows (holdout)
         if int(dataset.rows.max(initial=-1)) >= len(votes):

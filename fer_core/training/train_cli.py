@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-weight", type=float, default=0.5, help="share of the teacher's output in a target (0-1)")
     p.add_argument("--mix", metavar="FOLDER",
                    help="a folder of class folders (e.g. CK+48) added to the training images only (classes the data "
-                        "lacks are dropped; equalised like the data); validation and test stay as they are")
+                        "lacks are dropped; equalised like the data; with --ferplus they keep their own labels, having no "
+                        "votes); validation and test stay as they are")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="bfloat16: Keras's mixed_bfloat16 policy (float32 weights, bfloat16 compute), faster on CPUs with "
                         "AVX-512 BF16 and on GPUs; a resume may switch it. The saved model is float32 either way")

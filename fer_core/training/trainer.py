@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from .. import runs
-from .data import HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, FaceDataset, load_dataset, select_classes, stratified_split
+from .data import (HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, MIXED_ROW, FaceDataset, load_dataset, select_classes,
+                   stratified_split)
 from ..inference.preprocessing import EQUALIZED_FLATNESS, histogram_flatness
 from .architectures import get_spec
 
@@ -135,7 +136,8 @@ def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, Fac
 
 def mix_in(train: FaceDataset, folder: str) -> FaceDataset:
     """``train`` plus the images of a folder of class folders (its classes outside ``train``'s dropped), brought to
-    ``train``'s intensities first (histogram-equalised when ``train``'s images are, as FER2013's are here)."""
+    ``train``'s intensities first (histogram-equalised when ``train``'s images are, as FER2013's are here). The added
+    images get row ``MIXED_ROW`` (no FER2013 row, so no FER+ votes: they train on their own labels)."""
     from ..inference.preprocessing import equalize_crop
 
     extra = load_dataset(folder, size=train.images.shape[1])
@@ -149,8 +151,9 @@ def mix_in(train: FaceDataset, folder: str) -> FaceDataset:
     if input_equalization(train.images) == "hist":
         images = np.stack([equalize_crop(im) for im in images])
     log.info("Mixed in %d images of %s from %s", len(images), keep, folder)
+    rows = None if train.rows is None else np.concatenate([train.rows, np.full(len(images), MIXED_ROW, np.int64)])
     return FaceDataset(np.concatenate([train.images, images]), np.concatenate([train.labels, labels]),
-                       train.label_names, train.source, f"{train.split} + {folder}")
+                       train.label_names, train.source, f"{train.split} + {folder}", rows=rows)
 
 
 def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[int, int, int], splits: tuple,
@@ -182,11 +185,12 @@ def new_run_config(cfg: TrainConfig, run_dir: Path, model, input_shape: tuple[in
 
 def check_ferplus_settings(cfg: TrainConfig) -> None:
     """FER+ votes pair with the rows of a FER2013 CSV's training Usage (each image keeps its row through the holdout
-    split and ``--max-train``): a ``ValueError`` for settings that change the classes or the images."""
-    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.classes or cfg.remap or cfg.mix):
+    split and ``--max-train``; images added by ``--mix`` have none): a ``ValueError`` for settings that change the
+    classes or the FER2013 images."""
+    if cfg.ferplus and (Path(cfg.data).is_dir() or cfg.classes or cfg.remap):
         raise ValueError("FER+ votes pair with the rows of a FER2013 CSV's training Usage: --ferplus takes no folder "
-                         "dataset, --classes, --remap or --mix. "
-                         f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}, mix={cfg.mix!r}")
+                         "dataset, --classes or --remap (--mix is fine: its images train on their own labels). "
+                         f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:

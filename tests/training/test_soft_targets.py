@@ -85,6 +85,6 @@ def test_ferplus_votes_follow_their_rows_through_a_split(tmp_path, fer_csv):
 
 
 def test_ferplus_refuses_changed_classes(tmp_path, fer_csv):
-    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --classes, --remap or --mix"):
+    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --classes or --remap"):
         train(TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "x"), epochs=1,
                           classes=("happy", "sad"), ferplus=str(tmp_path / "votes.csv")), verbose=0)

@@ -195,5 +195,40 @@ def test_mix_adds_a_folders_images_to_training_only(tmp_path, fer_csv):
         (tmp_path / "odd" / "contempt").mkdir(parents=True)
         cv2.imwrite(str(tmp_path / "odd" / "contempt" / "a.png"), np.zeros((48, 48), np.uint8))
         load_train_val_test(dataclasses.replace(base, mix=str(tmp_path / "odd")))
-    with pytest.raises(ValueError, match="--ferplus takes no folder dataset, --classes, --remap or --mix"):
-        train(dataclasses.replace(base, mix=str(tmp_path / "ck"), ferplus=str(tmp_path / "votes.csv")), verbose=0)
+
+
+
+def test_mixed_in_images_keep_their_labels_beside_ferplus_votes(tmp_path, fer_csv):
+    """--mix with --ferplus: FER2013's rows get their own votes, the added images their own one-hot labels, and a
+    run trains on both."""
+    import cv2
+
+    from factories import write_votes
+    from fer_core.training.data import MIXED_ROW, load_fer2013
+    from fer_core.training.soft_targets import build_targets
+    from fer_core.training.trainer import load_train_val_test
+
+    rng = np.random.default_rng(1)
+    for folder, n in (("surprise", 3), ("disgust", 2)):
+        (tmp_path / "ck" / folder).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / "ck" / folder / f"S{i:03d}.png"), rng.integers(0, 256, (48, 48)).astype(np.uint8))
+    rows = load_fer2013(fer_csv, "Training")
+    voted = rows.labels.copy()
+    voted[::5] = (voted[::5] + 1) % 7  # FER+ disagrees on every fifth row: its votes show where they were used
+    votes = write_votes(tmp_path / "votes.csv", voted, ["Training"] * len(rows))
+    cfg = TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "run"), epochs=1, batch_size=16,
+                      val_usage="PublicTest", mix=str(tmp_path / "ck"), ferplus=str(votes), ferplus_weight=1.0)
+    train_ds = load_train_val_test(cfg)[0]
+    mixed = train_ds.rows == MIXED_ROW
+    assert mixed.sum() == 5 and (train_ds.rows[~mixed] >= 0).all()
+    targets, info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, usage="Training")
+    np.testing.assert_array_equal(targets[mixed].argmax(axis=1), train_ds.labels[mixed])
+    np.testing.assert_array_equal(targets[~mixed].argmax(axis=1), voted[train_ds.rows[~mixed]])
+    assert np.any(voted[train_ds.rows[~mixed]] != train_ds.labels[~mixed])
+    assert info["ferplus"]["rows_with_votes"] == (~mixed).sum()
+    run = train(cfg, verbose=0)
+    config = runs.read_json(run / runs.CONFIG)
+    assert config["hyperparameters"]["mix"] == str(tmp_path / "ck")
+    assert config["targets"]["ferplus"]["rows_with_votes"] == (~mixed).sum()
+    assert config["dataset"]["train"]["n"] == len(train_ds)
