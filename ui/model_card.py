@@ -33,13 +33,13 @@ def selection_text(config: dict) -> str:
     val = ((config.get("dataset") or {}).get("validation") or {}) if isinstance(config.get("dataset"), dict) else {}
     size = f" ({int(val['n']):,} faces)" if val.get("split") == split and isinstance(val.get("n"), int) else ""
     what = (config.get("selection") or {}).get("what") if isinstance(config.get("selection"), dict) else None
+    what = what if isinstance(what, str) and what else None
     if runs.is_ensemble(config):
         mix = config.get("best_val_accuracy")
-        members = what if isinstance(what, str) and what else f"the mix with the best {split} accuracy"
-        picked = (f"; the members are {members}; the ensemble scores {100 * mix:.1f}% on it"
-                  if isinstance(mix, (int, float)) and 0 <= mix <= 1 else "")
+        picked = (f"; the members are {what or f'the mix with the best {split} accuracy'}; the ensemble scores "
+                  f"{100 * mix:.1f}% on it" if isinstance(mix, (int, float)) and 0 <= mix <= 1 else "")
         return f"{split}{size}: each member kept its epoch of best {split} accuracy{picked}"
-    if isinstance(what, str) and what:
+    if what:
         return f"{split}{size}: {what} was kept"
     return f"{split}{size}: the epoch with the best {split} accuracy was kept"
 

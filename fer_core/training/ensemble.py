@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import runs
-from ..inference.classifier import TTA_MODES, ModelLoadError, load_classifier
+from ..inference.classifier import TTA_MODES, Classifier, ModelLoadError, load_classifier
 from .data import HOLDOUT, DatasetError, load_dataset
 from .evaluation import evaluate, format_table, write_evaluation
 
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def record_holdout(out: Path, config: dict, clf, data: str, tta: str, selection: str | None) -> dict:
+def record_holdout(out: Path, config: dict, clf: Classifier, data: str, tta: str, selection: str | None) -> dict:
     """Score the ensemble on ``data``'s fixed holdout, save that evaluation beside it and record its accuracy (no TTA:
     the figure a mix search compares) in ``config`` as ``best_val_accuracy``; returns the holdout metrics."""
     from .trainer import load_holdout
@@ -103,8 +103,7 @@ def record_holdout(out: Path, config: dict, clf, data: str, tta: str, selection:
     hold = load_holdout(data)
     metrics, cm = evaluate(clf, hold, tta=tta)
     metrics["model"] = out.name
-    backend = str(metrics.get("backend") or getattr(clf, "backend", "") or "model").replace("onnxruntime-", "")
-    name = f"{HOLDOUT}-{backend}-{tta}"
+    name = f"{HOLDOUT}-{metrics.get('backend', 'model').removeprefix('onnxruntime-')}-{tta}"
     write_evaluation(out / runs.EVALUATIONS / name, metrics, cm)
     config["selection"] = {"split": hold.split, "what": selection or "runs named by hand, not picked on this figure"}
     config["best_val_accuracy"] = metrics["accuracy"]

@@ -197,7 +197,6 @@ def test_mix_adds_a_folders_images_to_training_only(tmp_path, fer_csv):
         load_train_val_test(dataclasses.replace(base, mix=str(tmp_path / "odd")))
 
 
-
 def test_mixed_in_images_keep_their_labels_beside_ferplus_votes(tmp_path, fer_csv):
     """--mix with --ferplus: FER2013's rows get their own votes, the added images their own one-hot labels, and a
     run trains on both."""
