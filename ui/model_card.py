@@ -128,6 +128,16 @@ def _members_data_text(members: list[tuple[str, dict]]) -> str:
     return "; ".join(f"{name}: {t}" for (name, _), t in zip(members, texts))
 
 
+def ensemble_text(config: dict, names: list[str], archs: list[str]) -> str:
+    """What an ensemble computes, for the card: a plain average, or a cascade (the first member alone where sure)."""
+    listed = ", ".join(f"`{n}` ({a})" for n, a in zip(names, archs or ["?"] * len(names)))
+    cascade = config.get("cascade") if isinstance(config.get("cascade"), dict) else None
+    if cascade and names:
+        return (f"cascade of {len(names)} runs: `{names[0]}` answers alone where its top probability is at least "
+                f"{cascade.get('threshold')}; elsewhere the softmax outputs of all {len(names)} are averaged: {listed}")
+    return f"ensemble of {len(names)} runs, their softmax outputs averaged: {listed}"
+
+
 def show_model_card(classifier, run_dir: Path | None) -> None:
     """Render the card of ``classifier`` (loaded from ``run_dir``); an ensemble's card lists its members."""
     config = classifier.config or {}
@@ -138,8 +148,7 @@ def show_model_card(classifier, run_dir: Path | None) -> None:
     if runs.is_ensemble(config):
         names = [name for name, _ in members] or [str(m) for m in config.get("members") or []]
         archs = [mc.get("architecture") or "?" for _, mc in members]
-        arch_text = (f"ensemble of {len(names)} runs, their softmax outputs averaged: "
-                     + ", ".join(f"`{n}` ({a})" for n, a in zip(names, archs or ["?"] * len(names))))
+        arch_text = ensemble_text(config, names, archs)
         data_text = _dataset_text(config) + " (each member)" if config.get("dataset") else (
             _members_data_text(members) if members else "unknown")
         params = f"{classifier.n_params:,} (sum of the {len(names)} members)"

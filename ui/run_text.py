@@ -14,9 +14,11 @@ PUBLIC_TEST = "PublicTest"
 
 
 def selection_split(config: dict) -> str:
-    """The split whose accuracy picked the kept epoch: ``selection_split`` (or ``selected_on``) in config.json, else
-    the validation split the run recorded, else PublicTest (what the FER2013 runs before these fields used)."""
-    named = config.get("selection_split") or config.get("selected_on")
+    """The split whose accuracy picked the kept epoch: ``selection_split`` (or ``selected_on``, or an ensemble's
+    ``selection.split``) in config.json, else the validation split the run recorded, else PublicTest (what the FER2013
+    runs before these fields used)."""
+    picked = config.get("selection") if isinstance(config.get("selection"), dict) else {}
+    named = config.get("selection_split") or config.get("selected_on") or picked.get("split")
     if isinstance(named, str) and named:
         return named
     if config.get("folds"):

@@ -274,8 +274,11 @@ def ensemble_note(s: rs.RunSummary, label: str) -> str:
     """``X is an ensemble of A and B``: what an ensemble run is, instead of training curves."""
     names = [f"**{Path(m).name}**" for m in s.member_ids]
     members = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else (names[0] if names else "no members")
-    return (f"**{label}** is an ensemble of {members}: it is not trained itself but averages its members' "
-            "probabilities, so it has no training curves (pick the members to see theirs).")
+    cascade = s.info.config.get("cascade") if isinstance(s.info.config.get("cascade"), dict) else None
+    how = (f"{names[0]} answers alone where its top probability is at least {cascade.get('threshold')}, the "
+           "members' averaged probabilities elsewhere" if cascade and names else "it averages its members' probabilities")
+    return (f"**{label}** is an ensemble of {members}, not trained itself: {how}. It has no training curves (pick "
+            "the members to see theirs).")
 
 
 def show_curves(picked: list[rs.RunSummary], labels: dict[str, str]) -> None:

@@ -3,7 +3,9 @@
 Test-time augmentation (``tta``) modes: ``"none"`` (also ``False``), ``"flip"`` (also ``True``; the crop and its
 mirror image) and ``"crops"`` (flip x 5 shifted views: the centre and the four diagonal shifts by the model's crop
 margin, i.e. the four corner crops of a model with a FaceCrop layer; 10 views). The probabilities of the views are
-averaged. An ensemble run folder (``"kind": "ensemble"`` in config.json) loads as one model averaging its members.
+averaged. An ensemble run folder (``"kind": "ensemble"`` in config.json) loads as one model averaging its members,
+or with ``"cascade": {"threshold": T}`` as a cascade: its first member alone where that one is sure (top probability
+at least T), the average of all members elsewhere, so the others run only on the faces left unsure.
 """
 from __future__ import annotations
 
@@ -179,6 +181,30 @@ class Classifier:
         kinds = list(dict.fromkeys(m.backend for m in members))
         self.backend = "+".join(kinds)
 
+    def cascade_members(self, members: Sequence["Classifier"], threshold: float) -> None:
+        """Run the forward pass as a cascade: the first member on every row, and the mean of all members only on the
+        rows where the first member's top probability is under ``threshold`` (0 runs the first member alone, 1 the
+        full average on nearly every row). ``cascade_counts`` tallies rows seen and rows sent on to the other members."""
+        first, rest = members[0]._forward, [m._forward for m in members[1:]]
+        counts = self.cascade_counts = {"rows": 0, "escalated": 0}
+
+        def normalized(out) -> np.ndarray:  # an int8 model's softmax rows sum to 1 only roughly
+            out = np.asarray(out, dtype=np.float32)
+            return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+        def forward(x: np.ndarray) -> np.ndarray:
+            probs = normalized(first(x))
+            unsure = np.flatnonzero(probs.max(axis=1) < threshold)
+            if len(unsure):
+                sub = np.ascontiguousarray(x[unsure])
+                probs[unsure] = (probs[unsure] + np.sum([normalized(f(sub)) for f in rest], axis=0)) / len(members)
+            counts["rows"] += len(x)
+            counts["escalated"] += len(unsure)
+            return probs
+
+        self._forward = forward
+        self.backend = "+".join(dict.fromkeys(m.backend for m in members))
+
     @property
     def n_params(self) -> int:
         return int(self.model.count_params())
@@ -298,9 +324,11 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
             raise ModelLoadError("; ".join(problems))
     model_file = p / runs.MODEL if p.is_dir() else p
     members: list[Classifier] = []
+    cascade = cascade_threshold(config, config_file) if p.is_dir() and runs.is_ensemble(config) else None
     if p.is_dir() and runs.is_ensemble(config):
-        # Without an exported model.onnx of its own, an ensemble runs its members' own ONNX files (no copy of weights).
-        member_backend = "keras" if (p / runs.ONNX_MODEL).is_file() else backend
+        # Without an exported model.onnx of its own, an ensemble runs its members' own ONNX files (no copy of weights);
+        # a cascade always runs its members one by one.
+        member_backend = "keras" if (p / runs.ONNX_MODEL).is_file() and cascade is None else backend
         model, members = _ensemble_model(p, config, parents, member_backend)
         labels = config.get("labels")
     else:
@@ -322,9 +350,23 @@ def _load(p: Path, tta, parents: tuple[Path, ...], backend: str | None = None) -
     clf = Classifier(model, labels, name=name, config=config, tta=use_tta, onnx_path=onnx_path, backend=backend)
     if members and "equalize" not in (config.get("inference") or {}) and len({m.equalize for m in members}) == 1:
         clf.equalize = members[0].equalize  # an ensemble written before inference.equalize existed
-    if clf.backend == "tensorflow" and any(m.backend != "tensorflow" for m in members):
+    if cascade is not None:
+        clf.cascade_members(members, cascade)
+    elif clf.backend == "tensorflow" and any(m.backend != "tensorflow" for m in members):
         clf.average_members(members)
     return clf
+
+
+def cascade_threshold(config: dict, where: Path) -> float | None:
+    """An ensemble's ``cascade.threshold`` (config.json), a number from 0 to 1, or None when it averages always."""
+    cascade = config.get("cascade")
+    if cascade is None:
+        return None
+    threshold = cascade.get("threshold") if isinstance(cascade, dict) else None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ModelLoadError(f"{where}: cascade must be {{\"threshold\": a number from 0 to 1}}. Received: "
+                             f"cascade={cascade!r}")
+    return float(threshold)
 
 
 def _ensemble_model(ens_dir: Path, config: dict, parents: tuple[Path, ...], backend: str | None):

@@ -1,5 +1,5 @@
 """CLI: ``python -m fer_core.ensemble --members RUN RUN [...] --out models/runs/NAME [--data CSV --usage PublicTest]
-[--tta none|flip|crops] [--holdout --selection TEXT] [--note TEXT]``.
+[--tta none|flip|crops] [--cascade-threshold T] [--holdout --selection TEXT] [--note TEXT]``.
 
 Writes an ensemble run folder: a config.json with ``"kind": "ensemble"`` naming the member runs (no model file: the
 members' model.keras files are averaged at load time), and with ``--data`` its evaluation (metrics.json and
@@ -9,7 +9,9 @@ model.int8.onnx / model.onnx (the members' averaged outputs); ``python -m fer_co
 members' weights), which then takes precedence. ``--holdout`` also scores it on the FER2013 CSV's fixed holdout (the
 split that picks models) into ``evaluations/holdout-<backend>-<tta>/`` and records that accuracy as
 ``best_val_accuracy`` with ``--selection`` saying how the mix was picked: the figures the runs table and model card
-show. Members sharing the ensemble's parent folder are stored by run id,
+show. ``--cascade-threshold T`` makes it a cascade (config.json ``cascade``): the first member alone on the faces where
+its top probability is at least T, the average of all members on the rest; ``benchmarks/bench_cascade.py`` sweeps T
+on the holdout. Members sharing the ensemble's parent folder are stored by run id,
 others by a path relative to that parent.
 """
 from __future__ import annotations
@@ -40,8 +42,9 @@ def member_reference(member: Path, out: Path) -> str:
         return str(member)
 
 
-def ensemble_config(out: Path, members: list[Path], tta: str) -> dict:
-    """The config.json of an ensemble of ``members`` written to ``out`` (labels and n_params are added once loaded)."""
+def ensemble_config(out: Path, members: list[Path], tta: str, cascade: float | None = None) -> dict:
+    """The config.json of an ensemble of ``members`` written to ``out`` (labels and n_params are added once loaded);
+    ``cascade``: the first member's threshold (see ``Classifier.cascade_members``), None to always average."""
     member_configs = []
     for m in members:
         try:
@@ -50,18 +53,25 @@ def ensemble_config(out: Path, members: list[Path], tta: str) -> dict:
             member_configs.append({})
     refs = [member_reference(m, out) for m in members]
     archs = [c.get("architecture") or "?" for c in member_configs]
+    described = ", ".join(f"{Path(r).name} ({a})" for r, a in zip(refs, archs))
+    if cascade is None:
+        description = f"Average of the softmax outputs of {described}."
+    else:
+        description = (f"Cascade: {Path(refs[0]).name} alone on the faces where its top probability is at least "
+                       f"{cascade:g}; elsewhere the average of the softmax outputs of {described}.")
     config = {
         "kind": runs.ENSEMBLE,
         "run_id": out.name,
         "members": refs,
         "architecture": runs.ENSEMBLE,
-        "architecture_description": "Average of the softmax outputs of " + ", ".join(
-            f"{Path(r).name} ({a})" for r, a in zip(refs, archs)) + ".",
+        "architecture_description": description,
         "member_architectures": dict(zip(refs, archs)),
         "inference": {"tta": tta},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "finished": True,
     }
+    if cascade is not None:
+        config["cascade"] = {"threshold": cascade}
     datasets = [c.get("dataset") for c in member_configs]
     paths = {(d or {}).get("path") if isinstance(d, dict) else None for d in datasets}
     if len(paths) == 1 and None not in paths:  # all members trained on the same data: the ensemble's too
@@ -84,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=TTA_MODES, default="flip",
                    help="test-time augmentation the ensemble uses (config.json inference.tta) and that the "
                         "evaluation reports (metrics.json \"tta\"); default flip")
+    p.add_argument("--cascade-threshold", type=float, default=None, metavar="T",
+                   help="a cascade instead of a plain average: the first member alone on faces where its top "
+                        "probability is at least T (0-1), all members averaged on the rest (pick T with "
+                        "benchmarks/bench_cascade.py on the holdout)")
     p.add_argument("--holdout", action="store_true",
                    help="also score the ensemble (without TTA, and with --tta) on the fixed holdout of the FER2013 "
                         "CSV --data, the split that picks models; recorded as best_val_accuracy")
@@ -126,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --selection describes the --holdout pick; add --holdout. Received: selection={args.selection!r}",
               file=sys.stderr)
         return 2
+    if args.cascade_threshold is not None and not 0 <= args.cascade_threshold <= 1:
+        print(f"error: --cascade-threshold must be from 0 to 1. Received: cascade_threshold={args.cascade_threshold}",
+              file=sys.stderr)
+        return 2
     if any(m.resolve() == out.resolve() for m in members):
         print(f"error: --out must not be one of the members. Received: out={args.out}", file=sys.stderr)
         return 2
@@ -140,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     try:
-        config = ensemble_config(out, members, args.tta)
+        config = ensemble_config(out, members, args.tta, args.cascade_threshold)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             ref = load_classifier(run, backend="keras")
+            if ref.config.get("cascade") is not None:
+                raise ModelLoadError(f"{run} is a cascade: it runs its members' own ONNX files one by one, so it has "
+                                     f"no single network to export. Received: cascade={ref.config['cascade']}")
             fp32 = run / runs.ONNX_MODEL
             current = fp32.is_file() and Classifier(ref.model, ref.labels, onnx_path=fp32, backend="onnx").backend != "tensorflow"
             paths = [fp32 if current else export_onnx(ref.model, fp32)]

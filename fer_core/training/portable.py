@@ -137,11 +137,13 @@ def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Calla
     import keras
 
     from .architectures import get_spec
-    from .trainer import save_inference_model
+    from .trainer import emulated_bf16_warning, save_inference_model
 
     t_start = time.time()
     backend = keras.backend.backend()
     cfg = cfg.resolved()
+    if warning := emulated_bf16_warning(cfg.precision, describe_accelerator()):
+        log.warning(warning)
     from .soft_targets import TEACHER_FILE_SUFFIX, build_targets
 
     if cfg.teacher and not str(cfg.teacher).endswith(TEACHER_FILE_SUFFIX) and backend != "tensorflow":

@@ -110,6 +110,24 @@ def test_ensemble_runs_its_members_onnx_files_then_its_own_export(tiny_run, tmp_
     assert load_classifier(out).backend == "tensorflow"  # and no member has an ONNX file left
 
 
+def test_a_cascade_runs_its_members_int8_files_and_has_nothing_to_export(tiny_run, tmp_path, capsys):
+    from fer_core.ensemble import main as ensemble_main
+
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        shutil.copytree(tiny_run, root / name)
+    out = root / "cascade"
+    assert ensemble_main(["--members", str(root / "a"), str(root / "b"), "--out", str(out),
+                          "--tta", "none", "--cascade-threshold", "1"]) == 0
+    clf = load_classifier(out)
+    assert clf.backend == "onnxruntime-int8"
+    ref = load_classifier(out, backend="keras")
+    np.testing.assert_allclose(clf.predict_proba(FACES), ref.predict_proba(FACES), atol=INT8_TOLERANCE)
+    assert clf.cascade_counts["rows"] == len(FACES)
+    assert export_main([str(out)]) == 1
+    assert "is a cascade" in capsys.readouterr().err and not (out / runs.ONNX_MODEL).exists()
+
+
 def test_quantize_rejects_an_empty_calibration_batch(tiny_run, tmp_path):
     with pytest.raises(ValueError, match=r"Received: shape=\(0, 48, 48, 1\)"):
         quantize_int8(tiny_run / runs.ONNX_MODEL, tmp_path / "q.onnx", np.zeros((0, 48, 48, 1), np.float32))

@@ -108,6 +108,16 @@ def test_model_card_names_the_selection_split_and_a_test_figure(tmp_path):
     named = model_card.selection_text({**ensemble, "best_val_accuracy": 0.7148,
                                        "selection": {"split": "holdout", "what": "runs named by hand"}})
     assert named.endswith("; the members are runs named by hand; the ensemble scores 71.5% on it")
+    # members trained on differing copies of the data leave the ensemble no dataset: selection.split still says
+    assert model_card.selection_split({"kind": "ensemble", "selection": {"split": "holdout"}}) == "holdout"
+
+
+def test_model_card_says_what_an_ensemble_or_a_cascade_computes():
+    plain = model_card.ensemble_text({"kind": "ensemble"}, ["a", "b"], ["fer_vgg", "fer_vgg"])
+    assert plain == "ensemble of 2 runs, their softmax outputs averaged: `a` (fer_vgg), `b` (fer_vgg)"
+    cascade = model_card.ensemble_text({"kind": "ensemble", "cascade": {"threshold": 0.675}}, ["a", "b"], [])
+    assert cascade == ("cascade of 2 runs: `a` answers alone where its top probability is at least 0.675; elsewhere "
+                       "the softmax outputs of all 2 are averaged: `a` (?), `b` (?)")
 
 
 def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp_path):

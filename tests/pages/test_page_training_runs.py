@@ -307,3 +307,15 @@ def test_runs_say_which_split_picked_the_model_and_plot_the_test_curve():
              "ema_val_accuracy": 0.42, "ema_test_accuracy": 0.43, "lr": 0.01} for e in (1, 2, 3)]
     names = [t.name for t in runs_ui.curves_figure([("r", hist, False)]).data]
     assert "r · test (reported, never used to pick)" in names and "r · weight average (EMA), test" in names
+
+
+def test_the_ensemble_note_says_whether_it_averages_or_cascades(tmp_path):
+    for name, extra in (("avg", {}), ("cascade", {"cascade": {"threshold": 0.675}})):
+        d = tmp_path / name
+        d.mkdir()
+        runs.write_json(d / runs.CONFIG, {"kind": "ensemble", "members": ["m0", "m1"], **extra})
+    assert runs_ui.ensemble_note(rs.summarize(tmp_path / "avg"), "avg") == (
+        "**avg** is an ensemble of **m0** and **m1**, not trained itself: it averages its members' probabilities. "
+        "It has no training curves (pick the members to see theirs).")
+    assert "not trained itself: **m0** answers alone where its top probability is at least 0.675, the members' " \
+           "averaged probabilities elsewhere." in runs_ui.ensemble_note(rs.summarize(tmp_path / "cascade"), "c")

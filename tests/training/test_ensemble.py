@@ -73,6 +73,34 @@ def test_ensemble_gives_the_average_of_its_members(members, tmp_path, tta):
     assert clf.predict_proba(FACES[:0], tta=tta).shape == (0, 7)
 
 
+def test_a_cascade_runs_the_others_only_where_the_first_member_is_unsure(members, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    a, b = load_classifier(root / "a"), load_classifier(root / "b")
+    pa, pb = a.predict_proba(FACES, tta="none"), b.predict_proba(FACES, tta="none")
+    threshold = float(np.median(pa.max(axis=1)))  # about half the faces are sure, half are not
+    sure = pa.max(axis=1) >= threshold
+    assert 0 < sure.sum() < len(FACES)
+    ens = make_ensemble(root, "cascade", ["a", "b"], labels=list(EMOTIONS), inference={"tta": "none"},
+                        cascade={"threshold": threshold})
+    clf = load_classifier(ens)
+    p = clf.predict_proba(FACES)
+    np.testing.assert_allclose(p, np.where(sure[:, None], pa, (pa + pb) / 2), atol=1e-5)
+    assert clf.cascade_counts == {"rows": len(FACES), "escalated": int((~sure).sum())}
+    for t, expected in ((0, pa), (1, (pa + pb) / 2)):  # 0: the first member alone; 1: the plain average
+        runs.write_json(ens / runs.CONFIG, {**runs.read_json(ens / runs.CONFIG), "cascade": {"threshold": t}})
+        np.testing.assert_allclose(load_classifier(ens).predict_proba(FACES), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cascade", [{"threshold": 1.5}, {"threshold": "high"}, {"threshold": True}, {}, 0.7])
+def test_a_bad_cascade_setting_is_a_clear_error(members, tmp_path, cascade):
+    root = tmp_path / "runs"
+    shutil.copytree(members, root)
+    ens = make_ensemble(root, "cascade", ["a", "b"], cascade=cascade)
+    with pytest.raises(ModelLoadError, match=r"cascade must be \{\"threshold\": a number from 0 to 1\}. Received: "):
+        load_classifier(ens)
+
+
 def test_members_may_be_paths_relative_to_the_parent_or_absolute(members, tmp_path):
     ens = make_ensemble(tmp_path / "elsewhere", "ens", [str(members / "a"), f"../{members.name}/b"])
     shutil.copytree(members, tmp_path / members.name)  # "../<members>/b" from tmp_path/elsewhere
@@ -225,6 +253,19 @@ def test_cli_records_the_holdout_figure_the_card_shows(trained_pair, tmp_path, c
     assert f"the members are the best holdout mix; the ensemble scores {100 * saved['accuracy']:.1f}% on it" in card
 
 
+def test_cli_writes_a_cascade_and_refuses_a_threshold_outside_0_to_1(trained_pair, tmp_path, capsys):
+    pair = [str(trained_pair / "a"), str(trained_pair / "b")]
+    out = tmp_path / "cascade"
+    assert ensemble_main(["--members", *pair, "--out", str(out), "--cascade-threshold", "2"]) == 2
+    assert "Received: cascade_threshold=2.0" in capsys.readouterr().err and not out.exists()
+    assert ensemble_main(["--members", *pair, "--out", str(out), "--tta", "none", "--cascade-threshold", "0.6"]) == 0
+    config = runs.read_json(out / runs.CONFIG)
+    assert config["cascade"] == {"threshold": 0.6}
+    assert config["architecture_description"].startswith("Cascade: a alone on the faces where its top probability "
+                                                         "is at least 0.6; elsewhere the average")
+    assert load_classifier(out).cascade_counts == {"rows": 0, "escalated": 0}
+
+
 def test_cli_refuses_holdout_without_a_fer_csv(trained_pair, tmp_path, capsys):
     out = tmp_path / "ens"
     pair = [str(trained_pair / "a"), str(trained_pair / "b")]
@@ -296,3 +337,23 @@ def test_the_mix_bench_compares_two_mixes_face_by_face():
     half = np.vstack([right[:2], wrong[2:]])  # right on the first two faces only
     probs = {"a": {"s": right}, "b": {"s": half}}
     assert bench.compare(probs, {"s": y}, ("a",), ("b",)) == {"s": (2, 0, 0.5)}
+
+
+def _cascade_bench():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cascade.py"
+    spec = importlib.util.spec_from_file_location("bench_cascade", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def test_the_cascade_bench_scores_a_threshold_as_the_loaded_cascade_runs_it():
+    first = np.array([[.9, .1], [.55, .45], [.3, .7]])
+    other = np.array([[.2, .8], [.1, .9], [.8, .2]])
+    out, sent = _cascade_bench().cascade_outputs([first, other], 0.6)
+    assert sent == pytest.approx(1 / 3)  # only row 1 (top .55) is unsure
+    np.testing.assert_allclose(out, [[.9, .1], [.325, .675], [.3, .7]])

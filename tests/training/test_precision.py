@@ -9,8 +9,8 @@ import pytest
 
 from fer_core import load_classifier, runs
 from fer_core.training.architectures import create_model
-from fer_core.training.trainer import (TrainConfig, compile_for_training, dtype_policy, model_precision,
-                                       recast_checkpoint, train)
+from fer_core.training.trainer import (TrainConfig, compile_for_training, dtype_policy, emulated_bf16_warning,
+                                       model_precision, recast_checkpoint, train)
 
 from factories import interrupt_at
 
@@ -85,3 +85,16 @@ def test_unknown_precision_is_a_clear_error():
     assert dtype_policy("bfloat16") == "mixed_bfloat16"
     with pytest.raises(ValueError, match="precision must be one of .*Received: precision='float16'"):
         dtype_policy("float16")
+
+
+@pytest.mark.parametrize("precision, device, flags, warns", [
+    ("bfloat16", "CPU: AMD EPYC (2 cores)", frozenset({"avx2", "fma"}), True),  # emulated: many times slower
+    ("bfloat16", "CPU: AMD EPYC (2 cores)", frozenset({"avx2", "avx512_bf16"}), False),
+    ("bfloat16", "GPU: NVIDIA H200", frozenset({"avx2"}), False),  # the accelerator computes it, not the CPU
+    ("float32", "CPU: AMD EPYC (2 cores)", frozenset({"avx2"}), False),
+])
+def test_bfloat16_on_a_cpu_without_it_is_warned_about(precision, device, flags, warns):
+    warning = emulated_bf16_warning(precision, device, flags)
+    assert (warning is not None) is warns
+    if warns:
+        assert "--precision float32" in warning and "bfloat16: none" in warning
