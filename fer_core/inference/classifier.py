@@ -185,6 +185,7 @@ class Classifier:
         """Run the forward pass as a cascade: the first member on every row, and the mean of all members only on the
         rows where the first member's top probability is under ``threshold`` (0 runs the first member alone, 1 the
         full average on nearly every row). ``cascade_counts`` tallies rows seen and rows sent on to the other members."""
+        self.members = tuple(members)
         first, rest = members[0]._forward, [m._forward for m in members[1:]]
         counts = self.cascade_counts = {"rows": 0, "escalated": 0}
 

@@ -297,8 +297,13 @@ def test_cli_errors_leave_nothing_behind(trained_pair, tmp_path, capsys):
 
 
 def _mixes_bench():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ensemble_mixes.py"
-    spec = importlib.util.spec_from_file_location("bench_ensemble_mixes", path)
+    return _load_bench("bench_ensemble_mixes")
+
+
+def _load_bench(name: str):
+    """A script of benchmarks/ imported as a module (with benchmarks/ on the path for its own imports)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))
     try:
@@ -339,21 +344,9 @@ def test_the_mix_bench_compares_two_mixes_face_by_face():
     assert bench.compare(probs, {"s": y}, ("a",), ("b",)) == {"s": (2, 0, 0.5)}
 
 
-def _cascade_bench():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cascade.py"
-    spec = importlib.util.spec_from_file_location("bench_cascade", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
-
-
 def test_the_cascade_bench_scores_a_threshold_as_the_loaded_cascade_runs_it():
     first = np.array([[.9, .1], [.55, .45], [.3, .7]])
     other = np.array([[.2, .8], [.1, .9], [.8, .2]])
-    out, sent = _cascade_bench().cascade_outputs([first, other], 0.6)
+    out, sent = _load_bench("bench_cascade").cascade_outputs([first, other], 0.6)
     assert sent == pytest.approx(1 / 3)  # only row 1 (top .55) is unsure
     np.testing.assert_allclose(out, [[.9, .1], [.325, .675], [.3, .7]])
