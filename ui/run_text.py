@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_core.runs.summary import (Evaluation, RunSummary, best_val_accuracy, dataset_name, row_normalise,
+from fer_core.runs.summary import (Evaluation, RunSummary, best_val_accuracy, row_normalise, training_data_text,
                                    training_seconds)
 
 PUBLIC_TEST = "PublicTest"
@@ -96,7 +96,7 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
     return {
         "run": label or s.run_id,
         "status": status_text(s),
-        "dataset": dataset_name(cfg),
+        "dataset": training_data_text(cfg),
         "classes": len(labels) if labels else None,
         "architecture": ensemble_text(s) if s.is_ensemble else cfg.get("architecture"),
         "parameters": cfg.get("n_params"),

@@ -127,6 +127,17 @@ def test_evaluations_are_listed_newest_first_after_the_runs_own(tmp_path):
     assert run_text.evaluation_caption(evs[1]) == "all of x.csv (n=30)"
 
 
+@pytest.mark.parametrize("hp, expected", [
+    ({}, "fer2013"),
+    ({"ferplus": "votes.csv", "ferplus_weight": 0.15}, "fer2013 + FER+ votes (0.15)"),
+    ({"ferplus": "votes.csv", "ferplus_weight": 0.15, "mix": "../data/CK+48/"}, "fer2013 + FER+ votes (0.15) + CK+48"),
+    ({"ferplus": None, "mix": None}, "fer2013"),
+])
+def test_training_data_text_names_votes_and_mixed_in_data(hp, expected):
+    assert rs.training_data_text({"dataset": {"path": "x/fer2013.csv.gz"}, "hyperparameters": hp}) == expected
+    assert rs.training_data_text({"hyperparameters": hp}) is None
+
+
 def test_dataset_name_from_config():
     assert rs.dataset_name({"dataset": {"path": "/data/CK+48/"}}) == "CK+48"
     assert rs.dataset_name({"dataset": {"path": "x/fer2013.csv"}}) == "fer2013"
