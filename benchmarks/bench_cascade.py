@@ -1,14 +1,15 @@
 """Pick a cascade's threshold: the first member alone where it is sure, all members averaged on the other faces.
 
-    python benchmarks/bench_cascade.py --fer CSV --members RUN RUN ... [--thresholds 0.5 0.6 ...] [--budget-ms 3]
+    python benchmarks/bench_cascade.py --fer CSV --members RUN RUN ... [--thresholds 0.5 0.6 ...] [--budget-ms 2.8]
         [--photos DIR ...]
 
 Each member predicts FER2013's holdout (the split that picks models) and PublicTest (the test figure) once, int8
 where it ships one, without TTA; each threshold is then scored from those outputs: top-1 on each set, the share of
 faces sent on to the other members, and the estimated cost per face on this CPU (one thread, batch 64: the first
 member on every face plus the others on the share sent on, from each member's own time measured here). The pick is
-the threshold with the best holdout accuracy whose estimated cost fits ``--budget-ms``. ``python -m fer_core.ensemble
---members ... --cascade-threshold T`` then writes it.
+the threshold with the best holdout accuracy whose estimated cost fits ``--budget-ms``: by default the issue's 3 ms
+less a 7% margin, since the measured median of one cascade moved between 2.83 and 3.07 ms from run to run on one CPU.
+``python -m fer_core.ensemble --members ... --cascade-threshold T`` then writes it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+BUDGET_MS = 2.8  # the 3 ms bar less a 7% margin: one cascade's measured median moved 2.83-3.07 ms between runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("FER_ONNX_THREADS", "1")
@@ -60,7 +63,9 @@ def main() -> None:
     ap.add_argument("--members", nargs="+", required=True, help="run folders, the first one first in the cascade")
     ap.add_argument("--thresholds", nargs="+", type=float,
                     default=[round(0.5 + 0.025 * i, 3) for i in range(17)])
-    ap.add_argument("--budget-ms", type=float, default=3.0, help="the per-face cost the pick must fit, on this CPU")
+    ap.add_argument("--budget-ms", type=float, default=BUDGET_MS,
+                    help="the estimated per-face cost the pick must fit, on this CPU (default: the 3 ms bar less a "
+                         "margin for timing noise)")
     ap.add_argument("--photos", nargs="*", default=[], type=Path, help="folders of <class>/<photo> (real photos)")
     args = ap.parse_args()
     if len(args.members) < 2:
@@ -91,7 +96,7 @@ def main() -> None:
     print("\n| threshold | " + " | ".join(heads) + " | sent on (holdout) | est. ms per face |\n|---|"
           + "---|" * (len(heads) + 2))
     rows = []
-    for t in [0.0, *args.thresholds, 1.0]:
+    for t in sorted({0.0, *args.thresholds, 1.0}):
         cells, share = [], 0.0
         for s, y in truth.items():
             out, sent = cascade_outputs(probs[s], t)
