@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import runs
+from fer_core.runs.summary import training_data_extras
 
 from . import model_cache, run_text
 from .run_text import PUBLIC_TEST, selection_split
@@ -24,7 +25,7 @@ def _dataset_text(config: dict) -> str:
         parts.append(f"{train['split']} split")
     if train.get("n"):
         parts.append(f"{int(train['n']):,} faces")
-    return ", ".join(parts)
+    return " + ".join([", ".join(parts), *training_data_extras(config)])
 
 
 def selection_text(config: dict) -> str:

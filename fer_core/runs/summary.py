@@ -204,20 +204,26 @@ def dataset_name(config: dict) -> str | None:
     return name
 
 
+def training_data_extras(config: dict) -> list[str]:
+    """What a run trained on besides its dataset's own labels: ``["FER+ votes (0.15)", "CK+48"]`` from its
+    ``--ferplus`` / ``--ferplus-weight`` and ``--mix`` hyperparameters; empty when it used neither."""
+    hp = config.get("hyperparameters") if isinstance(config.get("hyperparameters"), dict) else {}
+    extras = []
+    if hp.get("ferplus"):
+        weight = hp.get("ferplus_weight")
+        extras.append(f"FER+ votes ({weight:g})" if isinstance(weight, (int, float)) else "FER+ votes")
+    if hp.get("mix"):
+        extras.append(Path(str(hp["mix"]).rstrip("/\\")).name)
+    return extras
+
+
 def training_data_text(config: dict) -> str | None:
     """The training data in a few words: the dataset's short name, plus FER+ votes and a mixed-in folder where the
     run used them (``fer2013 + FER+ votes (0.15) + CK+48``), so runs on different data don't read alike."""
     name = dataset_name(config)
     if name is None:
         return None
-    hp = config.get("hyperparameters") if isinstance(config.get("hyperparameters"), dict) else {}
-    parts = [name]
-    if hp.get("ferplus"):
-        weight = hp.get("ferplus_weight")
-        parts.append(f"FER+ votes ({weight:g})" if isinstance(weight, (int, float)) else "FER+ votes")
-    if hp.get("mix"):
-        parts.append(Path(str(hp["mix"]).rstrip("/\\")).name)
-    return " + ".join(parts)
+    return " + ".join([name, *training_data_extras(config)])
 
 
 def best_val_accuracy(s: RunSummary) -> float | None:

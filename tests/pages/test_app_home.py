@@ -120,6 +120,14 @@ def test_model_card_says_what_an_ensemble_or_a_cascade_computes():
                        "the softmax outputs of all 2 are averaged: `a` (?), `b` (?)")
 
 
+def test_model_card_training_data_names_ferplus_votes_and_mixed_in_data():
+    """Runs trained with FER+ votes or CK+48 mixed in must not read like runs on FER2013's labels alone."""
+    train = {"dataset": {"train": {"source": "d/fer2013.csv.gz", "split": "Training", "n": 25837}}}
+    assert model_card._dataset_text(train) == "fer2013.csv.gz, Training split, 25,837 faces"
+    both = {**train, "hyperparameters": {"ferplus": "votes.csv", "ferplus_weight": 0.15, "mix": "d/CK+48"}}
+    assert model_card._dataset_text(both) == "fer2013.csv.gz, Training split, 25,837 faces + FER+ votes (0.15) + CK+48"
+
+
 def test_model_card_while_training_shows_the_best_validation_epoch(tiny_run, tmp_path):
     run_dir = tmp_path / "in_progress"
     shutil.copytree(tiny_run, run_dir)
