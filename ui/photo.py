@@ -171,7 +171,8 @@ def render_analysis(pa: PhotoAnalysis, fk: str) -> None:
         _thumbnails(pa)
         _face_charts(pa, fk)
     if n:
-        st.dataframe(pa.summary_table(), hide_index=True, key=f"{keys.PHOTO_CHART}:table:{fk}")
+        pct = {c: st.column_config.NumberColumn(c, format="%.1f") for c in ("confidence %", "face score %")}
+        st.dataframe(pa.summary_table(), hide_index=True, column_config=pct, key=f"{keys.PHOTO_CHART}:table:{fk}")
         _downloads(pa, fk)
 
 
