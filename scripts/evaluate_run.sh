@@ -4,7 +4,7 @@
 # member of a cascade within the speed bar. Selection stays on the holdout; each script prints which split is which.
 # Usage: bash scripts/evaluate_run.sh models/runs/RUN PHOTOS_DIR   (PHOTOS_DIR: built by benchmarks/realphoto_set.py)
 # The cascade step times each member on this CPU: pause any training first (kill -STOP), or its ms are not comparable.
-# Env: FER2013_CSV, CKPLUS (dataset paths), PY (the Python to use), LOG (where the report goes).
+# Env: FER2013_CSV, CKPLUS (dataset paths), EXTRA_RUNS (shipped nets outside the default to mix in), PY, LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -ne 2 ]; then
@@ -26,22 +26,27 @@ for d in "$PHOTOS"/*/; do photo_dirs+=("${d%/}"); done
 [ "${#photo_dirs[@]}" -gt 0 ] || { echo "evaluate_run: no photo folders under $PHOTOS" >&2; exit 2; }
 mkdir -p "$(dirname "$LOG")"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
-shipped=(models/runs/accel_wide_f2 models/runs/accel_wide_l1 models/runs/cpu_wide_camfp models/runs/cpu_wide_camfp2)
+# The shipped default (models/default.json) and its members, so the comparisons follow the default when it changes.
+read -r -a default_and_members <<< "$("$PY" -c 'import json; from fer_core.runs import default_run_dir as d
+r = d(); print(r, *(r.parent / m for m in json.loads((r / "config.json").read_text()).get("members", [r.name])))')"
+DEFAULT=${default_and_members[0]}
+members=("${default_and_members[@]:1}")
+baseline=$(printf '%s\n' "${members[@]##*/}" | paste -sd+)
+read -r -a extra <<< "${EXTRA_RUNS:-models/runs/cpu_wide_camfp2}"
 {
     echo "== finish_run $RUN"
     "$PY" -m fer_core.finish_run "$RUN" --data "$FER"
     echo "== real photos, the app's photo path: $RUN against the shipped default"
-    "$PY" benchmarks/bench_photo_pipeline.py --data "${photo_dirs[@]}" --models "$RUN" models/runs/wide_cascade3_cam \
+    "$PY" benchmarks/bench_photo_pipeline.py --data "${photo_dirs[@]}" --models "$RUN" "$DEFAULT" \
         --variants "app default" "TTA flip"
     echo "== CK+48 posed faces and PublicTest (tau 0: the probabilities as shipped)"
     "$PY" benchmarks/bench_prior_shift.py --fer "$FER" --folder "$CK" --model "$RUN" --tau 0
     echo "== every mix of up to four nets, picked on the holdout, against the default's members"
-    "$PY" benchmarks/bench_ensemble_mixes.py --fer "$FER" --runs "${shipped[@]}" "$RUN" --photos "${photo_dirs[@]}" \
-        --max-members 4 --baseline accel_wide_f2+accel_wide_l1+cpu_wide_camfp
-    echo "== the run as the third member of the default's cascade, and beside it as a fourth"
-    "$PY" benchmarks/bench_cascade.py --fer "$FER" --members models/runs/accel_wide_f2 models/runs/accel_wide_l1 "$RUN" \
+    "$PY" benchmarks/bench_ensemble_mixes.py --fer "$FER" --runs "${members[@]}" "${extra[@]}" "$RUN" \
+        --photos "${photo_dirs[@]}" --max-members 4 --baseline "$baseline"
+    echo "== the run in place of the default cascade's last member, and beside it as one more"
+    "$PY" benchmarks/bench_cascade.py --fer "$FER" --members "${members[@]:0:${#members[@]}-1}" "$RUN" \
         --photos "${photo_dirs[@]}"
-    "$PY" benchmarks/bench_cascade.py --fer "$FER" --members models/runs/accel_wide_f2 models/runs/accel_wide_l1 \
-        models/runs/cpu_wide_camfp "$RUN" --photos "${photo_dirs[@]}"
+    "$PY" benchmarks/bench_cascade.py --fer "$FER" --members "${members[@]}" "$RUN" --photos "${photo_dirs[@]}"
 } 2>&1 | tee "$LOG"
 echo "report: $LOG"

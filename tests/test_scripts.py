@@ -21,9 +21,9 @@ def test_script_parses(script):
     assert out.returncode == 0, out.stderr
 
 
-def _evaluate_run(*args: str) -> subprocess.CompletedProcess:
+def _evaluate_run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(REPO / "scripts" / "evaluate_run.sh"), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, env=env)
 
 
 def test_evaluate_run_wants_a_run_and_a_photo_folder():
@@ -48,8 +48,7 @@ def test_evaluate_run_names_an_empty_photo_folder(tmp_path):
     ck.mkdir()
     fer = tmp_path / "fer.csv"
     fer.write_text("emotion,pixels,Usage\n")
-    out = subprocess.run(["bash", str(REPO / "scripts" / "evaluate_run.sh"), str(run), str(photos)], cwd=REPO,
-                         capture_output=True, text=True, timeout=30,
-                         env={"PATH": "/usr/bin:/bin", "FER2013_CSV": str(fer), "CKPLUS": str(ck)})
+    env = {"PATH": "/usr/bin:/bin", "FER2013_CSV": str(fer), "CKPLUS": str(ck)}
+    out = _evaluate_run(str(run), str(photos), env=env)
     assert out.returncode == 2
     assert f"no photo folders under {photos}" in out.stderr
