@@ -27,8 +27,9 @@ for d in "$PHOTOS"/*/; do photo_dirs+=("${d%/}"); done
 mkdir -p "$(dirname "$LOG")"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
 # The shipped default (models/default.json) and its members, so the comparisons follow the default when it changes.
-read -r -a default_and_members <<< "$("$PY" -c 'import json; from fer_core.runs import default_run_dir as d
-r = d(); print(r, *(r.parent / m for m in json.loads((r / "config.json").read_text()).get("members", [r.name])))')"
+default_line=$("$PY" -c 'from fer_core.runs import CONFIG, default_run_dir, ensemble_members, is_ensemble, read_json
+r = default_run_dir(); c = read_json(r / CONFIG); print(r, *(ensemble_members(r, c) if is_ensemble(c) else [r]))')
+read -r -a default_and_members <<< "$default_line"
 DEFAULT=${default_and_members[0]}
 members=("${default_and_members[@]:1}")
 baseline=$(printf '%s\n' "${members[@]##*/}" | paste -sd+)
