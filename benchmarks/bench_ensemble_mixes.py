@@ -72,6 +72,32 @@ def compare(probs: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray
     return out
 
 
+def member_outputs(fer: str, runs: list[str], photos: list[Path]) -> tuple[dict, dict, list[str]]:
+    """Each run's softmax outputs, without TTA (int8 where it ships one), on the holdout, PublicTest and, with
+    ``photos``, the real photos through the app's photo path: ``(probs[run][set], truth[set], labels)``."""
+    hold = load_holdout(fer)
+    test = load_fer2013(fer, usage="PublicTest")
+    sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
+    faces = []
+    if photos:
+        faces, _ = photo.load_faces(photos)
+        sets["real photos"] = photo.crops_for(faces, photo.FACE_MARGIN, False, "run")
+
+    probs, labels = {}, None
+    for run in runs:
+        clf = load_classifier(run, tta="none")
+        if labels is not None and list(clf.labels) != labels:
+            raise SystemExit(f"every run needs the same labels. Received: {run} has {list(clf.labels)}, not {labels}")
+        labels = list(clf.labels)
+        name = Path(run).name
+        probs[name] = {s: clf.predict_proba(x, tta="none", photo=(s == "real photos")) for s, x in sets.items()}
+        print(f"{name}: {clf.backend}", flush=True)
+    truth = {"holdout": align_labels(hold, tuple(labels))[1], "PublicTest": align_labels(test, tuple(labels))[1]}
+    if faces:
+        truth["real photos"] = np.array([labels.index(f.label) for f in faces])
+    return probs, truth, labels
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fer", required=True, help="FER2013 CSV: its holdout and PublicTest rows are scored")
@@ -89,26 +115,7 @@ def main() -> None:
     if unknown:
         ap.error(f"--baseline names runs that --runs does not hold. Received: {sorted(unknown)}")
 
-    hold = load_holdout(args.fer)
-    test = load_fer2013(args.fer, usage="PublicTest")
-    sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
-    faces = []
-    if args.photos:
-        faces, _ = photo.load_faces(args.photos)
-        sets["real photos"] = photo.crops_for(faces, photo.FACE_MARGIN, False, "run")
-
-    probs, labels = {}, None
-    for run in args.runs:
-        clf = load_classifier(run, tta="none")
-        if labels is not None and list(clf.labels) != labels:
-            raise SystemExit(f"every run needs the same labels. Received: {run} has {list(clf.labels)}, not {labels}")
-        labels = list(clf.labels)
-        name = Path(run).name
-        probs[name] = {s: clf.predict_proba(x, tta="none", photo=(s == "real photos")) for s, x in sets.items()}
-        print(f"{name}: {clf.backend}", flush=True)
-    truth = {"holdout": align_labels(hold, tuple(labels))[1], "PublicTest": align_labels(test, tuple(labels))[1]}
-    if faces:
-        truth["real photos"] = np.array([labels.index(f.label) for f in faces])
+    probs, truth, labels = member_outputs(args.fer, args.runs, args.photos)
 
     heads = [f"{s} (n={len(y)})" for s, y in truth.items()]
     print("\n| mix | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads))

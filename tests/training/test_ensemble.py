@@ -350,3 +350,46 @@ def test_the_cascade_bench_scores_a_threshold_as_the_loaded_cascade_runs_it():
     out, sent = _load_bench("bench_cascade").cascade_outputs([first, other], 0.6)
     assert sent == pytest.approx(1 / 3)  # only row 1 (top .55) is unsure
     np.testing.assert_allclose(out, [[.9, .1], [.325, .675], [.3, .7]])
+
+
+def test_the_weights_bench_grid_sums_to_one_and_refuses_a_step_that_does_not_divide_it():
+    bench = _load_bench("bench_ensemble_weights")
+    grid = bench.simplex_grid(3, 0.5)
+    assert sorted(grid) == sorted([(1, 0, 0), (0, 1, 0), (0, 0, 1), (.5, .5, 0), (.5, 0, .5), (0, .5, .5)])
+    assert len(bench.simplex_grid(3, 0.1)) == 66  # C(12, 2)
+    assert all(abs(sum(w) - 1) < 1e-9 for w in bench.simplex_grid(4, 0.1))
+    with pytest.raises(ValueError, match="Received: n=2, step=0.3"):
+        bench.simplex_grid(2, 0.3)
+
+
+def test_the_weights_bench_combines_by_weighted_arithmetic_and_geometric_means():
+    bench = _load_bench("bench_ensemble_weights")
+    a = np.array([[.9, .1], [.5, .5]])
+    b = np.array([[.1, .9], [.2, .8]])
+    np.testing.assert_allclose(bench.combine([a, b], (1, 0), "mean"), a)
+    np.testing.assert_allclose(bench.combine([a, b], (.5, .5), "mean"), [[.5, .5], [.35, .65]])
+    geo = bench.combine([a, b], (.5, .5), "geometric")
+    np.testing.assert_allclose(geo.sum(axis=1), 1)
+    # sqrt(.9 * .1) = sqrt(.1 * .9): an even split; sqrt(.5 * .2) against sqrt(.5 * .8): 1 : 2
+    np.testing.assert_allclose(geo, [[.5, .5], [1 / 3, 2 / 3]])
+    with pytest.raises(ValueError, match="Received: how='median'"):
+        bench.combine([a, b], (.5, .5), "median")
+    with pytest.raises(ValueError, match="1 weights for 2 members"):
+        bench.combine([a, b], (1,), "mean")
+
+
+def test_the_weights_bench_keeps_confident_first_answers_and_ranks_the_equal_average_first_on_a_tie():
+    bench = _load_bench("bench_ensemble_weights")
+    first = np.array([[.9, .1], [.55, .45]])
+    other = np.array([[.2, .8], [.1, .9]])
+    combined = bench.combine([first, other], (.5, .5), "mean")
+    np.testing.assert_allclose(bench.with_threshold(first, combined, 0.6), [[.9, .1], [.325, .675]])
+    np.testing.assert_allclose(bench.with_threshold(first, combined, None), combined)
+    # every weighting gets both rows right, so the equal arithmetic average ranks first
+    y = np.array([0, 1])
+    rows = bench.score({"holdout": [first, other]}, {"holdout": y}, step=0.5, threshold=0.6)
+    assert rows[0]["how"] == "mean" and rows[0]["weights"] == (.5, .5)
+    # with no threshold, a weight on "other" alone loses row 0: it ranks below the ones that keep it
+    rows = bench.score({"holdout": [first, other]}, {"holdout": y}, step=0.5, threshold=None)
+    assert [r["right"]["holdout"].tolist() for r in rows if r["weights"] == (0.0, 1.0)] == [[False, True]] * 2
+    assert rows[-1]["weights"] in {(0.0, 1.0), (1.0, 0.0)}
