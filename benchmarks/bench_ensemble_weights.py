@@ -61,8 +61,9 @@ def with_threshold(first: np.ndarray, combined: np.ndarray, threshold: float | N
 
 def score(probs: dict[str, list[np.ndarray]], truth: dict[str, np.ndarray], step: float,
           threshold: float | None) -> list[dict]:
-    """Accuracy on every set of every weighting and combination, best holdout first (ties: the equal average, then
-    the arithmetic mean, first). ``probs[set]`` lists the members' outputs, the first member first."""
+    """Which faces each weighting and combination gets right on every set (``row["right"][set]``, booleans), best
+    accuracy on the first set first; ties put the equal average, then the arithmetic mean, first. ``probs[set]``
+    lists the members' outputs, the first member first."""
     n = len(next(iter(probs.values())))
     equal = tuple([1 / n] * n)
     rows = []
