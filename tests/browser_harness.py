@@ -279,6 +279,22 @@ def create_class_session(page, url: str) -> tuple[str, str]:
     return code, page.locator("pre").first.inner_text().strip()
 
 
+def wait_for_text(page, text: str, timeout: float) -> None:
+    """Wait for ``text`` on ``page``; on timeout, fail with what the page says instead (a form's error, a still
+    running script), so that a slow or failed step on a loaded machine can be told apart from the run's log."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_text(text).wait_for(timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        try:
+            state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state", timeout=5_000)
+        except PlaywrightTimeout:
+            state = "no Streamlit app on the page"
+        raise AssertionError(f"{text!r} did not show within {timeout:g} s. Received: script state {state!r}, "
+                             f"page text {page.inner_text('body')[:1500]!r}") from None
+
+
 def join_class_and_start(page, url: str, code: str, name: str, sharing_timeout: float = 120.0) -> None:
     """On the Webcam page: join class ``code`` as ``name``, press START and wait until the page says it shares."""
     page.goto(f"{url}/Webcam")
@@ -292,7 +308,7 @@ def join_class_and_start(page, url: str, code: str, name: str, sharing_timeout: 
     page.get_by_role("textbox", name="Display name").fill(name)
     page.get_by_text("I agree to share these per-second figures").click()
     page.get_by_role("button", name="Join class").click()
-    page.get_by_text("Connecting: joined as").wait_for(timeout=60_000)  # issue 26: the state in words
+    wait_for_text(page, "Connecting: joined as", 120.0)  # issue 26: the state in words
     wait_for_script(page)
     page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
     page.get_by_text("Sharing with your class as").wait_for(timeout=sharing_timeout * 1000)
