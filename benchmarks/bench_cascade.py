@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import bench_photo_pipeline as photo  # noqa: E402
+from bench_ensemble_mixes import with_threshold  # noqa: E402
 from fer_core.device import cpu_features, cpu_text  # noqa: E402
 from fer_core.inference.classifier import load_classifier  # noqa: E402
 from fer_core.training.data import load_fer2013  # noqa: E402
@@ -40,10 +41,8 @@ from fer_core.training.trainer import load_holdout  # noqa: E402
 def cascade_outputs(probs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, float]:
     """The cascade's probabilities from its members' ``probs`` (first member first) and the share of rows the first
     member sent on, as ``Classifier.cascade_members`` computes them."""
-    first = probs[0]
-    unsure = first.max(axis=1) < threshold
-    out = np.where(unsure[:, None], np.mean(probs, axis=0), first)
-    return out, float(unsure.mean()) if len(unsure) else 0.0
+    unsure = probs[0].max(axis=1) < threshold
+    return with_threshold(probs[0], np.mean(probs, axis=0), threshold), float(unsure.mean()) if len(unsure) else 0.0
 
 
 def ms_per_face(clf, faces: np.ndarray, repeats: int = 10) -> float:

@@ -51,6 +51,14 @@ def score_mixes(probs: dict[str, dict[str, np.ndarray]], truth: dict[str, np.nda
     return sorted(rows, key=lambda r: -r[first][0])
 
 
+def with_threshold(first: np.ndarray, combined: np.ndarray, threshold: float | None) -> np.ndarray:
+    """A cascade's outputs: ``first`` where its top probability reaches ``threshold``, ``combined`` elsewhere (no
+    threshold: ``combined`` everywhere)."""
+    if threshold is None:
+        return combined
+    return np.where((first.max(axis=1) < threshold)[:, None], combined, first)
+
+
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p: the chance of a split at least this uneven of the discordant faces if both models
     were equally good (a fair coin per face that exactly one of them gets right)."""

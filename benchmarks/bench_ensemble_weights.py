@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from bench_ensemble_mixes import mcnemar_exact, member_outputs  # noqa: E402
+from bench_ensemble_mixes import mcnemar_exact, member_outputs, with_threshold  # noqa: E402
 
 COMBINATIONS = ("mean", "geometric")
 
@@ -49,14 +49,6 @@ def combine(probs: list[np.ndarray], weights: tuple[float, ...], how: str) -> np
     logs = np.average(np.log(np.clip(probs, 1e-8, 1.0)), axis=0, weights=weights)
     out = np.exp(logs - logs.max(axis=1, keepdims=True))
     return out / out.sum(axis=1, keepdims=True)
-
-
-def with_threshold(first: np.ndarray, combined: np.ndarray, threshold: float | None) -> np.ndarray:
-    """The cascade's outputs: ``first`` where its top probability reaches ``threshold``, ``combined`` elsewhere (no
-    threshold: ``combined`` everywhere)."""
-    if threshold is None:
-        return combined
-    return np.where((first.max(axis=1) < threshold)[:, None], combined, first)
 
 
 def score(probs: dict[str, list[np.ndarray]], truth: dict[str, np.ndarray], step: float,
