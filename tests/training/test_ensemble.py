@@ -385,11 +385,13 @@ def test_the_weights_bench_keeps_confident_first_answers_and_ranks_the_equal_ave
     combined = bench.combine([first, other], (.5, .5), "mean")
     np.testing.assert_allclose(bench.with_threshold(first, combined, 0.6), [[.9, .1], [.325, .675]])
     np.testing.assert_allclose(bench.with_threshold(first, combined, None), combined)
-    # every weighting gets both rows right, so the equal arithmetic average ranks first
+    # row 0 is the first member's alone (top .9); row 1 goes to the weighting, which the first member alone gets
+    # wrong: the weightings that get it right tie at 100%, and of those the equal arithmetic average ranks first
     y = np.array([0, 1])
     rows = bench.score({"holdout": [first, other]}, {"holdout": y}, step=0.5, threshold=0.6)
     assert rows[0]["how"] == "mean" and rows[0]["weights"] == (.5, .5)
-    # with no threshold, a weight on "other" alone loses row 0: it ranks below the ones that keep it
+    # with no threshold every row goes to the weighting: "other" alone loses row 0, "first" alone row 1, so the
+    # two single-member weightings rank last
     rows = bench.score({"holdout": [first, other]}, {"holdout": y}, step=0.5, threshold=None)
     assert [r["right"]["holdout"].tolist() for r in rows if r["weights"] == (0.0, 1.0)] == [[False, True]] * 2
     assert rows[-1]["weights"] in {(0.0, 1.0), (1.0, 0.0)}
