@@ -34,7 +34,7 @@ FLOORS: dict[str, tuple[int, str]] = {
     "fer_core.json_safe": (6, "json_safe"),
 }
 ENTRY_MODULES = {"train", "evaluate", "ensemble", "export_onnx", "analyze", "serve", "train_clips", "ferplus",
-                 "finish_run", "teacher"}
+                 "finish_run", "teacher", "prune"}
 STREAMLIT = ("streamlit", "streamlit_webrtc")
 
 

@@ -17,6 +17,7 @@ CLIS = {
     "analyze": "fer_core.inference.analyze_cli", "serve": "fer_core.api.serve",
     "train_clips": "fer_core.training.train_clips_cli", "ferplus": "fer_core.training.ferplus",
     "finish_run": "fer_core.training.finish_cli", "teacher": "fer_core.training.teacher_cli",
+    "prune": "fer_core.training.prune_cli",
 }
 
 
