@@ -1,7 +1,7 @@
 """``python -m fer_core.prune RUN --arch fer_vgg_wide_slim --data CSV --out FILE.keras``: a trained run's weights cut
-to a narrower architecture of the registry (``pruning.prune_channels``), its BatchNorm statistics re-estimated on
-training images, saved as a ``.keras`` file that ``python -m fer_core.train --init-from FILE`` fine-tunes; prints the
-cut model's accuracy on the FER2013 holdout before and after recalibration."""
+to a narrower architecture of the registry (``pruning.prune_channels``), its BatchNorm statistics re-estimated on the
+Training rows outside the holdout, saved as a ``.keras`` file that ``python -m fer_core.train --init-from FILE``
+fine-tunes; prints the cut model's accuracy on the FER2013 holdout before and after recalibration."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fer_core.prune", description=__doc__)
     ap.add_argument("run", help="run folder with model.keras (e.g. models/runs/accel_wide_f2)")
     ap.add_argument("--arch", required=True, help="the narrower architecture, e.g. fer_vgg_wide_slim")
-    ap.add_argument("--data", required=True, help="FER2013 CSV: Training rows recalibrate, the holdout scores")
+    ap.add_argument("--data", required=True, help="FER2013 CSV: Training rows outside the holdout recalibrate, the holdout scores")
     ap.add_argument("--out", required=True, type=Path, help="the .keras file to write")
     args = ap.parse_args(argv)
     if args.out.suffix != ".keras":
@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..inference.classifier import ModelLoadError, load_classifier
     from .. import runs
     from .architectures import create_model
-    from .data import load_fer2013
+    from .data import HOLDOUT
     from .evaluation import align_labels
     from .pruning import prune_channels, recalibrate_batchnorm
-    from .trainer import load_holdout
+    from .trainer import TrainConfig, load_splits
 
     try:
         src = load_classifier(args.run, backend="keras")
@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    train = load_fer2013(args.data, usage="Training")
-    holdout = load_holdout(args.data)
-
+    # one read of the CSV: the Training rows outside the holdout recalibrate, the holdout scores
+    train, holdout = load_splits(TrainConfig(data=args.data, arch=args.arch, out="", val_usage=HOLDOUT))
     x, y = src.preprocess(holdout.images), align_labels(holdout, tuple(src.labels))[1]
 
     def holdout_accuracy(model) -> float:

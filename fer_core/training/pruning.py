@@ -4,7 +4,7 @@ The first conv of each two-conv block keeps its channels with the largest BatchN
 slimming, Liu et al. 2017); the next conv keeps the matching input channels, so block outputs and the head are
 unchanged. Cutting shifts what the following BatchNorms see, so their moving statistics are re-estimated on training
 images (``recalibrate_batchnorm``). The cut net loses accuracy (``fer_vgg_wide`` at 2/3: holdout 68.8% -> 51.2% cut,
-61.7% after recalibration) and is meant to start a short fine-tuning run (``python -m fer_core.train --init-from``)."""
+61.6% after recalibration) and is meant to start a short fine-tuning run (``python -m fer_core.train --init-from``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,7 +71,6 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int = 60, batch_si
     dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
     norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     saved = [l.rate for l in dropouts], [l.momentum for l in norms]
-    trainable = [w.numpy() for w in model.trainable_weights]
     try:
         for l in dropouts:
             l.rate = 0.0
@@ -85,6 +84,4 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int = 60, batch_si
             l.rate = r
         for l, m in zip(norms, saved[1]):
             l.momentum = m
-    for w, v in zip(model.trainable_weights, trainable):  # training mode must not have moved them; make sure
-        w.assign(v)
     return model
