@@ -29,20 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-import bench_photo_pipeline as photo  # noqa: E402
-from bench_ensemble_mixes import with_threshold  # noqa: E402
+from bench_ensemble_mixes import member_outputs, with_threshold  # noqa: E402
 from fer_core.device import cpu_features, cpu_text  # noqa: E402
-from fer_core.inference.classifier import load_classifier  # noqa: E402
-from fer_core.training.data import load_fer2013  # noqa: E402
-from fer_core.training.evaluation import align_labels  # noqa: E402
-from fer_core.training.trainer import load_holdout  # noqa: E402
 
 
 def cascade_outputs(probs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, float]:
     """The cascade's probabilities from its members' ``probs`` (first member first) and the share of rows the first
     member sent on, as ``Classifier.cascade_members`` computes them."""
-    unsure = probs[0].max(axis=1) < threshold
-    return with_threshold(probs[0], np.mean(probs, axis=0), threshold), float(unsure.mean()) if len(unsure) else 0.0
+    sent = float(np.mean(probs[0].max(axis=1) < threshold)) if len(probs[0]) else 0.0
+    return with_threshold(probs[0], np.mean(probs, axis=0), threshold), sent
 
 
 def ms_per_face(clf, faces: np.ndarray, repeats: int = 10) -> float:
@@ -70,25 +65,14 @@ def main() -> None:
     if len(args.members) < 2:
         ap.error(f"a cascade needs two or more members. Received: members={args.members}")
 
-    hold, test = load_holdout(args.fer), load_fer2013(args.fer, usage="PublicTest")
-    sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
-    faces = []
-    if args.photos:
-        faces, _ = photo.load_faces(args.photos)
-        sets["real photos"] = photo.crops_for(faces, photo.FACE_MARGIN, False, "run")
-    probs, costs, labels = {s: [] for s in sets}, [], None
-    for run in args.members:
-        clf = load_classifier(run, tta="none")
-        labels = labels or list(clf.labels)
-        if list(clf.labels) != labels:
-            raise SystemExit(f"every member needs the same labels. Received: {run} has {list(clf.labels)}")
-        for s, x in sets.items():
-            probs[s].append(clf.predict_proba(x, tta="none", photo=(s == "real photos")))
+    costs = []
+
+    def timed(name: str, clf, sets: dict) -> None:
         costs.append(ms_per_face(clf, np.stack(sets["PublicTest"][:64])))
-        print(f"{Path(run).name}: {clf.backend}, {costs[-1]:.2f} ms per face", flush=True)
-    truth = {"holdout": align_labels(hold, tuple(labels))[1], "PublicTest": align_labels(test, tuple(labels))[1]}
-    if faces:
-        truth["real photos"] = np.array([labels.index(f.label) for f in faces])
+        print(f"{name}: {costs[-1]:.2f} ms per face", flush=True)
+
+    outputs, truth, _ = member_outputs(args.fer, args.members, args.photos, each=timed)
+    probs = {s: [outputs[Path(m).name][s] for m in args.members] for s in truth}
 
     print(f"\n{cpu_text()}; {cpu_features()}; one thread, batch 64")
     heads = [f"{s} (n={len(y)})" for s, y in truth.items()]

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,9 +81,11 @@ def compare(probs: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray
     return out
 
 
-def member_outputs(fer: str, runs: list[str], photos: list[Path]) -> tuple[dict, dict, list[str]]:
+def member_outputs(fer: str, runs: list[str], photos: list[Path],
+                   each: Callable[[str, object, dict], None] | None = None) -> tuple[dict, dict, list[str]]:
     """Each run's softmax outputs, without TTA (int8 where it ships one), on the holdout, PublicTest and, with
-    ``photos``, the real photos through the app's photo path: ``(probs[run][set], truth[set], labels)``."""
+    ``photos``, the real photos through the app's photo path: ``(probs[run][set], truth[set], labels)``. ``each(name,
+    classifier, sets)`` is called once a run has predicted, while its classifier is loaded (e.g. to time it)."""
     hold = load_holdout(fer)
     test = load_fer2013(fer, usage="PublicTest")
     sets = {"holdout": list(hold.images), "PublicTest": list(test.images)}
@@ -100,6 +103,8 @@ def member_outputs(fer: str, runs: list[str], photos: list[Path]) -> tuple[dict,
         name = Path(run).name
         probs[name] = {s: clf.predict_proba(x, tta="none", photo=(s == "real photos")) for s, x in sets.items()}
         print(f"{name}: {clf.backend}", flush=True)
+        if each is not None:
+            each(name, clf, sets)
     truth = {"holdout": align_labels(hold, tuple(labels))[1], "PublicTest": align_labels(test, tuple(labels))[1]}
     if faces:
         truth["real photos"] = np.array([labels.index(f.label) for f in faces])
