@@ -60,7 +60,7 @@ def score(probs: dict[str, list[np.ndarray]], truth: dict[str, np.ndarray], step
     equal = tuple([1 / n] * n)
     rows = []
     for how in COMBINATIONS:
-        for w in [equal, *simplex_grid(n, step)]:
+        for w in dict.fromkeys([equal, *simplex_grid(n, step)]):  # the equal split once, where the grid holds it too
             row = {"how": how, "weights": w, "right": {}}
             for s, y in truth.items():
                 out = with_threshold(probs[s][0], combine(probs[s], w, how), threshold)
