@@ -36,7 +36,7 @@ def prune_channels(source, target):
                          f"counts {len(t_convs)}/{len(t_norms)}/{len(t_dense)} against "
                          f"{len(s_convs)}/{len(s_norms)}/{len(s_dense)}")
     kept_inputs = None
-    for i, (sc, sn, tc, tn) in enumerate(zip(s_convs, s_norms, t_convs, t_norms)):
+    for sc, sn, tc, tn in zip(s_convs, s_norms, t_convs, t_norms):
         kernel = sc.kernel.numpy()
         if kept_inputs is not None:
             kernel = kernel[:, :, kept_inputs, :]

@@ -425,7 +425,6 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None, verb
 
 def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: int) -> Path:
     import keras
-    import tensorflow as tf
 
     from ..inference import layers, onnx_backend  # noqa: F401  (layers: custom layers for checkpoint loading)
     from ..inference.classifier import Classifier

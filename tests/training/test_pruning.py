@@ -24,7 +24,7 @@ def _wide_with_dead_channels(seed: int = 0):
     rng = np.random.default_rng(seed)
     wide, slim = create_model("fer_vgg_wide", 7), create_model("fer_vgg_wide_slim", 7)
     dropped = {}
-    for i, (norm, conv, slim_conv) in enumerate(zip(_norms(wide), _convs(wide), _convs(slim))):
+    for i, (norm, slim_conv) in enumerate(zip(_norms(wide), _convs(slim))):
         n = norm.gamma.shape[0]
         gamma, beta = rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n)
         keep = slim_conv.kernel.shape[-1]
@@ -45,7 +45,7 @@ def test_cutting_channels_that_output_nothing_keeps_the_outputs():
     prune_channels(wide, slim)
     x = np.random.default_rng(1).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
     np.testing.assert_allclose(slim.predict(x, verbose=0), wide.predict(x, verbose=0), atol=1e-5)
-    for i, dead in dropped.items():
+    for i in dropped:
         kept_gamma = _norms(slim)[i].gamma.numpy()
         assert np.all(kept_gamma > 0), f"conv {i}: a dead channel (gamma 0) was kept over a live one"
         assert _convs(slim)[i + 1].kernel.shape[2] == kept_gamma.shape[0]
