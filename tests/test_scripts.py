@@ -1,11 +1,17 @@
-"""The shell scripts README names: each parses, and ``evaluate_run.sh`` stops with a clear message before any slow
-step when its arguments are wrong."""
+"""The shell scripts README names: each parses, ``evaluate_run.sh`` stops with a clear message before any slow step
+when its arguments are wrong, and ``train_accelerator.sh`` returns runs that ``finish_run`` completes."""
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from fer_core import runs
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((REPO / "scripts").glob("*.sh"))
@@ -52,3 +58,86 @@ def test_evaluate_run_names_an_empty_photo_folder(tmp_path):
     out = _evaluate_run(str(run), str(photos), env=env)
     assert out.returncode == 2
     assert f"no photo folders under {photos}" in out.stderr
+
+
+# Run by sitecustomize in the training process: TensorFlow is not found (find_spec gives None, import fails, and it
+# is not in sys.modules, which Keras checks), as on the accelerator machine.
+_NO_TENSORFLOW = """
+import sys
+
+
+class _HideTensorFlow:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            return None
+        return self.inner.find_spec(name, path, target)
+
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+
+sys.meta_path[:] = [_HideTensorFlow(f) for f in sys.meta_path]
+"""
+
+
+def _accelerator_env(tmp_path: Path, packed: Path) -> dict[str, str]:
+    hide = tmp_path / "no_tf"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(_NO_TENSORFLOW)
+    env = {**os.environ, "PY": sys.executable, "OUT": str(tmp_path / "out"), "RUNS": str(tmp_path / "runs"),
+           "DATA": str(packed), "BUDGET": "300", "POLL": "2", "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(hide)}
+    return env
+
+
+@pytest.fixture(scope="module")
+def packed_faces(tmp_path_factory) -> tuple[Path, Path]:
+    from fer_core.training.data import pack_fer2013
+    from tests.factories import make_fer_csv
+
+    folder = tmp_path_factory.mktemp("accel_data")
+    csv = make_fer_csv(folder / "fer10.csv", n_per_class=10)
+    return csv, pack_fer2013(csv, folder / "fer10.fer.npz")
+
+
+def test_train_accelerator_returns_a_run_that_finish_run_completes(tmp_path, packed_faces):
+    """The prepared accelerator run, end to end on JAX's CPU backend with TensorFlow hidden: the script returns the
+    run as a tar under OUT (no checkpoint, no ONNX yet), and ``finish_run`` on TensorFlow exports and scores it."""
+    pytest.importorskip("jax")
+    csv, packed = packed_faces
+    spec = "tiny --arch fer_vgg --epochs 2 --batch-size 16 --ema 0.9 --augment camera --seed 3"
+    out = subprocess.run(["bash", str(REPO / "scripts" / "train_accelerator.sh"), spec], cwd=REPO,
+                         env=_accelerator_env(tmp_path, packed), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "== tiny (exit 0)" in out.stdout
+    with tarfile.open(tmp_path / "out" / "tiny.tar") as tar:
+        names = set(tar.getnames())
+        tar.extractall(tmp_path / "back", filter="data")
+    assert {"tiny/model.keras", "tiny/history.csv", "tiny/config.json", "tiny/train.log"} <= names
+    assert not any(n.endswith(("checkpoint.npz", runs.ONNX_MODEL)) for n in names)
+    run = tmp_path / "back" / "tiny"
+    config = runs.read_json(run / runs.CONFIG)
+    assert config["training_backend"] == "jax" and config["epochs_done"] == 2
+    assert "finish_run" in (run / "train.log").read_text()  # told where to finish it
+
+    from fer_core.training.finish_cli import finish_run
+
+    metrics = finish_run(run, str(csv))
+    assert metrics["split"] == "PublicTest" and metrics["n"] == 70
+    assert (run / runs.ONNX_MODEL).is_file() and (run / runs.ONNX_INT8_MODEL).is_file()
+    from fer_core import load_classifier
+
+    probs = load_classifier(run).predict_proba(np.zeros((2, 48, 48), np.uint8))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_train_accelerator_exits_1_when_a_run_fails(tmp_path, packed_faces):
+    _, packed = packed_faces
+    out = subprocess.run(["bash", str(REPO / "scripts" / "train_accelerator.sh"), "bad --arch no_such_arch"],
+                         cwd=REPO, env=_accelerator_env(tmp_path, packed), capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 1
+    assert "== bad (exit " in out.stdout and "no_such_arch" in out.stdout
