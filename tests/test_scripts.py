@@ -141,3 +141,61 @@ def test_train_accelerator_exits_1_when_a_run_fails(tmp_path, packed_faces):
                          timeout=300)
     assert out.returncode == 1
     assert "== bad (exit " in out.stdout and "no_such_arch" in out.stdout
+
+
+def _prepare_repo(tmp_path: Path) -> Path:
+    """A small git repository with the prepare script and a committed models/ folder."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / "scripts" / "prepare_accelerator.sh").write_text((REPO / "scripts" / "prepare_accelerator.sh").read_text())
+    (repo / "models" / "runs" / "r").mkdir(parents=True)
+    (repo / "models" / "runs" / "r" / "model.keras").write_bytes(b"weights")
+    (repo / "code.py").write_text("print('hi')\n")
+    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True)
+    return repo
+
+
+def _prepare(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "scripts/prepare_accelerator.sh", *args], cwd=repo, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), "PY": sys.executable, **env})
+
+
+def test_prepare_accelerator_puts_models_aside_and_back(tmp_path):
+    repo = _prepare_repo(tmp_path)
+    aside = str(tmp_path / "aside")
+    out = _prepare(repo, "aside", ASIDE=aside)
+    assert out.returncode == 0, out.stderr
+    listed = subprocess.run(["git", "ls-files", "models"], cwd=repo, capture_output=True, text=True).stdout
+    assert listed == "" and not (repo / "models").exists() and (tmp_path / "aside" / "runs" / "r").is_dir()
+    again = _prepare(repo, "aside", ASIDE=aside)
+    assert again.returncode == 1 and "already aside" in again.stderr
+    out = _prepare(repo, "back", ASIDE=aside)
+    assert out.returncode == 0, out.stderr
+    assert (repo / "models" / "runs" / "r" / "model.keras").read_bytes() == b"weights"
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout == ""
+    twice = _prepare(repo, "back", ASIDE=aside)
+    assert twice.returncode == 1 and "Received: no such folder" in twice.stderr
+
+
+def test_prepare_accelerator_packs_the_data_git_ignored(tmp_path):
+    from tests.factories import make_fer_csv
+
+    repo = _prepare_repo(tmp_path)
+    csv = make_fer_csv(tmp_path / "fer.csv", n_per_class=2)
+    votes = tmp_path / "votes.csv"
+    votes.write_text("neutral,happiness\n10,0\n")
+    (repo / ".whl").mkdir()
+    (repo / ".whl" / "keras-3.15.1-py3-none-any.whl").write_bytes(b"wheel")  # already there: nothing is downloaded
+    out = _prepare(repo, "pack", str(csv), str(votes))
+    assert out.returncode == 0, out.stderr
+    assert "the call carries" in out.stdout
+    from fer_core.training.data import load_packed
+
+    assert len(load_packed(repo / ".device_data" / "fer2013.fer.npz", "Training").labels) == 14
+    assert (repo / ".device_data" / "ferplus_aligned.csv").read_text() == votes.read_text()
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout == ""
+    missing = _prepare(repo, "pack", str(tmp_path / "nope.csv"), str(votes))
+    assert missing.returncode == 2 and "expected the FER2013 CSV at" in missing.stderr
+    wrong = _prepare(repo, "unpack")
+    assert wrong.returncode == 2 and "usage: bash scripts/prepare_accelerator.sh" in wrong.stderr
