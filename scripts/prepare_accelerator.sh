@@ -3,7 +3,8 @@
 #   bash scripts/prepare_accelerator.sh pack FER2013_CSV FERPLUS_ALIGNED_CSV
 #       .device_data/: FER2013's Training and PublicTest packed (fer2013.fer.npz) and the FER+ votes in the CSV's row
 #       order (from `python -m fer_core.ferplus --images ... --out ...`); .whl/: the Keras, namex and optree wheels for
-#       the machine's Python 3.12. Both are git-ignored (.git/info/exclude). It prints what the call will carry.
+#       the machine's Python 3.12. Both are git-ignored (.git/info/exclude). It prints what the call will carry. A
+#       packed file or a Keras wheel already there is kept (delete it to redo that step).
 #   bash scripts/prepare_accelerator.sh aside   # models/ (187 MB, over the 64 MiB a call takes) out of index and tree
 #   bash scripts/prepare_accelerator.sh back    # models/ back, right after the call
 # The call: carry [".device_data", ".whl"], then scripts/train_accelerator.sh.

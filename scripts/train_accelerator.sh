@@ -9,6 +9,7 @@
 # Usage: OUT=... BUDGET=420 bash scripts/train_accelerator.sh "NAME ARGS..." ["NAME ARGS..." ...]
 # Exits 1 when any run's training exited non-zero (the end of its log is printed), so a failed call says so.
 set -uo pipefail
+[ $# -ge 1 ] || { echo "usage: OUT=... BUDGET=420 bash scripts/train_accelerator.sh \"NAME ARGS...\" [...]. Received: no run" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/accel_out}
 DATA=${DATA:-.device_data/fer2013.fer.npz}

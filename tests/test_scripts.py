@@ -144,6 +144,12 @@ def test_train_accelerator_exits_1_when_a_run_fails(tmp_path, packed_faces):
     assert "== bad (exit " in out.stdout and "no_such_arch" in out.stdout
 
 
+def test_train_accelerator_wants_a_run():
+    out = subprocess.run(["bash", str(REPO / "scripts" / "train_accelerator.sh")], cwd=REPO, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and "usage: OUT=" in out.stderr and "Received: no run" in out.stderr
+
+
 def _prepare_repo(tmp_path: Path) -> Path:
     """A small git repository with the prepare script and a committed models/ folder."""
     repo = tmp_path / "repo"
