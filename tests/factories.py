@@ -3,9 +3,11 @@ pytest puts tests/ on sys.path for tests/conftest.py."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import os
 import struct
+import sys
 import zlib
 from fractions import Fraction
 from pathlib import Path
@@ -254,3 +256,17 @@ def postgres_url_or_skip() -> str:
         pytest.skip(f"PostgreSQL class-store tests: the server at ${POSTGRES_ENV} does not answer: "
                     f"{str(getattr(e, 'orig', e)).strip()[:200]}")
     return url
+
+
+# ---------------------------------------------------------------- benchmarks
+def load_bench(name: str):
+    """A script of benchmarks/ imported as a module (with benchmarks/ on the path for its own imports)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module

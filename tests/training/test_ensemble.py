@@ -2,9 +2,7 @@
 runs.load_run / runs.summary / the model picker and card see them."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import shutil
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from fer_core.runs import summary as rs
 from ui import run_text
 from fer_core.inference.classifier import ModelLoadError, load_classifier
 from fer_core.ensemble import main as ensemble_main
-from tests.factories import make_fer_csv
+from tests.factories import load_bench, make_fer_csv
 
 
 def make_member(root: Path, name: str, seed: int, labels=EMOTIONS, shape=(48, 48, 1)) -> Path:
@@ -279,7 +277,7 @@ def test_cli_stores_members_outside_the_parent_as_relative_paths(trained_pair, t
     out = tmp_path / "ensembles" / "ens"
     assert ensemble_main(["--members", str(trained_pair / "a"), str(trained_pair / "b"), "--out", str(out)]) == 0
     refs = runs.read_json(out / runs.CONFIG)["members"]
-    assert all(r.startswith("../") and r.endswith(n) for r, n in zip(refs, "ab"))
+    assert all(r.startswith("../") and r.endswith(n) for r, n in zip(refs, "ab", strict=True))
     assert load_classifier(out).labels == EMOTIONS
 
 
@@ -297,20 +295,7 @@ def test_cli_errors_leave_nothing_behind(trained_pair, tmp_path, capsys):
 
 
 def _mixes_bench():
-    return _load_bench("bench_ensemble_mixes")
-
-
-def _load_bench(name: str):
-    """A script of benchmarks/ imported as a module (with benchmarks/ on the path for its own imports)."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+    return load_bench("bench_ensemble_mixes")
 
 
 def test_the_mix_bench_averages_members_and_ranks_mixes_by_the_first_set():
@@ -347,13 +332,13 @@ def test_the_mix_bench_compares_two_mixes_face_by_face():
 def test_the_cascade_bench_scores_a_threshold_as_the_loaded_cascade_runs_it():
     first = np.array([[.9, .1], [.55, .45], [.3, .7]])
     other = np.array([[.2, .8], [.1, .9], [.8, .2]])
-    out, sent = _load_bench("bench_cascade").cascade_outputs([first, other], 0.6)
+    out, sent = load_bench("bench_cascade").cascade_outputs([first, other], 0.6)
     assert sent == pytest.approx(1 / 3)  # only row 1 (top .55) is unsure
     np.testing.assert_allclose(out, [[.9, .1], [.325, .675], [.3, .7]])
 
 
 def test_the_weights_bench_grid_sums_to_one_and_refuses_a_step_that_does_not_divide_it():
-    bench = _load_bench("bench_ensemble_weights")
+    bench = load_bench("bench_ensemble_weights")
     grid = bench.simplex_grid(3, 0.5)
     assert sorted(grid) == sorted([(1, 0, 0), (0, 1, 0), (0, 0, 1), (.5, .5, 0), (.5, 0, .5), (0, .5, .5)])
     assert len(bench.simplex_grid(3, 0.1)) == 66  # C(12, 2)
@@ -363,7 +348,7 @@ def test_the_weights_bench_grid_sums_to_one_and_refuses_a_step_that_does_not_div
 
 
 def test_the_weights_bench_combines_by_weighted_arithmetic_and_geometric_means():
-    bench = _load_bench("bench_ensemble_weights")
+    bench = load_bench("bench_ensemble_weights")
     a = np.array([[.9, .1], [.5, .5]])
     b = np.array([[.1, .9], [.2, .8]])
     np.testing.assert_allclose(bench.combine([a, b], (1, 0), "mean"), a)
@@ -379,7 +364,7 @@ def test_the_weights_bench_combines_by_weighted_arithmetic_and_geometric_means()
 
 
 def test_the_weights_bench_keeps_confident_first_answers_and_ranks_the_equal_average_first_on_a_tie():
-    bench = _load_bench("bench_ensemble_weights")
+    bench = load_bench("bench_ensemble_weights")
     first = np.array([[.9, .1], [.55, .45]])
     other = np.array([[.2, .8], [.1, .9]])
     combined = bench.combine([first, other], (.5, .5), "mean")
