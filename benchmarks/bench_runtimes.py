@@ -2,9 +2,9 @@
 already ships, converted to full int8 from its ``model.keras``: accuracy and top-1 agreement on FER2013 PublicTest,
 then per-face time on one thread, batch 64, in rounds that alternate the runtimes (the VMs' speed drifts).
 
-Why: the speed bar is judged on CPUs without 8-bit dot products, where the app's cascade is over 3 ms; this checks
+Why: on the AVX2 VMs without 8-bit dot products seen since session 20 the app's cascade takes over 3 ms; this checks
 whether a runtime already installed runs the same net faster. Session 23: it does not (README). TensorFlow marks
-``tf.lite.Interpreter`` deprecated in favour of LiteRT (``ai-edge-litert``, the same XNNPACK kernels), not tried here.
+``tf.lite.Interpreter`` deprecated in favour of LiteRT (``ai-edge-litert``), which was not tried here.
 
     python benchmarks/bench_runtimes.py --run models/runs/accel_wide_f2 --fer ../shared/data/fer2013/fer2013.csv.gz
 """
