@@ -73,18 +73,6 @@ def tflite_forward(path: Path, batch: int, threads: int = 1, xnnpack: bool = Tru
     return forward
 
 
-def onnx_forward(path: Path, threads: int = 1) -> Forward:
-    """A forward function on ONNX Runtime, set up as the app sets it up (no spinning threads)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
-
-
 def predict_all(forward: Forward, x: np.ndarray, batch: int) -> np.ndarray:
     """``forward`` over ``x`` in batches of ``batch`` rows (``len(x)`` must be a multiple of it)."""
     if len(x) % batch:
@@ -118,9 +106,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tflite", type=Path, default=None, help="where to keep the converted file (default: temporary)")
     args = ap.parse_args()
-    onnx_file = args.run / "model.int8.onnx"
-    if not onnx_file.is_file():
-        sys.exit(f"{args.run} has no model.int8.onnx (python -m fer_core.export_onnx --int8 {args.run})")
     os.environ["FER_ONNX_THREADS"] = str(args.threads)
     import tensorflow as tf
 
@@ -131,7 +116,10 @@ def main() -> None:
     from fer_core.inference.onnx_backend import calibration_inputs
     from fer_core.training.data import load_fer2013
 
-    clf = load_classifier(str(args.run), backend="keras")
+    clf = load_classifier(str(args.run), backend="int8")
+    if "onnx" in args.runtimes and clf.backend != "onnxruntime-int8":
+        sys.exit(f"{args.run}: expected a model.int8.onnx that loads and matches model.keras (python -m "
+                 f"fer_core.export_onnx --int8 {args.run}). Received: backend={clf.backend}")
     test = load_fer2013(str(args.fer), usage="PublicTest")
     n = len(test.images) // args.batch * args.batch
     x, y = clf.preprocess(test.images[:n]).astype(np.float32), np.asarray(test.labels[:n])
@@ -139,7 +127,7 @@ def main() -> None:
     forwards: dict[str, Forward] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if "onnx" in args.runtimes:
-            forwards["onnx"] = onnx_forward(onnx_file, args.threads)
+            forwards["onnx"] = clf._forward  # the app's own int8 forward pass, after preprocessing
         if any(r.startswith("tflite") for r in args.runtimes):
             tfl = args.tflite or Path(tmp) / "model.int8.tflite"
             if not tfl.is_file():
