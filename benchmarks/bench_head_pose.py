@@ -167,24 +167,32 @@ def _facing_truth(r) -> bool:
     return abs(r["yaw"]) <= hp.MAX_YAW_DEG and abs(r["pitch"]) <= hp.MAX_PITCH_DEG
 
 
+def _axis_rows(rows, axis: str, angles) -> list[str]:
+    """Table rows for faces turned about one axis only ("yaw" or "pitch"; the other angle 0), one per true angle."""
+    other = "pitch" if axis == "yaw" else "yaw"
+    out = []
+    for angle in angles:
+        sel = [r for r in rows if r[axis] == angle and r[other] == 0]
+        if not sel:
+            continue
+        found = [r for r in sel if "yunet" in r]
+        mean = np.mean([getattr(r["yunet"], f"{axis}_deg") for r in found]) if found else np.nan
+        facing = sum(hp.facing_screen(r["yunet"]) for r in found)
+        facing_raw = sum(hp.facing_screen(r["raw"]) for r in found)
+        out.append(f"| {angle:+d} | {len(found)}/{len(sel)} | {fmt(_errs(sel, 'exact', f'{axis}_deg', axis))} | "
+                   f"{fmt(_errs(sel, 'yunet', f'{axis}_deg', axis))} | {mean:+.1f} | "
+                   f"{fmt(_errs(sel, 'raw', f'{axis}_deg', axis))} | "
+                   f"{fmt(_errs(sel, 'yunet', f'{other}_deg', other))} | {facing}/{len(found)} ({facing_raw}) |")
+    return out
+
+
 def rendered_tables(rows, title: str = "Rendered photos") -> str:
     faces = len({r["face"] for r in rows})
     out = [f"**{title}, turned sideways** (pitch 0; {faces} faces): error, mean / max (degrees), and how many "
            "YuNet's pose calls facing the screen (corrected; uncorrected in brackets)", "",
            "| true yaw | found by YuNet | yaw, exact landmarks | yaw, YuNet | mean YuNet yaw | "
-           "yaw, YuNet uncorrected | pitch, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|"]
-    for yaw in YAWS:
-        sel = [r for r in rows if r["yaw"] == yaw and r["pitch"] == 0]
-        if not sel:
-            continue
-        found = [r for r in sel if "yunet" in r]
-        mean = np.mean([r["yunet"].yaw_deg for r in found]) if found else np.nan
-        facing = sum(hp.facing_screen(r["yunet"]) for r in found)
-        facing_raw = sum(hp.facing_screen(r["raw"]) for r in found)
-        out.append(f"| {yaw:+d} | {len(found)}/{len(sel)} | {fmt(_errs(sel, 'exact', 'yaw_deg', 'yaw'))} | "
-                   f"{fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | {mean:+.1f} | "
-                   f"{fmt(_errs(sel, 'raw', 'yaw_deg', 'yaw'))} | "
-                   f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | {facing}/{len(found)} ({facing_raw}) |")
+           "yaw, YuNet uncorrected | pitch, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|",
+           *_axis_rows(rows, "yaw", YAWS)]
     mixed = [r for r in rows if abs(r["yaw"]) <= 45 and r["yaw"] and r["pitch"]]
     if mixed:
         out.append(f"| \\|yaw\\| 15-45 with pitch +-15, +-30 | {sum('yunet' in r for r in mixed)}/{len(mixed)} | "
@@ -194,19 +202,8 @@ def rendered_tables(rows, title: str = "Rendered photos") -> str:
                    f"{fmt(_errs(mixed, 'raw', 'pitch_deg', 'pitch'))}) | |")
     out += ["", f"**{title}, turned up and down** (yaw 0): error, mean / max (degrees)", "",
             "| true pitch | found by YuNet | pitch, exact landmarks | pitch, YuNet | mean YuNet pitch | "
-            "pitch, YuNet uncorrected | yaw, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|"]
-    for pitch in PITCHES:
-        sel = [r for r in rows if r["pitch"] == pitch and r["yaw"] == 0]
-        if not sel:
-            continue
-        found = [r for r in sel if "yunet" in r]
-        mean = np.mean([r["yunet"].pitch_deg for r in found]) if found else np.nan
-        facing = sum(hp.facing_screen(r["yunet"]) for r in found)
-        facing_raw = sum(hp.facing_screen(r["raw"]) for r in found)
-        out.append(f"| {pitch:+d} | {len(found)}/{len(sel)} | {fmt(_errs(sel, 'exact', 'pitch_deg', 'pitch'))} | "
-                   f"{fmt(_errs(sel, 'yunet', 'pitch_deg', 'pitch'))} | {mean:+.1f} | "
-                   f"{fmt(_errs(sel, 'raw', 'pitch_deg', 'pitch'))} | "
-                   f"{fmt(_errs(sel, 'yunet', 'yaw_deg', 'yaw'))} | {facing}/{len(found)} ({facing_raw}) |")
+            "pitch, YuNet uncorrected | yaw, YuNet | facing the screen |", "|---|---|---|---|---|---|---|---|",
+            *_axis_rows(rows, "pitch", PITCHES)]
     found = [r for r in rows if "yunet" in r]
     clear = [r for r in found if abs(abs(r["yaw"]) - hp.MAX_YAW_DEG) > 1e-9]  # +-30 sits on the threshold
     if clear:

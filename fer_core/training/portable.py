@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 
 from .. import runs
-from .trainer import (TrainConfig, check_ferplus_settings, load_train_val_test, lr_at, make_optimizer, new_run_config,
-                      prepare_images, recorded_setting, session_seed)
+from .trainer import (TrainConfig, load_run_inputs, lr_at, make_optimizer, new_run_config, prepare_images,
+                      recorded_setting, session_seed)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Calla
     cfg = cfg.resolved()
     if warning := emulated_bf16_warning(cfg.precision, describe_accelerator()):
         log.warning(warning)
-    from .soft_targets import TEACHER_FILE_SUFFIX, build_targets
+    from .soft_targets import TEACHER_FILE_SUFFIX
 
     if cfg.teacher and not str(cfg.teacher).endswith(TEACHER_FILE_SUFFIX) and backend != "tensorflow":
         raise ValueError(f"Off TensorFlow a teacher comes as its saved probabilities (python -m fer_core.teacher). "
@@ -153,15 +153,10 @@ def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Calla
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    check_ferplus_settings(cfg)
-    train_ds, val_ds, test_ds = load_train_val_test(cfg)
-    labels = train_ds.label_names
-    y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
-                                          usage=cfg.train_usage)
-    if not targets_info:
-        y_train = np.eye(len(labels), dtype=np.float32)[train_ds.labels]
-    side = cfg.input_size or spec.input_shape[0]
-    input_shape = (side, side, spec.input_shape[2])
+    inputs = load_run_inputs(cfg)
+    train_ds, val_ds, test_ds, labels, input_shape = (inputs.train, inputs.val, inputs.test, inputs.labels,
+                                                      inputs.input_shape)
+    y_train, targets_info = inputs.targets, inputs.targets_info
 
     def prep(images):
         x = prepare_images(images, input_shape)

@@ -20,6 +20,7 @@ from .data import (HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, MIXED_ROW, FaceDatas
                    stratified_split)
 from ..inference.preprocessing import EQUALIZED_FLATNESS, histogram_flatness
 from .architectures import get_spec
+from .soft_targets import build_targets
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,32 @@ def check_ferplus_settings(cfg: TrainConfig) -> None:
         raise ValueError("FER+ votes pair with the rows of a FER2013 CSV's training Usage: --ferplus takes no folder "
                          "dataset, --classes or --remap (--mix is fine: its images train on their own labels). "
                          f"Received: data={cfg.data!r}, classes={cfg.classes}, remap={cfg.remap}")
+
+
+@dataclass
+class RunInputs:
+    """What both trainers (TensorFlow's and the any-backend one) start from: the splits, the targets and the input."""
+    train: FaceDataset
+    val: FaceDataset
+    test: FaceDataset | None
+    targets: np.ndarray  # (N, K): one-hot, mixed with FER+ votes or a teacher's probabilities where asked
+    targets_info: dict  # what config.json records about that mix; empty when the targets are one-hot
+    input_shape: tuple[int, int, int]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.train.label_names
+
+
+def load_run_inputs(cfg: TrainConfig) -> RunInputs:
+    """Checks the FER+ settings, loads the splits and builds the training targets and input shape for ``cfg``."""
+    check_ferplus_settings(cfg)
+    train, val, test = load_train_val_test(cfg)
+    targets, info = build_targets(train, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
+                                  usage=cfg.train_usage)
+    spec = get_spec(cfg.arch)
+    side = cfg.input_size or spec.input_shape[0]
+    return RunInputs(train, val, test, targets, info, (side, side, spec.input_shape[2]))
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -430,7 +457,6 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
     from ..inference.classifier import Classifier
     from ..device import describe_device
     from .evaluation import evaluate, write_evaluation
-    from .soft_targets import build_targets
     from .weight_averaging import EMA_WEIGHTS, WeightEMA, accuracy
 
     cfg = cfg.resolved()
@@ -441,15 +467,11 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
 
-    check_ferplus_settings(cfg)
-    train_ds, val_ds, test_ds = load_train_val_test(cfg)
-    labels = train_ds.label_names
-    y_train, targets_info = build_targets(train_ds, cfg.ferplus, cfg.ferplus_weight, cfg.teacher, cfg.teacher_weight,
-                                          usage=cfg.train_usage)
-    if not targets_info:
-        y_train = train_ds.labels
-    side = cfg.input_size or spec.input_shape[0]
-    input_shape = (side, side, spec.input_shape[2])
+    inputs = load_run_inputs(cfg)
+    train_ds, val_ds, test_ds, labels, input_shape = (inputs.train, inputs.val, inputs.test, inputs.labels,
+                                                      inputs.input_shape)
+    targets_info = inputs.targets_info
+    y_train = inputs.targets if targets_info else train_ds.labels  # sparse labels where nothing soft mixes in
     x_train, x_val = prepare_images(train_ds.images, input_shape), prepare_images(val_ds.images, input_shape)
 
     state_path, ckpt_path = run_dir / runs.STATE, run_dir / runs.CHECKPOINT
