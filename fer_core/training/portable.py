@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from .trainer import (TrainConfig, load_run_inputs, lr_at, make_optimizer, new_run_config, prepare_images,
-                      recorded_setting, session_seed)
+                      record_progress, recorded_setting, session_seed)
 
 log = logging.getLogger(__name__)
 
@@ -250,11 +250,7 @@ def _train_portable(cfg: TrainConfig, time_budget: float | None, on_epoch: Calla
                 if fits < plan["epochs"]:
                     plan["epochs"] = max(fits, epoch + 2)
                     log.info("Time budget: %.0f s left at %.1f s per epoch: %d epochs in all", left, seconds, fits)
-            config.update(epochs_planned=plan["epochs"], epochs_done=epoch + 1, best_epoch=state["best_epoch"],
-                          best_val_accuracy=state["best_val_accuracy"], best_source=state.get("best_source", "weights"),
-                          train_seconds=round(state["train_seconds"], 1),
-                          ended=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            runs.write_json(run_dir / runs.CONFIG, config)
+            record_progress(run_dir, config, state, epochs_planned=plan["epochs"])
             if on_epoch:
                 on_epoch(row)
             if epoch + 1 >= plan["epochs"] or (cfg.patience and state["wait"] >= cfg.patience):

@@ -220,6 +220,15 @@ def load_run_inputs(cfg: TrainConfig) -> RunInputs:
     return RunInputs(train, val, test, targets, info, (side, side, spec.input_shape[2]))
 
 
+def record_progress(run_dir: Path, config: dict, state: dict, **extra) -> None:
+    """Copies an epoch's progress from the trainer's ``state`` into config.json, which the runs page reads."""
+    config.update(**extra, epochs_done=state["epochs_done"], best_epoch=state["best_epoch"],
+                  best_val_accuracy=state["best_val_accuracy"], best_source=state.get("best_source", "weights"),
+                  train_seconds=round(state["train_seconds"], 1),
+                  ended=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    runs.write_json(run_dir / runs.CONFIG, config)
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate for a 0-based epoch under a warmup + cosine (or constant) schedule."""
     if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
@@ -556,11 +565,7 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
             if ema:
                 ema.save(ema_path)
             runs.write_json(state_path, state)
-            config.update(epochs_done=epoch + 1, best_epoch=state["best_epoch"],
-                          best_val_accuracy=state["best_val_accuracy"], best_source=state.get("best_source", "weights"),
-                          train_seconds=round(state["train_seconds"], 1),
-                          ended=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            runs.write_json(run_dir / runs.CONFIG, config)
+            record_progress(run_dir, config, state)
             if on_epoch:
                 on_epoch(row)
             if cfg.patience and state["wait"] >= cfg.patience:
