@@ -205,7 +205,7 @@ class RunInputs:
     input_shape: tuple[int, int, int]
 
     @property
-    def labels(self) -> list[str]:
+    def labels(self) -> tuple[str, ...]:
         return self.train.label_names
 
 

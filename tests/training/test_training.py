@@ -231,3 +231,35 @@ def test_mixed_in_images_keep_their_labels_beside_ferplus_votes(tmp_path, fer_cs
     assert config["hyperparameters"]["mix"] == str(tmp_path / "ck")
     assert config["targets"]["ferplus"]["rows_with_votes"] == (~mixed).sum()
     assert config["dataset"]["train"]["n"] == len(train_ds)
+
+
+def test_run_inputs_give_one_hot_targets_and_the_asked_input_side(tmp_path, fer_csv):
+    """Both trainers start from ``load_run_inputs``: one-hot targets where nothing soft mixes in (and nothing recorded
+    about them), the architecture's channels at ``--input-size``'s side, and FER+ asked for on a folder refused."""
+    from fer_core.training.trainer import load_run_inputs
+
+    cfg = TrainConfig(data=str(fer_csv), arch="fer_vgg", out=str(tmp_path / "run"), val_usage="PublicTest",
+                      input_size=40)
+    inputs = load_run_inputs(cfg)
+    assert inputs.input_shape == (40, 40, 1) and inputs.targets_info == {}
+    assert inputs.targets.shape == (len(inputs.train), len(inputs.labels)) and inputs.targets.dtype == np.float32
+    np.testing.assert_array_equal(inputs.targets.argmax(axis=1), inputs.train.labels)
+    np.testing.assert_array_equal(inputs.targets.sum(axis=1), 1.0)
+    assert inputs.labels == inputs.train.label_names and len(inputs.val) and inputs.test is None  # no test Usage asked
+    folder = tmp_path / "faces" / "happy"
+    folder.mkdir(parents=True)
+    with pytest.raises(ValueError, match="takes no folder dataset.*Received: data="):
+        load_run_inputs(dataclasses.replace(cfg, data=str(tmp_path / "faces"), ferplus=str(tmp_path / "votes.csv")))
+
+
+def test_record_progress_copies_the_state_into_config(tmp_path):
+    """After each epoch config.json holds the trainer's progress (what the runs page shows while a run trains)."""
+    from fer_core.training.trainer import record_progress
+
+    config = {"run_id": "r", "epochs_planned": 9}
+    state = {"epochs_done": 3, "best_epoch": 2, "best_val_accuracy": 0.61, "train_seconds": 12.345, "wait": 1}
+    record_progress(tmp_path, config, state, epochs_planned=7)
+    saved = runs.read_json(tmp_path / runs.CONFIG)
+    assert saved == config
+    assert saved["epochs_planned"] == 7 and saved["epochs_done"] == 3 and saved["best_epoch"] == 2
+    assert saved["best_source"] == "weights" and saved["train_seconds"] == 12.3 and saved["ended"]
