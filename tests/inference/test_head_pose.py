@@ -3,7 +3,6 @@ correction of YuNet's landmarks on held-out generated faces, facing_screen, inpu
 benchmarks/bench_head_pose.py."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from fer_core.inference import head_pose as hp
 from fer_core.inference.detection import Detection, YuNetDetector
+from tests.factories import load_bench
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = REPO / "benchmarks" / "data" / "photos"
@@ -122,10 +122,7 @@ def test_rendered_faces_through_yunet(renders):
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_head_pose", REPO / "benchmarks" / "bench_head_pose.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_head_pose")
 
 
 @pytest.fixture(scope="module")
