@@ -258,16 +258,26 @@ def wait_for_script(page, timeout: float = 300.0) -> None:
                                                                                           timeout=timeout * 1000)
 
 
-def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = ""):
-    """``predicate()``'s first truthy value, polled every ``interval`` s; AssertionError after ``timeout`` s."""
+def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "", seen=None):
+    """``predicate()``'s first truthy value, polled every ``interval`` s; AssertionError after ``timeout`` s, which
+    ends with ``seen()``, when given: what the page showed at the last poll, to tell a stall from a wrong result."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + _last_seen(seen))
         time.sleep(interval)
+
+
+def _last_seen(seen) -> str:
+    if seen is None:
+        return ""
+    try:
+        return f"; last seen: {seen()}"
+    except Exception as e:  # noqa: BLE001  (the timeout, not this description, is the failure to report)
+        return f"; last seen: unreadable ({type(e).__name__}: {e})"
 
 
 def create_class_session(page, url: str) -> tuple[str, str]:

@@ -70,15 +70,24 @@ def test_two_tabs_stream_at_once_and_keep_their_own_faces(browser_ready, tmp_pat
                 page.set_default_timeout(180_000)  # two streams on a small machine: everything is slow
                 page.goto(f"{url}/Webcam")
                 page.get_by_text("Webcam: live emotions and engagement").wait_for(timeout=180_000)
+            for page in pages.values():  # both pages' first runs (two sessions loading at once) end before START
+                bh.wait_for_script(page)
             for page in pages.values():  # both streams start before either is checked: they run concurrently
                 page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=180_000)
 
             for n, page in pages.items():
-                def annotated(page=page, n=n):
+                last = {"annotation pixels": None}
+
+                def annotated(page=page, n=n, last=last):
                     img = bh.grab_output(page)
                     count = None if img is None else bh.annotation_pixels(img, faces=n)
+                    last["annotation pixels"] = "no frame playing" if img is None else count
                     return count if count is not None and count > 300 * n else None
-                bh.wait_for(annotated, timeout=300, what=f"annotated video in the {n}-face tab")
+
+                def seen(page=page, last=last):
+                    component = page.frame_locator("iframe").first.locator("body").inner_text(timeout=10_000)
+                    return f"{last}, the component reads {component[:200]!r}"
+                bh.wait_for(annotated, timeout=300, what=f"annotated video in the {n}-face tab", seen=seen)
 
             def recorded():  # the one-face tab: a face present 3 s; the two-face tab: two faces present 3 s each
                 a, b = faces_present(pages[1]), faces_present(pages[2])
