@@ -121,14 +121,10 @@ def test_rendered_faces_through_yunet(renders):
         assert not hp.facing_screen(hp.pose_from_detection(renders[yaw, 0][2][0], SIZE)), yaw
 
 
-def _bench_module():
-    return load_bench("bench_head_pose")
-
-
 @pytest.fixture(scope="module")
 def held_out():
     """Three held-out photos turned sideways (-45..45 by 15, pitch 0) and rendered; YuNet's landmarks of each."""
-    bench = _bench_module()
+    bench = load_bench("bench_head_pose")
     assert not set(HELD_OUT) & set(bench.FIT_PHOTOS) and set(HELD_OUT) <= set(bench.EVAL_FACES)
     detector = YuNetDetector()
     rows = []
@@ -172,7 +168,7 @@ def test_fit_sideways_gain_takes_the_least_correction_that_meets_the_bar():
     """The benchmark's rule for YUNET_SIDEWAYS_GAIN on landmarks pulled to 1/2.5 of their sideways offset (noise-free
     model points): the least-error gain is 2.5 itself; the gain that ships is the smallest one under the bar at every
     yaw, which is smaller, and None when the bar is out of reach."""
-    bench = _bench_module()
+    bench = load_bench("bench_head_pose")
     rows = [{"yaw": yaw, "pitch": 0, "landmarks": hp.correct_yunet_landmarks(project(yaw, 0), 1 / 2.5)}
             for yaw in (-45, -30, -15, 0, 15, 30, 45)]
     chosen, least, table = bench.fit_sideways_gain(rows)
