@@ -46,6 +46,15 @@ def make_fer_csv(path: Path, n_per_class: int = 4, usages=("Training", "PublicTe
     return path
 
 
+def with_test_copies(csv_path: Path, out: Path, k: int = 3, usage: str = "PublicTest") -> Path:
+    """``csv_path`` (plain text) plus ``k`` ``usage`` rows that repeat its first ``k`` Training rows pixel for pixel,
+    the way FER2013 repeats some Training images among its test rows."""
+    lines = csv_path.read_text().splitlines()
+    training = [line for line in lines[1:] if line.endswith(",Training")][:k]
+    out.write_text("\n".join(lines + [line.rsplit(",", 1)[0] + f",{usage}" for line in training]) + "\n")
+    return out
+
+
 # make_fer_csv writes labels 0..6, 4 per class, per usage; FER+ column of each of our labels:
 OURS_TO_COLUMN = {0: "anger", 1: "disgust", 2: "fear", 3: "happiness", 4: "sadness", 5: "surprise", 6: "neutral"}
 
@@ -99,6 +108,8 @@ def make_run(root: Path, name: str, kind: str = "complete", epochs: int = 3) -> 
         metrics = {"dataset": "fer2013.csv.gz", "split": "PublicTest", "labels": LABELS,
                    **metrics_from_confusion(CM, LABELS)}
         metrics["tta"] = {"method": "flip", **metrics_from_confusion(CM + np.eye(3, dtype=int), LABELS)}
+        metrics["unseen"] = {"compared_with": "Training", "copies_left_out": 2,  # two test rows repeat training rows
+                             **metrics_from_confusion(CM - np.diag([1, 1, 0]), LABELS)}
         runs.write_json(d / runs.METRICS, metrics)
         runs.write_confusion(d / runs.CONFUSION, LABELS, CM)
     if kind == "training":

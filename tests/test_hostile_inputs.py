@@ -292,7 +292,8 @@ json_values = st.recursive(json_leaves, lambda kids: st.one_of(st.lists(kids, ma
 CONFIG_KEYS = ["run_id", "labels", "architecture", "n_params", "epochs_planned", "epochs_done", "best_val_accuracy",
                "best_epoch", "train_seconds", "device", "dataset", "init_from", "finished", "kind", "members",
                "hyperparameters", "inference", "input_shape"]
-METRICS_KEYS = ["dataset", "split", "n", "labels", "accuracy", "macro_f1", "per_class", "tta", "backend"]
+METRICS_KEYS = ["dataset", "split", "n", "labels", "accuracy", "macro_f1", "per_class", "tta", "backend", "unseen",
+                "copies_left_out", "compared_with"]
 GARBAGE_TEXT = ["", "{", "[1, 2]", "NaN", "Infinity", "null", "\"text\"", "{\"a\": NaN}", "[" * 5000 + "]" * 5000,
                 "1" * 5000, "\x00\x00", "{\"accuracy\": 1e999}"]
 
@@ -391,6 +392,11 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_Training_runs.p
                 runs.HISTORY: "epoch,loss,accuracy\nnan,1,0.5\n", runs.CONFUSION: None, runs.STATE: None})
 @example(files={runs.CONFIG: None, runs.METRICS: '{"accuracy": "high", "macro_f1": null, "per_class": [1]}',
                 runs.HISTORY: None, runs.CONFUSION: None, runs.STATE: None})
+@example(files={runs.CONFIG: None, runs.HISTORY: None, runs.CONFUSION: None, runs.STATE: None,
+                runs.METRICS: '{"accuracy": 0.5, "unseen": {"accuracy": "high", "n": NaN, "copies_left_out": "two", '
+                              '"compared_with": 3, "tta": {"accuracy": []}, "unseen": {"n": 1}}}'})
+@example(files={runs.CONFIG: None, runs.HISTORY: None, runs.CONFUSION: None, runs.STATE: None,
+                runs.METRICS: '{"accuracy": 0.5, "unseen": [1, 2]}'})
 def test_training_runs_page_shows_any_run_folder_without_exception(files):
     """The Training runs page on a folder holding the hostile run: never an exception; a broken file is named in a
     warning (or the folder in 'could not be read')."""

@@ -106,6 +106,7 @@ def table_row(s: RunSummary, label: str | None = None) -> dict:
         "selected on": selection_split(cfg) if cfg else None,
         "test split": m.get("split"),
         "test acc": m.get("accuracy"),
+        "test acc (no copies)": m["unseen"].get("accuracy") if isinstance(m.get("unseen"), dict) else None,
         "test acc (TTA)": tta.get("accuracy"),
         "macro-F1": m.get("macro_f1"),
         "macro-F1 (TTA)": tta.get("macro_f1"),

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from fer_core import runs
 from fer_core.inference.classifier import Classifier, ModelLoadError, load_classifier
 from fer_core.runs import summary as rs
-from fer_core.training.data import FaceDataset, load_dataset
+from fer_core.training.data import COPY_CHECKED_USAGES, FaceDataset, copies_of, load_dataset
 from fer_core.training.evaluation import evaluate, write_evaluation
 
 from . import charts, keys, run_text
@@ -36,7 +36,9 @@ UPLOAD_TYPES = ["csv", "gz", "zip"]
 
 # ---------------------------------------------------------------- the table
 
-PERCENT_COLUMNS = ("best val acc", "test acc", "test acc (TTA)", "macro-F1", "macro-F1 (TTA)")
+PERCENT_COLUMNS = ("best val acc", "test acc", "test acc (no copies)", "test acc (TTA)", "macro-F1", "macro-F1 (TTA)")
+NO_COPIES_HELP = ("accuracy on the test images that are not pixel-for-pixel copies of a training image: FER2013 "
+                  "repeats about 8% of its PublicTest rows in Training, and a model can remember those")
 
 
 def runs_dataframe(rows: list[dict]) -> pd.DataFrame:
@@ -64,6 +66,7 @@ def runs_column_config() -> dict:
         "selected on": cc.TextColumn("selected on", help="the split whose accuracy picked the kept epoch; when it is "
                                                          "also the test split, the test figure is optimistic"),
         "test acc": cc.NumberColumn("test acc", format="percent", help="accuracy of the selected model on the run's test split"),
+        "test acc (no copies)": cc.NumberColumn("test acc (no copies)", format="percent", help=NO_COPIES_HELP),
         "training time (min)": cc.NumberColumn("training time (min)", format="%.1f"),
         "issues": cc.NumberColumn("issues", help="missing or corrupt files (see the warnings above)"),
         "folder": cc.TextColumn("folder", width="small"),
@@ -228,6 +231,15 @@ def dataset_from_upload(filename: str, data: bytes, usage: str | None = None, si
     return ds
 
 
+def training_copies_from_upload(filename: str, data: bytes, ds: FaceDataset, usage: str | None) -> np.ndarray | None:
+    """For the PublicTest or PrivateTest rows ``ds`` of an uploaded FER2013 CSV: which repeat one of its Training rows
+    pixel for pixel; None for other rows, a zip, or a file without Training rows."""
+    if usage not in COPY_CHECKED_USAGES or Path(filename).name.lower().endswith(".zip"):
+        return None
+    reference = dataset_from_upload(filename, data, "Training", size=ds.images.shape[1])
+    return copies_of(ds, reference) if len(reference) else None
+
+
 def evaluation_metadata(metrics: dict, filename: str, usage: str | None, s: rs.RunSummary) -> dict:
     """What the page adds to evaluate()'s metrics before writing them: where the data and the model came from."""
     return {**metrics, "dataset": Path(filename).name, "usage": usage, "model": s.run_id,
@@ -320,6 +332,9 @@ def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
             method = tta.get("method") or "flip"
             cols[2].metric(f"accuracy with {method} TTA", _figure(tta.get("accuracy"), ".1%"))
             cols[3].metric(f"macro-F1 with {method} TTA", _figure(tta.get("macro_f1"), ".3f"))
+        unseen = m.get("unseen") if isinstance(m.get("unseen"), dict) else None
+        if unseen:
+            show_unseen(unseen)
     left, right = st.columns([3, 2])
     with left:
         show_matrix(ev, normalise, "Confusion matrix" + (" (row shares)" if normalise else " (counts)"), f"{key}:cm")
@@ -334,6 +349,22 @@ def show_evaluation(ev: rs.Evaluation, normalise: bool, key: str) -> None:
                 st.caption("No confusions: every image was classified correctly.")
     if m.get("per_class"):
         st.plotly_chart(per_class_figure(m, "Precision, recall and F1 per class"), key=f"{key}:bars")
+
+
+def show_unseen(unseen: dict) -> None:
+    """The same figures without the test images that repeat a training image, and why they are left out."""
+    copies, n = unseen.get("copies_left_out"), unseen.get("n")
+    where = unseen.get("compared_with") or "the training data"
+    st.caption(f"Without the {_figure(copies, ',')} images that are pixel-for-pixel copies of images in {where} "
+               f"(a model can remember those rather than read the face): {_figure(n, ',')} images.")
+    cols = st.columns(4)
+    cols[0].metric("accuracy without copies", _figure(unseen.get("accuracy"), ".1%"))
+    cols[1].metric("macro-F1 without copies", _figure(unseen.get("macro_f1"), ".3f"))
+    tta = unseen.get("tta") if isinstance(unseen.get("tta"), dict) else None
+    if tta:
+        method = tta.get("method") or "flip"
+        cols[2].metric(f"with {method} TTA, without copies", _figure(tta.get("accuracy"), ".1%"))
+        cols[3].metric(f"macro-F1, {method} TTA, without copies", _figure(tta.get("macro_f1"), ".3f"))
 
 
 def pick_evaluation(s: rs.RunSummary, evaluations: list[rs.Evaluation], label: str) -> rs.Evaluation | None:
@@ -440,7 +471,9 @@ def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usa
             bar.empty()
             st.error(f"{filename} has no rows with Usage {usage}. Received: 0 images; choose another Usage.")
             return
-        metrics, cm = evaluate(clf, ds, tta=tta, progress=lambda f: bar.progress(
+        bar.progress(0.0, text=f"Checking {filename} for test rows that repeat a Training row…")
+        copies = training_copies_from_upload(filename, data, ds, usage)
+        metrics, cm = evaluate(clf, ds, tta=tta, copies=copies, progress=lambda f: bar.progress(
             f, text=f"Evaluating {label} on {len(ds)} images of {filename}: {f:.0%}"))
         out = runs.new_evaluation_dir(s.path, dataset_name_of(filename) + (f"-{usage}" if usage else ""))
         write_evaluation(out, evaluation_metadata(metrics, filename, usage, s), cm)

@@ -7,6 +7,8 @@ Schema (``models/runs/<run_id>/``):
                          backend (what ran the model: tensorflow, onnxruntime or onnxruntime-int8; an ensemble
                          whose members ran on different ones names them joined by "+")
                          (+ "tta": the same with test-time augmentation, its "method" naming the mode: flip or crops)
+                         (+ "unseen": the same on the images with no pixel-for-pixel copy in "compared_with", e.g.
+                         Training; "copies_left_out" counts the others; FER2013 repeats about 8% of PublicTest there)
   confusion_matrix.csv   true label per row, predicted label per column, counts; first column "true", header = labels
   model.keras            the selected (best validation) model
   model.onnx             (optional) the same model as ONNX, run by ONNX Runtime when it matches model.keras
@@ -98,7 +100,8 @@ CONFIG_FIELDS = {"run_id": TEXT, "architecture": TEXT, "device": TEXT, "kind": T
                  "init_from": OBJECT, "inference": OBJECT, "hyperparameters": OBJECT, "members": LIST,
                  "input_shape": LIST}
 METRICS_FIELDS = {"dataset": TEXT, "split": TEXT, "backend": TEXT, "method": TEXT, "labels": LABELS, "n": NUMBER,
-                  "accuracy": NUMBER, "macro_f1": NUMBER, "per_class": OBJECT, "tta": OBJECT}
+                  "accuracy": NUMBER, "macro_f1": NUMBER, "per_class": OBJECT, "tta": OBJECT, "unseen": OBJECT,
+                  "compared_with": TEXT, "copies_left_out": NUMBER}
 PER_CLASS_FIELDS = {"precision": NUMBER, "recall": NUMBER, "f1": NUMBER, "support": NUMBER}
 
 
@@ -124,7 +127,7 @@ def checked_fields(data: dict, fields: dict[str, str], where: str) -> tuple[dict
 
 def checked_metrics(metrics: dict, where: str) -> tuple[dict, list[str]]:
     """A metrics.json object with ``METRICS_FIELDS`` checked, each class of ``per_class`` by ``PER_CLASS_FIELDS``,
-    and its ``tta`` block as a metrics object of its own."""
+    and its ``tta`` and ``unseen`` blocks as metrics objects of their own."""
     clean, problems = checked_fields(metrics, METRICS_FIELDS, where)
     if isinstance(clean.get("per_class"), dict):
         per_class = {}
@@ -135,9 +138,11 @@ def checked_metrics(metrics: dict, where: str) -> tuple[dict, list[str]]:
             else:
                 problems.append(f"{where}: per_class {name!r} should be {OBJECT}; ignored. Received: {str(scores)[:80]}")
         clean["per_class"] = per_class
-    if isinstance(clean.get("tta"), dict):
-        clean["tta"], bad = checked_metrics({k: v for k, v in clean["tta"].items() if k != "tta"}, f"{where}: tta")
-        problems += bad
+    for block in ("tta", "unseen"):
+        if isinstance(clean.get(block), dict):
+            clean[block], bad = checked_metrics({k: v for k, v in clean[block].items() if k not in (block, "unseen")},
+                                                f"{where}: {block}")
+            problems += bad
     return clean, problems
 
 

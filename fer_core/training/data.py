@@ -294,3 +294,26 @@ def stratified_split(ds: FaceDataset, val_fraction: float = 0.2, seed: int = 0,
         val_idx = np.sort(np.asarray(val_idx, dtype=np.int64))
     train_idx = np.setdiff1d(np.arange(len(ds)), val_idx)
     return ds.subset(train_idx, "train"), ds.subset(val_idx, "validation")
+
+
+COPY_CHECKED_USAGES = ("PublicTest", "PrivateTest")  # FER2013 test rows checked for copies of Training rows
+
+
+def copies_of(ds: FaceDataset, reference: FaceDataset) -> np.ndarray:
+    """Which images of ``ds`` repeat an image of ``reference`` pixel for pixel (a boolean mask over ``ds``).
+    FER2013 holds such copies: a test row that is a training row measures memory, not reading a face."""
+    if len(ds) == 0 or len(reference) == 0 or ds.images.shape[1:] != reference.images.shape[1:]:
+        return np.zeros(len(ds), dtype=bool)
+    seen = {image.tobytes() for image in reference.images}
+    return np.fromiter((image.tobytes() in seen for image in ds.images), dtype=bool, count=len(ds))
+
+
+def fer2013_training_copies(path: str | os.PathLike, ds: FaceDataset, usage: str | None) -> np.ndarray | None:
+    """For ``ds``, the ``usage`` rows of the FER2013 file ``path`` (PublicTest or PrivateTest): which repeat a Training
+    row of the same file. None where the check does not apply: an image folder, other rows, or no Training rows."""
+    if usage not in COPY_CHECKED_USAGES or Path(path).is_dir():
+        return None
+    reference = load_dataset(path, usage="Training")
+    if len(reference) == 0:
+        return None
+    return copies_of(ds, reference)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .. import runs
 from ..inference.classifier import TTA_MODES, Classifier, ModelLoadError, load_classifier
-from .data import HOLDOUT, DatasetError, load_dataset
+from .data import HOLDOUT, DatasetError, fer2013_training_copies, load_dataset
 from .evaluation import evaluate, format_table, write_evaluation
 
 
@@ -194,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         try:
             ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
+            copies = fer2013_training_copies(args.data, ds, args.usage)
         except (DatasetError, FileNotFoundError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        metrics, cm = evaluate(clf, ds, tta=args.tta)
+        metrics, cm = evaluate(clf, ds, tta=args.tta, copies=copies)
         metrics["model"] = out.name
         print(format_table(metrics))
         print(f"Wrote {write_evaluation(out, metrics, cm)}")

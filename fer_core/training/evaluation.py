@@ -54,10 +54,13 @@ def align_labels(ds: FaceDataset, labels: tuple[str, ...]) -> tuple[np.ndarray, 
 
 
 def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: int = 512,
-             progress: Callable[[float], None] | None = None) -> tuple[dict, np.ndarray]:
+             progress: Callable[[float], None] | None = None, copies: np.ndarray | None = None,
+             compared_with: str = "Training") -> tuple[dict, np.ndarray]:
     """Score ``classifier`` on ``ds``; returns (metrics, confusion matrix) of the plain crops, with
     ``metrics["tta"]`` holding the figures under test-time augmentation ``tta`` (True/"flip" or "crops"; its
-    ``method`` names the mode) unless it is False/"none". One pass: the plain view is the first TTA view."""
+    ``method`` names the mode) unless it is False/"none". One pass: the plain view is the first TTA view.
+    ``copies`` (a mask over ``ds``: images that repeat one of ``compared_with``, see ``data.copies_of``) adds
+    ``metrics["unseen"]``: the same figures on the other images only."""
     from ..inference.classifier import tta_mode
 
     mode = tta_mode(tta)
@@ -65,6 +68,8 @@ def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: i
     keep, y = align_labels(ds, labels)
     if len(keep) == 0:
         raise ValueError(f"No image of the dataset has a class the model knows. Received: dataset labels={list(ds.label_names)}, model labels={list(labels)}")
+    if copies is not None and len(copies) != len(ds):
+        raise ValueError(f"The copies mask must have one entry per image. Received: {len(copies)} for {len(ds)} images")
     images = ds.images[keep]
     plain, augmented = [], []
     for start in range(0, len(images), batch_size):
@@ -76,14 +81,28 @@ def evaluate(classifier, ds: FaceDataset, tta: bool | str = False, batch_size: i
             augmented.append(mean / mean.sum(axis=1, keepdims=True))
         if progress:
             progress(min(1.0, (start + len(batch)) / len(images)))
-    p = np.concatenate(plain)
-    cm = confusion_matrix(y, p.argmax(1), len(labels))
-    metrics = {"dataset": ds.source, "split": ds.split, "labels": list(labels), **metrics_from_confusion(cm, labels)}
+    predicted = np.concatenate(plain).argmax(1)
+    predicted_tta = np.concatenate(augmented).argmax(1) if mode != "none" else None
+    metrics, cm = _scores(y, predicted, predicted_tta, mode, labels)
+    metrics = {"dataset": ds.source, "split": ds.split, "labels": list(labels), **metrics}
     if getattr(classifier, "backend", None):
         metrics["backend"] = classifier.backend
-    if mode != "none":
-        cm_tta = confusion_matrix(y, np.concatenate(augmented).argmax(1), len(labels))
-        metrics["tta"] = {"method": mode, **metrics_from_confusion(cm_tta, labels)}
+    if copies is not None:
+        fresh = ~np.asarray(copies, dtype=bool)[keep]
+        if fresh.any():
+            unseen, _ = _scores(y[fresh], predicted[fresh], None if predicted_tta is None else predicted_tta[fresh],
+                                mode, labels)
+            metrics["unseen"] = {"compared_with": compared_with, "copies_left_out": int((~fresh).sum()), **unseen}
+    return metrics, cm
+
+
+def _scores(y: np.ndarray, predicted: np.ndarray, predicted_tta: np.ndarray | None, mode: str,
+            labels: tuple[str, ...]) -> tuple[dict, np.ndarray]:
+    """Metrics (with a ``tta`` block when ``predicted_tta`` is given) and the plain confusion matrix."""
+    cm = confusion_matrix(y, predicted, len(labels))
+    metrics = metrics_from_confusion(cm, labels)
+    if predicted_tta is not None:
+        metrics["tta"] = {"method": mode, **metrics_from_confusion(confusion_matrix(y, predicted_tta, len(labels)), labels)}
     return metrics, cm
 
 
@@ -103,4 +122,14 @@ def format_table(metrics: dict) -> str:
     lines.append(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   n={metrics['n']}")
     if "tta" in metrics:
         lines.append(f"with {metrics['tta'].get('method', 'flip')} TTA: accuracy {metrics['tta']['accuracy']:.4f}   macro-F1 {metrics['tta']['macro_f1']:.4f}")
+    unseen = metrics.get("unseen")
+    if unseen and not unseen["copies_left_out"]:
+        lines.append(f"none of the {unseen['n']} images is a pixel-for-pixel copy of an image in {unseen['compared_with']}")
+    elif unseen:
+        lines.append(f"on the {unseen['n']} images with no pixel-for-pixel copy in {unseen['compared_with']} "
+                     f"({unseen['copies_left_out']} copies left out): accuracy {unseen['accuracy']:.4f}   "
+                     f"macro-F1 {unseen['macro_f1']:.4f}")
+        if "tta" in unseen:
+            lines.append(f"  with {unseen['tta'].get('method', 'flip')} TTA: accuracy {unseen['tta']['accuracy']:.4f}   "
+                         f"macro-F1 {unseen['tta']['macro_f1']:.4f}")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ def finish_run(run_dir: str | Path, data: str | None = None, test_usage: str | N
     import dataclasses
 
     from ..inference.classifier import Classifier, load_classifier
+    from .data import fer2013_training_copies
     from .evaluation import evaluate, write_evaluation
     from ..inference.onnx_backend import calibration_inputs
     from .trainer import TrainConfig, load_train_val_test, write_onnx
@@ -39,7 +40,9 @@ def finish_run(run_dir: str | Path, data: str | None = None, test_usage: str | N
     ref = load_classifier(run_dir, backend="keras")
     write_onnx(ref.model, run_dir, calibration_inputs(ref, train_ds.images))
     clf = Classifier(ref.model, ref.labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
-    metrics, cm = evaluate(clf, test_ds if test_ds is not None else val_ds, tta=bool(hp.get("tta", True)))
+    scored, usage = (test_ds, cfg.test_usage) if test_ds is not None else (val_ds, cfg.val_usage)
+    metrics, cm = evaluate(clf, scored, tta=bool(hp.get("tta", True)),
+                           copies=fer2013_training_copies(cfg.data, scored, usage))
     metrics["model_epoch"] = config.get("best_epoch")
     metrics["split"] = (test_ds if test_ds is not None else val_ds).split
     write_evaluation(run_dir, metrics, cm)

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from .. import runs
-from .data import (HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, MIXED_ROW, FaceDataset, load_dataset, select_classes,
-                   stratified_split)
+from .data import (HOLDOUT, HOLDOUT_FRACTION, HOLDOUT_SEED, MIXED_ROW, FaceDataset, fer2013_training_copies, load_dataset,
+                   select_classes, stratified_split)
 from ..inference.preprocessing import EQUALIZED_FLATNESS, histogram_flatness
 from .architectures import get_spec
 from .soft_targets import build_targets
@@ -105,7 +105,13 @@ def load_splits(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
 
 def load_holdout(data: str) -> FaceDataset:
     """The fixed stratified holdout of a FER2013 CSV's Training rows: the split that picks models (and ensembles)."""
-    return load_train_val_test(TrainConfig(data=data, arch="fer_vgg", out="", val_usage=HOLDOUT))[1]
+    return load_holdout_and_rest(data)[0]
+
+
+def load_holdout_and_rest(data: str) -> tuple[FaceDataset, FaceDataset]:
+    """The holdout and the Training rows that training fits on (the rest of Training)."""
+    train, val, _ = load_train_val_test(TrainConfig(data=data, arch="fer_vgg", out="", val_usage=HOLDOUT))
+    return val, train
 
 
 def load_train_val_test(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset, FaceDataset | None]:
@@ -588,7 +594,8 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
     best = keras.models.load_model(run_dir / runs.MODEL, compile=False)
     write_onnx(best, run_dir, onnx_backend.calibration_inputs(Classifier(best, labels, backend="keras"), train_ds.images))
     clf = Classifier(best, labels, name=run_dir.name, config=config, onnx_path=run_dir / runs.ONNX_MODEL)
-    metrics, cm = evaluate(clf, test_ds if test_ds is not None else val_ds, tta=cfg.tta)
+    scored, usage = (test_ds, cfg.test_usage) if test_ds is not None else (val_ds, cfg.val_usage)
+    metrics, cm = evaluate(clf, scored, tta=cfg.tta, copies=fer2013_training_copies(cfg.data, scored, usage))
     metrics["model_epoch"] = state["best_epoch"]
     metrics["split"] = (test_ds if test_ds is not None else val_ds).split
     write_evaluation(run_dir, metrics, cm)

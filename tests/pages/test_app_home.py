@@ -101,6 +101,12 @@ def test_model_card_names_the_selection_split_and_a_test_figure(tmp_path):
     run.mkdir()
     runs.write_json(run / runs.METRICS, {"split": "PublicTest", "accuracy": 0.6, "n": 10})
     assert "a test figure (the model was selected on validation)" in model_card.accuracy_text(run, config)
+    runs.write_json(run / runs.METRICS, {"split": "PublicTest", "accuracy": 0.6, "n": 10, "unseen": {
+        "compared_with": "Training", "copies_left_out": 2, "n": 8, "accuracy": 0.5}})
+    assert ("**60.0%** on PublicTest (10 faces); **50.0%** on the 8 faces that are not pixel-for-pixel copies of "
+            "Training images — a test figure") in model_card.accuracy_text(run, config)
+    runs.write_json(run / runs.METRICS, {"split": "PublicTest", "accuracy": 0.6, "n": 10, "unseen": {"n": "eight"}})
+    assert "pixel-for-pixel" not in model_card.accuracy_text(run, config)  # a hand-edited block is left out
     ensemble = {"kind": "ensemble", "members": ["a", "b"], "dataset": {"validation": {"split": "holdout", "n": 50}}}
     assert model_card.selection_text(ensemble) == "holdout (50 faces): each member kept its epoch of best holdout accuracy"
     picked = model_card.selection_text({**ensemble, "best_val_accuracy": 0.7148})

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from fer_core.runs import summary as rs
 from fer_core import runs
 from ui import keys, training_runs as runs_ui
-from factories import CM, LABELS, make_run
+from factories import CM, LABELS, make_run, with_test_copies
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Training_runs.py")
 
@@ -76,6 +76,7 @@ def test_table_lists_every_run_with_warnings_for_broken_ones(extra_runs):
     row = df.set_index("run").loc["a_complete"]
     assert row["dataset"] == "fer2013" and row["architecture"] == "fer_vgg" and row["classes"] == 3
     assert row["test acc"] == pytest.approx(0.8) and row["best val acc"] == pytest.approx(0.65)
+    assert row["test acc (no copies)"] == pytest.approx(22 / 28)  # CM less the two copies, both right
     assert df.set_index("run").loc["b_training", "status"] == "training 2/10"
     warnings = " ".join(w.value for w in at.warning)
     assert "c_corrupt" in warnings and "not valid JSON" in warnings
@@ -97,6 +98,10 @@ def test_one_run_shows_curves_confusion_matrix_pairs_and_bars(extra_runs):
     pairs = at.dataframe[1].value
     assert list(pairs.iloc[0][["true", "predicted as", "count"]]) == ["sad", "angry", 3]
     assert [m.label for m in at.metric][:3] == ["accuracy", "macro-F1", "accuracy with flip TTA"]
+    assert [m.label for m in at.metric][4:6] == ["accuracy without copies", "macro-F1 without copies"]
+    assert at.metric[4].value == "78.6%"
+    assert any("Without the 2 images that are pixel-for-pixel copies of images in Training" in c.value
+               and "28 images" in c.value for c in at.caption)
     assert {b.label.split(" ")[0] for b in at.get("download_button")} == {
         "history.csv", "metrics.json", "confusion_matrix.csv", "model.keras"}
     assert at.json[0].value  # the configuration
@@ -157,12 +162,13 @@ def tiny_copy(tiny_run, tmp_path, main_dir, monkeypatch) -> Path:
     return dst
 
 
-def test_evaluate_on_an_uploaded_csv_writes_and_shows_a_new_evaluation(tiny_copy, fer_csv):
+def test_evaluate_on_an_uploaded_csv_writes_and_shows_a_new_evaluation(tiny_copy, fer_csv, tmp_path):
     base = str(tiny_copy)
+    data = with_test_copies(fer_csv, tmp_path / "copies.csv", k=3)  # 3 PublicTest rows repeat Training rows
     at = run_page()
     assert not at.exception
     assert at.button(key=f"{keys.RUNS_EVAL_START}:{base}").disabled  # until a file is uploaded
-    at.get_by_key(f"{keys.RUNS_EVAL_UPLOAD}:{base}").set_value(("my faces.csv", fer_csv.read_bytes(), "text/csv"))
+    at.get_by_key(f"{keys.RUNS_EVAL_UPLOAD}:{base}").set_value(("my faces.csv", data.read_bytes(), "text/csv"))
     at.selectbox(key=f"{keys.RUNS_EVAL_USAGE}:{base}").set_value("PublicTest")
     at.run()
     at.button(key=f"{keys.RUNS_EVAL_START}:{base}").click().run()
@@ -170,15 +176,18 @@ def test_evaluate_on_an_uploaded_csv_writes_and_shows_a_new_evaluation(tiny_copy
     [out] = runs.find_evaluations(tiny_copy)
     assert out.name.startswith("my_faces-PublicTest-")
     metrics = runs.read_json(out / runs.METRICS)
-    assert metrics["dataset"] == "my faces.csv" and metrics["split"] == "PublicTest" and metrics["n"] == 28
+    assert metrics["dataset"] == "my faces.csv" and metrics["split"] == "PublicTest" and metrics["n"] == 31
     assert "tta" in metrics and metrics["model"] == "tiny"
+    assert metrics["unseen"]["copies_left_out"] == 3 and metrics["unseen"]["n"] == 28
     labels, cm = runs.read_confusion(out / runs.CONFUSION)
-    assert cm.sum() == 28 and labels == metrics["labels"]
+    assert cm.sum() == 31 and labels == metrics["labels"]
     assert at.selectbox(key=f"{keys.RUNS_EVAL_CHOICE}:{base}").value == out.name
     assert any(out.name in s.value for s in at.success)
     choice = at.selectbox(key=f"{keys.RUNS_EVAL_CHOICE}:{base}")
-    assert f"{out.name} · PublicTest of my faces.csv (n=28)" in choice.options
+    assert f"{out.name} · PublicTest of my faces.csv (n=31)" in choice.options
     assert at.metric[0].value == f"{metrics['accuracy']:.1%}"
+    assert at.metric[4].label == "accuracy without copies"
+    assert at.metric[4].value == f"{metrics['unseen']['accuracy']:.1%}"
 
 
 def test_evaluate_reports_a_bad_upload_without_a_traceback(tiny_copy):

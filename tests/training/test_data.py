@@ -7,10 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.training.data import DatasetError, load_dataset, load_fer2013, load_image_folder, select_classes, stratified_split
+from fer_core.training.data import (DatasetError, copies_of, fer2013_training_copies, load_dataset, load_fer2013,
+                                    load_image_folder, select_classes, stratified_split)
 from fer_core.labels import EMOTIONS
 
-from factories import make_fer_csv
+from factories import make_fer_csv, with_test_copies
 
 
 def _write_csv(path, rows):
@@ -138,3 +139,34 @@ def test_real_fer2013_counts(shared_data):
 def test_real_ck48_folder(shared_data):
     ds = load_image_folder(shared_data / "CK+48")
     assert len(ds) == 981 and "angry" in ds.label_names and "sad" in ds.label_names
+
+
+def test_copies_of_marks_only_pixel_for_pixel_repeats(tmp_path):
+    path = with_test_copies(make_fer_csv(tmp_path / "f.csv", n_per_class=2), tmp_path / "copies.csv", k=3)
+    train, test = load_fer2013(path, "Training"), load_fer2013(path, "PublicTest")
+    mask = copies_of(test, train)
+    assert mask.dtype == bool and mask.shape == (17,)
+    assert mask.sum() == 3 and mask[-3:].all()  # the three appended rows, none of the generated ones
+    nudged = test.subset(np.arange(len(test)))
+    nudged.images = nudged.images.copy()
+    nudged.images[-1, 0, 0] ^= 1  # one pixel off is not a copy
+    assert copies_of(nudged, train).sum() == 2
+    assert not copies_of(test, test.subset(np.arange(0))).any()
+
+
+def test_fer2013_training_copies_applies_to_test_rows_of_a_csv_only(tmp_path):
+    path = with_test_copies(make_fer_csv(tmp_path / "f.csv", n_per_class=2), tmp_path / "copies.csv", k=2,
+                            usage="PrivateTest")
+    private = load_fer2013(path, "PrivateTest")
+    assert fer2013_training_copies(path, private, "PrivateTest").sum() == 2
+    assert fer2013_training_copies(path, load_fer2013(path, "Training"), "Training") is None
+    assert fer2013_training_copies(path, load_fer2013(path), None) is None
+    only_test = make_fer_csv(tmp_path / "t.csv", usages=("PublicTest",))
+    assert fer2013_training_copies(only_test, load_fer2013(only_test, "PublicTest"), "PublicTest") is None
+
+
+def test_real_publictest_repeats_training_rows(shared_data):
+    """FER2013 itself: 280 PublicTest rows repeat a Training row pixel for pixel."""
+    path = shared_data / "fer2013" / "fer2013.csv.gz"
+    mask = fer2013_training_copies(path, load_fer2013(path, "PublicTest"), "PublicTest")
+    assert mask.shape == (3589,) and mask.sum() == 280

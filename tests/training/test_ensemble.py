@@ -206,6 +206,7 @@ def test_cli_writes_an_evaluated_readable_ensemble_run(trained_pair, tmp_path, f
     assert config["dataset"]["path"] == runs.read_json(root / "a" / runs.CONFIG)["dataset"]["path"]
     metrics = runs.read_json(out / runs.METRICS)
     assert metrics["n"] == 28 and metrics["tta"]["method"] == "crops" and metrics["model"] == "ens"
+    assert metrics["unseen"]["copies_left_out"] == 0 and metrics["unseen"]["tta"]["method"] == "crops"
     labels, cm = runs.read_confusion(out / runs.CONFUSION)
     assert labels == list(EMOTIONS) and cm.sum() == 28
     s = rs.summarize(out)

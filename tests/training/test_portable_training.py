@@ -140,6 +140,7 @@ def test_portable_training_writes_a_run_that_tensorflow_loads(tmp_path, csv10, b
     assert not (out / "checkpoint.npz").exists() and (out / runs.ONNX_MODEL).is_file()
     metrics = runs.read_json(out / runs.METRICS)
     assert metrics["split"] == "PublicTest" and metrics["n"] == 70
+    assert metrics["unseen"]["compared_with"] == "Training" and metrics["unseen"]["n"] == 70  # no copies generated
 
     import keras
 

@@ -13,7 +13,7 @@ from fer_core.evaluate import main as evaluate_main
 from fer_core.train import main as train_main
 from fer_core.training.trainer import TrainConfig, lr_at, session_dataset, session_seed, train
 
-from factories import interrupt_at
+from factories import interrupt_at, make_fer_csv, with_test_copies
 
 
 def test_saved_model_holds_no_optimizer_state(tiny_run):
@@ -41,6 +41,8 @@ def test_tiny_run_folder_is_complete(tiny_run):
     metrics = runs.read_json(tiny_run / runs.METRICS)
     assert metrics["n"] == 28 and set(metrics["per_class"]) == set(config["labels"])
     assert 0 <= metrics["tta"]["accuracy"] <= 1
+    # the test rows were checked for copies of Training rows (the generated ones have none)
+    assert metrics["unseen"]["copies_left_out"] == 0 and metrics["unseen"]["accuracy"] == metrics["accuracy"]
     assert metrics["backend"] in ("tensorflow", "onnxruntime", "onnxruntime-int8")
     labels, cm = runs.read_confusion(tiny_run / runs.CONFUSION)
     assert labels == config["labels"] and cm.sum() == 28
@@ -133,6 +135,43 @@ def test_evaluate_cli_with_crops_tta_records_the_mode(tiny_run, tmp_path, fer_cs
     assert set(metrics["tta"]["per_class"]) == set(metrics["labels"])
     with pytest.raises(SystemExit):
         evaluate_main(["--model", str(tiny_run), "--data", str(fer_csv), "--tta", "mirror"])
+
+
+def test_evaluate_cli_also_scores_the_test_rows_that_repeat_no_training_row(tiny_run, tmp_path, fer_csv, capsys):
+    """FER2013 repeats some Training images among its test rows: the figures are also given without them."""
+    data = with_test_copies(fer_csv, tmp_path / "copies.csv", k=3)
+    common = ["--model", str(tiny_run), "--usage", "PublicTest", "--tta", "flip"]
+    assert evaluate_main([*common, "--data", str(data), "--out", str(tmp_path / "e1")]) == 0
+    assert "with no pixel-for-pixel copy in Training (3 copies left out)" in capsys.readouterr().out
+    metrics = runs.read_json(tmp_path / "e1" / runs.METRICS)
+    unseen = metrics["unseen"]
+    assert metrics["n"] == 31 and unseen["n"] == 28 and unseen["copies_left_out"] == 3
+    assert unseen["compared_with"] == "Training" and unseen["tta"]["method"] == "flip"
+    assert evaluate_main([*common, "--data", str(fer_csv), "--out", str(tmp_path / "e2")]) == 0  # no copies in it
+    assert "none of the 28 images is a pixel-for-pixel copy of an image in Training" in capsys.readouterr().out
+    generated = runs.read_json(tmp_path / "e2" / runs.METRICS)
+    assert generated["unseen"]["copies_left_out"] == 0
+    for key in ("n", "accuracy", "macro_f1", "per_class"):
+        assert unseen[key] == generated[key] and unseen["tta"][key] == generated["tta"][key]
+    assert evaluate_main([*common, "--data", str(data), "--keep-copies", "--out", str(tmp_path / "e3")]) == 0
+    assert "unseen" not in runs.read_json(tmp_path / "e3" / runs.METRICS)
+    assert "copies left out" not in capsys.readouterr().out
+
+
+def test_evaluate_cli_on_the_holdout_leaves_out_copies_of_the_rest_of_training(tiny_run, tmp_path, capsys):
+    from fer_core.training.data import copies_of
+    from fer_core.training.trainer import load_holdout_and_rest
+
+    data = with_test_copies(make_fer_csv(tmp_path / "f.csv", n_per_class=10), tmp_path / "twins.csv", k=70,
+                            usage="Training")  # every Training row twice: a held-out row's twin is mostly outside
+    holdout, rest = load_holdout_and_rest(str(data))
+    expected = int(copies_of(holdout, rest).sum())
+    assert expected > 0
+    assert evaluate_main(["--model", str(tiny_run), "--data", str(data), "--usage", "holdout",
+                          "--out", str(tmp_path / "e")]) == 0
+    unseen = runs.read_json(tmp_path / "e" / runs.METRICS)["unseen"]
+    assert unseen["copies_left_out"] == expected and unseen["n"] == len(holdout) - expected
+    assert unseen["compared_with"] == "the rest of Training (outside the holdout)"
 
 
 def test_init_from_starts_from_another_runs_weights(tmp_path, fer_csv, tiny_run):
