@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
             ds, rest = load_holdout_and_rest(args.data)
             if not args.keep_copies:
-                copies, compared_with = copies_of(ds, rest), "the rest of Training (outside the holdout)"
+                copies, compared_with = copies_of(ds, rest), "Training outside the holdout"
         else:
             ds = load_dataset(args.data, usage=args.usage, size=clf.input_shape[0])
             if not args.keep_copies:

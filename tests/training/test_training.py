@@ -171,7 +171,7 @@ def test_evaluate_cli_on_the_holdout_leaves_out_copies_of_the_rest_of_training(t
                           "--out", str(tmp_path / "e")]) == 0
     unseen = runs.read_json(tmp_path / "e" / runs.METRICS)["unseen"]
     assert unseen["copies_left_out"] == expected and unseen["n"] == len(holdout) - expected
-    assert unseen["compared_with"] == "the rest of Training (outside the holdout)"
+    assert unseen["compared_with"] == "Training outside the holdout"
 
 
 def test_init_from_starts_from_another_runs_weights(tmp_path, fer_csv, tiny_run):
