@@ -80,7 +80,7 @@ def accuracy_text(run_dir: Path | None, config: dict) -> str:
                 text += f"; with {tta.get('method') or 'flip'} TTA {100 * tta['accuracy']:.1f}%"
             unseen = m.get("unseen") if isinstance(m.get("unseen"), dict) else {}
             if isinstance(unseen.get("accuracy"), (int, float)) and isinstance(unseen.get("n"), int):
-                text += (f"; **{100 * unseen['accuracy']:.1f}%** on the {int(unseen['n']):,} faces that are not "
+                text += (f"; **{100 * unseen['accuracy']:.1f}%** on the {unseen['n']:,} faces that are not "
                          f"pixel-for-pixel copies of {unseen.get('compared_with') or 'training'} images")
             return text + _figure_kind(PUBLIC_TEST, selected_on)
     if metrics and metrics[0].get("accuracy") is not None:

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from fer_core import runs
 from fer_core.inference.classifier import Classifier, ModelLoadError, load_classifier
 from fer_core.runs import summary as rs
-from fer_core.training.data import COPY_CHECKED_USAGES, FaceDataset, copies_of, load_dataset
+from fer_core.training.data import FaceDataset, fer2013_training_copies, load_dataset
 from fer_core.training.evaluation import evaluate, write_evaluation
 
 from . import charts, keys, run_text
@@ -201,9 +201,11 @@ def _folder_root(folder: Path) -> Path:
             return root
 
 
-def dataset_from_upload(filename: str, data: bytes, usage: str | None = None, size: int = 48) -> FaceDataset:
+def read_upload(filename: str, data: bytes, usage: str | None = None,
+                size: int = 48) -> tuple[FaceDataset, np.ndarray | None]:
     """A FER2013-format CSV (``.csv``/``.csv.gz``) or a zip of class folders, read through a temporary folder
-    that is deleted before returning: nothing uploaded stays on disk."""
+    that is deleted before returning: nothing uploaded stays on disk. With it, for a CSV's PublicTest or PrivateTest
+    rows, which repeat one of its Training rows (``fer2013_training_copies``; None otherwise)."""
     name = Path(filename).name
     lower = name.lower()
     if not lower.endswith((".csv", ".csv.gz", ".zip")):
@@ -222,22 +224,14 @@ def dataset_from_upload(filename: str, data: bytes, usage: str | None = None, si
                                      f"{MAX_UNZIPPED_BYTES / 1024**3:.0f} GB. Received: {len(archive.infolist())} files")
                 archive.extractall(tmp / "data")  # zipfile drops absolute paths and '..' parts
             shutil.rmtree(tmp / "data" / "__MACOSX", ignore_errors=True)
-            ds = load_dataset(_folder_root(tmp / "data"), size=size)
+            ds, copies = load_dataset(_folder_root(tmp / "data"), size=size), None
         else:
             path = tmp / (dataset_name_of(name) + (".csv.gz" if lower.endswith(".gz") else ".csv"))
             path.write_bytes(data)
             ds = load_dataset(path, usage=usage, size=size)
+            copies = fer2013_training_copies(path, ds, usage) if len(ds) else None
     ds.source = name  # not the temporary path, which no longer exists
-    return ds
-
-
-def training_copies_from_upload(filename: str, data: bytes, ds: FaceDataset, usage: str | None) -> np.ndarray | None:
-    """For the PublicTest or PrivateTest rows ``ds`` of an uploaded FER2013 CSV: which repeat one of its Training rows
-    pixel for pixel; None for other rows, a zip, or a file without Training rows."""
-    if usage not in COPY_CHECKED_USAGES or Path(filename).name.lower().endswith(".zip"):
-        return None
-    reference = dataset_from_upload(filename, data, "Training", size=ds.images.shape[1])
-    return copies_of(ds, reference) if len(reference) else None
+    return ds, copies
 
 
 def evaluation_metadata(metrics: dict, filename: str, usage: str | None, s: rs.RunSummary) -> dict:
@@ -465,14 +459,12 @@ def run_evaluation(s: rs.RunSummary, label: str, filename: str, data: bytes, usa
     bar = st.progress(0.0, text="Loading the model…")
     try:
         clf = classifier_for(s)
-        bar.progress(0.0, text=f"Reading {filename}…")
-        ds = dataset_from_upload(filename, data, usage, size=clf.input_shape[0])
+        bar.progress(0.0, text=f"Reading {filename} (and, for test rows, its Training rows, to find copies)…")
+        ds, copies = read_upload(filename, data, usage, size=clf.input_shape[0])
         if len(ds) == 0:
             bar.empty()
             st.error(f"{filename} has no rows with Usage {usage}. Received: 0 images; choose another Usage.")
             return
-        bar.progress(0.0, text=f"Checking {filename} for test rows that repeat a Training row…")
-        copies = training_copies_from_upload(filename, data, ds, usage)
         metrics, cm = evaluate(clf, ds, tta=tta, copies=copies, progress=lambda f: bar.progress(
             f, text=f"Evaluating {label} on {len(ds)} images of {filename}: {f:.0%}"))
         out = runs.new_evaluation_dir(s.path, dataset_name_of(filename) + (f"-{usage}" if usage else ""))

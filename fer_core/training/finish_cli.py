@@ -44,7 +44,7 @@ def finish_run(run_dir: str | Path, data: str | None = None, test_usage: str | N
     metrics, cm = evaluate(clf, scored, tta=bool(hp.get("tta", True)),
                            copies=fer2013_training_copies(cfg.data, scored, usage))
     metrics["model_epoch"] = config.get("best_epoch")
-    metrics["split"] = (test_ds if test_ds is not None else val_ds).split
+    metrics["split"] = scored.split
     write_evaluation(run_dir, metrics, cm)
     config["finished"] = True
     runs.write_json(run_dir / runs.CONFIG, config)

@@ -597,7 +597,7 @@ def _train(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, verbose: i
     scored, usage = (test_ds, cfg.test_usage) if test_ds is not None else (val_ds, cfg.val_usage)
     metrics, cm = evaluate(clf, scored, tta=cfg.tta, copies=fer2013_training_copies(cfg.data, scored, usage))
     metrics["model_epoch"] = state["best_epoch"]
-    metrics["split"] = (test_ds if test_ds is not None else val_ds).split
+    metrics["split"] = scored.split
     write_evaluation(run_dir, metrics, cm)
     config["finished"] = True
     runs.write_json(run_dir / runs.CONFIG, config)

@@ -222,17 +222,18 @@ def test_dataset_from_a_zip_of_class_folders_leaves_nothing_on_disk(monkeypatch,
         return made[-1]
 
     monkeypatch.setattr(runs_ui.tempfile, "TemporaryDirectory", spy)
-    ds = runs_ui.dataset_from_upload("mini.zip", buf.getvalue(), size=48)
+    ds, copies = runs_ui.read_upload("mini.zip", buf.getvalue(), size=48)
+    assert copies is None  # class folders have no Training rows to compare with
     assert ds.label_names == ("angry", "happy") and len(ds) == 6 and ds.images.shape[1:] == (48, 48)
     assert ds.source == "mini.zip"
     assert made and not Path(made[0].name).exists()
 
 
-def test_dataset_from_upload_rejects_wrong_files():
+def test_read_upload_rejects_wrong_files():
     with pytest.raises(ValueError, match="not a valid zip"):
-        runs_ui.dataset_from_upload("x.zip", b"PK nope")
+        runs_ui.read_upload("x.zip", b"PK nope")
     with pytest.raises(ValueError, match="Received: 'faces.txt'"):
-        runs_ui.dataset_from_upload("faces.txt", b"")
+        runs_ui.read_upload("faces.txt", b"")
 
 
 def test_figures_from_histories_and_matrices():
